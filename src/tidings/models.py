@@ -1,0 +1,95 @@
+"""Plain records passed between the service and the storage drivers (and used by the client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = Any
+"""Any value that round-trips through JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message as posted, after the service applied defaults and limits."""
+
+    body: JSON
+    ttl: int
+    delay: int
+    client_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored message as seen at one instant."""
+
+    id: str
+    body: JSON
+    created: float
+    expires: float
+    visible_at: float
+    client_id: str
+    claim_id: str | None
+    claim_expires: float
+    claim_count: int
+
+    @property
+    def ttl(self) -> int:
+        return round(self.expires - self.created)
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.created))
+
+    def is_claimed(self, now: float) -> bool:
+        return self.claim_id is not None and self.claim_expires > now
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A live claim and the messages it holds."""
+
+    id: str
+    queue: str
+    created: float
+    expires: float
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def ttl(self) -> int:
+        return round(self.expires - self.created)
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.created))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    name: str
+    metadata: dict[str, JSON]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts of the live messages of one queue; ``free`` excludes claimed and delayed ones."""
+
+    claimed: int = 0
+    delayed: int = 0
+    total: int = 0
+    oldest: Message | None = None
+    newest: Message | None = None
+
+    @property
+    def free(self) -> int:
+        return self.total - self.claimed - self.delayed
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """Which messages a listing shows, and from where."""
+
+    client_id: str
+    echo: bool = False
+    include_claimed: bool = False
+    include_delayed: bool = False
+    marker: str | None = None
+    limit: int = 10
