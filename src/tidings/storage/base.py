@@ -61,15 +61,11 @@ class Storage(abc.ABC):
         """The queue's metadata, or None when the queue does not exist."""
 
     @abc.abstractmethod
-    async def queue_set_metadata(
-        self, project: str, name: str, metadata: dict[str, JSON]
-    ) -> None:
+    async def queue_set_metadata(self, project: str, name: str, metadata: dict[str, JSON]) -> None:
         """Replace the metadata; raise QueueNotFound when the queue does not exist."""
 
     @abc.abstractmethod
-    async def queue_list(
-        self, project: str, marker: str | None, limit: int
-    ) -> list[QueueRecord]:
+    async def queue_list(self, project: str, marker: str | None, limit: int) -> list[QueueRecord]:
         """Queues sorted by name, those after ``marker`` first."""
 
     @abc.abstractmethod
@@ -129,9 +125,7 @@ class Storage(abc.ABC):
         """Delete the given messages; with ``claim_ids``, only those held by one of them."""
 
     @abc.abstractmethod
-    async def messages_pop(
-        self, project: str, queue: str, limit: int, now: float
-    ) -> list[Message]:
+    async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
         """Remove and return up to ``limit`` claimable messages in one step."""
 
     @abc.abstractmethod

@@ -93,9 +93,9 @@ class SQLiteStorage(Storage):
         except sqlite3.OperationalError as exc:
             raise errors.StorageUnavailable(f"SQLite: {exc}. Please try again.") from exc
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> Callable[
-        [sqlite3.Connection], T
-    ]:
+    def _transaction(
+        self, work: Callable[[sqlite3.Connection], T]
+    ) -> Callable[[sqlite3.Connection], T]:
         def in_transaction(db: sqlite3.Connection) -> T:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -158,9 +158,7 @@ class SQLiteStorage(Storage):
 
         return await self._run(get)
 
-    async def queue_set_metadata(
-        self, project: str, name: str, metadata: dict[str, JSON]
-    ) -> None:
+    async def queue_set_metadata(self, project: str, name: str, metadata: dict[str, JSON]) -> None:
         def update(db: sqlite3.Connection) -> None:
             cursor = db.execute(
                 "UPDATE queues SET metadata = ? WHERE project = ? AND name = ?",
@@ -171,9 +169,7 @@ class SQLiteStorage(Storage):
 
         await self._write(update)
 
-    async def queue_list(
-        self, project: str, marker: str | None, limit: int
-    ) -> list[QueueRecord]:
+    async def queue_list(self, project: str, marker: str | None, limit: int) -> list[QueueRecord]:
         def page(db: sqlite3.Connection) -> list[QueueRecord]:
             rows = db.execute(
                 "SELECT name, metadata FROM queues WHERE project = ? AND name > ?"
@@ -318,7 +314,9 @@ class SQLiteStorage(Storage):
         claim_ids: Sequence[str] | None,
         now: float,
     ) -> None:
-        sql = f"DELETE FROM messages WHERE project = ? AND queue = ? AND id IN ({_placeholders(ids)})"
+        sql = (
+            f"DELETE FROM messages WHERE project = ? AND queue = ? AND id IN ({_placeholders(ids)})"
+        )
         args: list[object] = [project, queue, *ids]
         if claim_ids is not None:
             sql += f" AND claim_expires > ? AND claim_id IN ({_placeholders(claim_ids)})"
@@ -329,9 +327,7 @@ class SQLiteStorage(Storage):
 
         await self._write(delete)
 
-    async def messages_pop(
-        self, project: str, queue: str, limit: int, now: float
-    ) -> list[Message]:
+    async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
         def pop(db: sqlite3.Connection) -> list[Message]:
             rows = db.execute(
                 f"DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE {CLAIMABLE}"
@@ -354,9 +350,9 @@ class SQLiteStorage(Storage):
         def move(db: sqlite3.Connection) -> None:
             _ensure_queue(db, project, target, {}, now)
             rows = db.execute(
-                "DELETE FROM messages WHERE project = ? AND queue = ?"
+                f"DELETE FROM messages WHERE {LIVE}"
                 f" AND id IN ({_placeholders(ids)}) RETURNING {MESSAGE_COLUMNS}",
-                (project, queue, *ids),
+                (project, queue, now, *ids),
             ).fetchall()
             db.executemany(
                 "INSERT INTO messages (id, project, queue, body, client_id, created, expires,"
@@ -397,17 +393,14 @@ class SQLiteStorage(Storage):
             if not rows:
                 return None
             db.execute(
-                "INSERT INTO claims (id, project, queue, created, expires)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO claims (id, project, queue, created, expires) VALUES (?, ?, ?, ?, ?)",
                 (claim_id, project, queue, now, expires),
             )
             return Claim(claim_id, queue, now, expires, _messages(rows))
 
         return await self._write(claim)
 
-    async def claim_get(
-        self, project: str, queue: str, claim_id: str, now: float
-    ) -> Claim | None:
+    async def claim_get(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
         def get(db: sqlite3.Connection) -> Claim | None:
             return _live_claim(db, project, queue, claim_id, now)
 
@@ -462,10 +455,9 @@ class SQLiteStorage(Storage):
 def _seq_of(marker: str | None) -> int:
     if marker is None:
         return 0
-    try:
-        return int(marker)
-    except ValueError:
-        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.') from None
+    if not marker.isdigit() or len(marker) > 18:
+        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
+    return int(marker)
 
 
 def _ensure_queue(

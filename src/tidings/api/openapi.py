@@ -1,0 +1,125 @@
+"""An OpenAPI 3.1 document generated from the operation table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tidings import __version__
+from tidings.api.operation import Operation, Param
+from tidings.config import Limits
+
+TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "boolean": {"type": "boolean"},
+    "list": {"type": "array", "items": {"type": "string"}},
+}
+PATTERNS = {"queue_name": "^[a-zA-Z0-9_.-]{1,64}$"}
+ERROR = {"$ref": "#/components/responses/Error"}
+CALLER = [
+    {"$ref": "#/components/parameters/ClientId"},
+    {"$ref": "#/components/parameters/ProjectId"},
+]
+
+
+def document(operations: Iterable[Operation], limits: Limits) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in operations:
+        methods = paths.setdefault(operation.path, {})
+        method = operation.method.lower()
+        described = _operation(operation, limits)
+        methods[method] = _merge(methods[method], described) if method in methods else described
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tidings (OpenStack Zaqar v2 API)", "version": __version__},
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+def _operation(operation: Operation, limits: Limits) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "operationId": operation.name,
+        "summary": operation.summary,
+        "parameters": [_param(param) for param in operation.params]
+        + (CALLER if operation.authenticated else []),
+        "responses": {
+            str(status): {"description": text} for status, text in operation.responses.items()
+        }
+        | {"4XX": ERROR, "503": ERROR},
+    }
+    if operation.body is not None:
+        described["requestBody"] = {
+            "required": operation.body.required,
+            "content": {operation.body.media_type: {"schema": operation.body.schema(limits)}},
+        }
+    return described
+
+
+def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One OpenAPI operation for two table operations told apart by a query parameter."""
+    names = {param.get("name") for param in first["parameters"]}
+    extra = [p for p in second["parameters"] if p.get("name") not in names or "$ref" in p]
+    params = [dict(p, required=False) if p.get("in") == "query" else p for p in first["parameters"]]
+    params += [dict(p, required=False) for p in extra if "$ref" not in p]
+    return first | {
+        "operationId": f"{first['operationId']}_or_{second['operationId']}",
+        "summary": f"{first['summary']}; or: {second['summary']}",
+        "parameters": params,
+        "responses": first["responses"] | second["responses"],
+    }
+
+
+def _param(param: Param) -> dict[str, Any]:
+    schema: dict[str, Any] = dict(TYPES[param.type])
+    if param.name in PATTERNS:
+        schema["pattern"] = PATTERNS[param.name]
+    described = {
+        "name": param.name,
+        "in": param.location,
+        "required": param.required or param.location == "path",
+        "description": param.description,
+        "schema": schema,
+    }
+    if param.type == "list":
+        described |= {"style": "form", "explode": False}
+    return described
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "parameters": {
+            "ClientId": {
+                "name": "Client-ID",
+                "in": "header",
+                "required": True,
+                "description": "A UUID naming the client instance",
+                "schema": {"type": "string", "format": "uuid"},
+            },
+            "ProjectId": {
+                "name": "X-Project-ID",
+                "in": "header",
+                "required": True,
+                "description": "The tenant (project) making the request",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+            },
+        },
+        "responses": {
+            "Error": {
+                "description": "An error",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["title", "description"],
+                            "properties": {
+                                "title": {"type": "string"},
+                                "description": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }

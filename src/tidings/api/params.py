@@ -1,0 +1,55 @@
+"""Parameters and body schemas shared by several operations."""
+
+from __future__ import annotations
+
+from tidings.api.operation import Param
+from tidings.config import Limits
+from tidings.models import JSON
+
+QUEUE_NAME = Param("queue_name", "path", "string", "Queue name: letters, digits, _ - . (max 64)")
+MESSAGE_ID = Param("message_id", "path", "string", "Message id")
+CLAIM_ID = Param("claim_id", "path", "string", "Claim id")
+MARKER = Param("marker", "query", "string", "Continue after this marker (from a `next` link)")
+LIMIT = Param("limit", "query", "integer", "Page size")
+
+
+def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
+    return {
+        "type": "object",
+        "description": "Queue metadata; keys starting with _ are reserved.",
+        "properties": {
+            "_default_message_ttl": {
+                "type": "integer",
+                "minimum": 60,
+                "maximum": limits.max_message_ttl,
+            },
+            "_default_message_delay": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": limits.max_message_delay,
+            },
+            "_max_messages_post_size": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": limits.max_messages_post_size,
+            },
+            "_dead_letter_queue": {"type": "string", "pattern": "^[a-zA-Z0-9_.-]{1,64}$"},
+            "_max_claim_count": {"type": "integer", "minimum": 1},
+            "_dead_letter_queue_messages_ttl": {
+                "type": "integer",
+                "minimum": 60,
+                "maximum": limits.max_message_ttl,
+            },
+            "_enable_encrypt_messages": {"type": "boolean"},
+        },
+    }
+
+
+def claim_schema(limits: Limits) -> dict[str, JSON]:
+    return {
+        "type": "object",
+        "properties": {
+            "ttl": {"type": "integer", "minimum": 60, "maximum": limits.max_claim_ttl},
+            "grace": {"type": "integer", "minimum": 60, "maximum": limits.max_claim_grace},
+        },
+    }

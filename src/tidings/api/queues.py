@@ -1,0 +1,183 @@
+"""Queue operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidings.api import views
+from tidings.api.operation import Body, Operation, Param, Reply, Request
+from tidings.api.params import LIMIT, MARKER, QUEUE_NAME, queue_metadata_schema
+from tidings.config import Limits
+from tidings.models import JSON
+from tidings.service import Service
+from tidings.service.queues import RESOURCE_TYPES
+
+JSON_PATCH = "application/openstack-messaging-v2.0-json-patch"
+
+
+async def queue_list(service: Service, request: Request) -> Reply:
+    params = request.params
+    detailed = params.get("detailed") or False
+    page = await service.queues.page(
+        request.context.project_id,
+        params.get("marker"),
+        params.get("limit"),
+        params.get("with_count") or False,
+    )
+    body: dict[str, JSON] = {
+        "queues": [views.queue(record, detailed, service.limits) for record in page.queues],
+        "links": [],
+    }
+    if page.queues:
+        body["links"] = views.next_link("/v2/queues", dict(params), page.queues[-1].name)
+    if page.count is not None:
+        body["count"] = page.count
+    return Reply(200, body)
+
+
+async def queue_create(service: Service, request: Request) -> Reply:
+    name = request.params["queue_name"]
+    created = await service.queues.create(request.context.project_id, name, request.body)
+    return Reply(201 if created else 204, location=views.queue_href(name))
+
+
+async def queue_get(service: Service, request: Request) -> Reply:
+    meta = await service.queues.get(request.context.project_id, request.params["queue_name"])
+    return Reply(200, meta)
+
+
+async def queue_update(service: Service, request: Request) -> Reply:
+    meta = await service.queues.patch(
+        request.context.project_id, request.params["queue_name"], request.body
+    )
+    return Reply(200, meta)
+
+
+async def queue_delete(service: Service, request: Request) -> Reply:
+    await service.queues.delete(request.context.project_id, request.params["queue_name"])
+    return Reply(204)
+
+
+async def queue_get_stats(service: Service, request: Request) -> Reply:
+    name = request.params["queue_name"]
+    stats = await service.queues.stats(request.context.project_id, name)
+    return Reply(200, views.stats(name, stats, service.clock()))
+
+
+async def queue_purge(service: Service, request: Request) -> Reply:
+    name = request.params["queue_name"]
+    await service.queues.purge(request.context.project_id, name, request.body)
+    return Reply(204)
+
+
+def _patch_schema(limits: Limits) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "object",
+            "required": ["op", "path"],
+            "properties": {
+                "op": {"enum": ["add", "replace", "remove"]},
+                "path": {"type": "string", "pattern": "^/metadata/.+$"},
+                "value": {},
+            },
+        },
+    }
+
+
+def _purge_schema(limits: Limits) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "resource_types": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"enum": list(RESOURCE_TYPES)},
+            }
+        },
+    }
+
+
+QUEUE = "/v2/queues/{queue_name}"
+
+OPERATIONS = (
+    Operation(
+        "queue_list",
+        "GET",
+        "/v2/queues",
+        "List the project's queues by name",
+        "queues:get_all",
+        queue_list,
+        params=(
+            MARKER,
+            LIMIT,
+            Param("detailed", "query", "boolean", "Include each queue's metadata"),
+            Param("with_count", "query", "boolean", "Include the number of queues"),
+        ),
+        responses={200: "A page of queues"},
+    ),
+    Operation(
+        "queue_create",
+        "PUT",
+        QUEUE,
+        "Create a queue (idempotent; metadata of an existing queue is left unchanged)",
+        "queues:create",
+        queue_create,
+        params=(QUEUE_NAME,),
+        body=Body(queue_metadata_schema, required=False),
+        responses={201: "Created", 204: "Already existed"},
+    ),
+    Operation(
+        "queue_get",
+        "GET",
+        QUEUE,
+        "Get a queue's metadata, reserved keys filled with their defaults",
+        "queues:get",
+        queue_get,
+        params=(QUEUE_NAME,),
+        responses={200: "The metadata"},
+    ),
+    Operation(
+        "queue_update",
+        "PATCH",
+        QUEUE,
+        "Change a queue's metadata with a JSON patch on /metadata/<key>",
+        "queues:update",
+        queue_update,
+        params=(QUEUE_NAME,),
+        body=Body(_patch_schema, media_type=JSON_PATCH),
+        responses={200: "The new metadata", 404: "No such queue", 409: "Key absent"},
+    ),
+    Operation(
+        "queue_delete",
+        "DELETE",
+        QUEUE,
+        "Delete a queue with its messages and claims",
+        "queues:delete",
+        queue_delete,
+        params=(QUEUE_NAME,),
+        responses={204: "Deleted (or never existed)"},
+    ),
+    Operation(
+        "queue_get_stats",
+        "GET",
+        f"{QUEUE}/stats",
+        "Message counts of a queue",
+        "queues:stats",
+        queue_get_stats,
+        params=(QUEUE_NAME,),
+        responses={200: "The counts"},
+    ),
+    Operation(
+        "queue_purge",
+        "POST",
+        f"{QUEUE}/purge",
+        "Remove a queue's messages and/or subscriptions, keeping the queue",
+        "queues:purge",
+        queue_purge,
+        params=(QUEUE_NAME,),
+        body=Body(_purge_schema, required=False),
+        responses={204: "Purged"},
+    ),
+)

@@ -1,0 +1,88 @@
+"""``tidings serve | gc``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from tidings import __version__
+from tidings.clock import system_clock
+from tidings.config import ConfigError, Settings, load_settings, settings_as_environ
+from tidings.storage.base import storage_from_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "serve":
+        return serve(settings, args.config)
+    return asyncio.run(collect_garbage(settings))
+
+
+def serve(settings: Settings, config: Path | None) -> int:
+    """Serve until SIGINT/SIGTERM; in-flight requests finish before the process exits."""
+    os.environ.update(settings_as_environ(settings))
+    if config is not None:
+        os.environ["TIDINGS_CONFIG"] = str(config)
+    uvicorn.run(
+        "tidings.app:app_from_environ",
+        factory=True,
+        host=settings.server.host,
+        port=settings.server.port,
+        workers=settings.server.workers,
+        timeout_graceful_shutdown=30,
+        access_log=False,
+    )
+    return 0
+
+
+async def collect_garbage(settings: Settings) -> int:
+    """Drop expired messages and claims once (for cron)."""
+    storage = storage_from_url(settings.storage.url)
+    await storage.open()
+    try:
+        removed = await storage.gc(system_clock())
+    finally:
+        await storage.close()
+    print(f"removed {removed} expired records")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags = {
+        "server.host": getattr(args, "host", None),
+        "server.port": getattr(args, "port", None),
+        "server.workers": getattr(args, "workers", None),
+        "storage.url": args.storage,
+    }
+    return load_settings(args.config, os.environ, flags)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidings", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tidings {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="serve the Zaqar v2 HTTP API")
+    serve_cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to listen on (default 8888)")
+    serve_cmd.add_argument("--workers", type=int, help="server processes sharing the port")
+    gc_cmd = commands.add_parser("gc", help="drop expired messages and claims once")
+    for command in (serve_cmd, gc_cmd):
+        command.add_argument("--storage", help="storage URL, e.g. sqlite:///./data/tidings.db")
+        command.add_argument("--config", type=Path, help="TOML config file")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Who is asking: built by the transport, read by the api and service layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    project_id: str
+    client_id: str
+    roles: frozenset[str] = frozenset()
+    request_id: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles

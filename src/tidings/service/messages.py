@@ -1,0 +1,113 @@
+"""Message rules: batch posts with per-queue defaults and limits, listing, deletion, pop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tidings import errors
+from tidings.clock import Clock
+from tidings.config import Limits
+from tidings.models import JSON, Message, MessageFilter, NewMessage
+from tidings.service import metadata, validate
+from tidings.storage.base import Storage
+
+
+class MessageService:
+    def __init__(self, storage: Storage, limits: Limits, clock: Clock) -> None:
+        self.storage = storage
+        self.limits = limits
+        self.clock = clock
+
+    async def post(
+        self, project: str, queue: str, client_id: str, document: Any, size: int
+    ) -> list[str]:
+        """Store a batch of messages; ``size`` is the request body's length in bytes."""
+        validate.queue_name(queue)
+        batch = _batch(document)
+        queue_meta = metadata.with_defaults(
+            await self.storage.queue_get_metadata(project, queue), self.limits
+        )
+        self._check_size(size, queue_meta)
+        messages = [self._new_message(item, client_id, queue_meta) for item in batch]
+        return await self.storage.messages_post(project, queue, messages, self.clock())
+
+    async def page(
+        self, project: str, queue: str, query: MessageFilter
+    ) -> tuple[list[Message], str | None]:
+        validate.queue_name(queue)
+        validate.limit(query.limit, 10, self.limits.max_messages_per_page)
+        return await self.storage.messages_list(project, queue, query, self.clock())
+
+    async def get(self, project: str, queue: str, message_id: str) -> Message:
+        validate.queue_name(queue)
+        found = await self.storage.messages_get(project, queue, [message_id], self.clock())
+        if not found:
+            raise errors.MessageNotFound()
+        return found[0]
+
+    async def get_many(self, project: str, queue: str, ids: Sequence[str]) -> list[Message]:
+        validate.queue_name(queue)
+        self._check_ids(ids)
+        found = await self.storage.messages_get(project, queue, ids, self.clock())
+        if not found:
+            raise errors.MessageNotFound("None of the requested messages exist.")
+        return found
+
+    async def delete(self, project: str, queue: str, message_id: str, claim_id: str | None) -> None:
+        validate.queue_name(queue)
+        await self.storage.message_delete(project, queue, message_id, claim_id, self.clock())
+
+    async def delete_many(
+        self, project: str, queue: str, ids: Sequence[str], claim_ids: Sequence[str] | None
+    ) -> None:
+        validate.queue_name(queue)
+        self._check_ids(ids)
+        if self.limits.message_delete_with_claim_id and not claim_ids:
+            raise errors.InvalidRequest("claim_ids are required when deleting messages by id.")
+        await self.storage.messages_delete(project, queue, ids, claim_ids, self.clock())
+
+    async def pop(self, project: str, queue: str, count: int) -> list[Message]:
+        validate.queue_name(queue)
+        validate.in_range(
+            count,
+            1,
+            self.limits.max_messages_per_claim_or_pop,
+            "Pop value must be at least {low} and may not be greater than {high}.",
+        )
+        return await self.storage.messages_pop(project, queue, count, self.clock())
+
+    def _check_ids(self, ids: Sequence[str]) -> None:
+        validate.in_range(
+            len(ids),
+            1,
+            self.limits.max_messages_per_page,
+            "The number of message ids must be at least {low} and no greater than {high}.",
+        )
+
+    def _check_size(self, size: int, queue_meta: Mapping[str, JSON]) -> None:
+        allowed = min(queue_meta["_max_messages_post_size"], self.limits.max_messages_post_size)
+        if size > allowed:
+            raise errors.InvalidRequest(f"Message collection size is too large. Max size {allowed}")
+
+    def _new_message(self, item: Any, client_id: str, queue_meta: Mapping[str, JSON]) -> NewMessage:
+        item = validate.document(item, "Message")
+        if "body" not in item:
+            raise errors.InvalidRequest('Missing "body" field.')
+        ttl = validate.field(item, "ttl", int, queue_meta["_default_message_ttl"])
+        delay = validate.field(item, "delay", int, queue_meta["_default_message_delay"])
+        validate.in_range(ttl, 60, self.limits.max_message_ttl, metadata.MESSAGE_TTL)
+        validate.in_range(delay, 0, self.limits.max_message_delay, metadata.MESSAGE_DELAY)
+        return NewMessage(body=item["body"], ttl=ttl, delay=delay, client_id=client_id)
+
+
+def _batch(document: Any) -> list[Any]:
+    document = validate.document(document)
+    if "messages" not in document:
+        raise errors.InvalidRequest("No messages were found in the request body.")
+    batch = document["messages"]
+    if not isinstance(batch, list):
+        raise errors.InvalidBody("Document type not supported.")
+    if not batch:
+        raise errors.InvalidRequest("No messages to enqueue.")
+    return batch

@@ -1,0 +1,54 @@
+"""Checks on values coming from a request, with the messages Zaqar clients expect."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tidings import errors
+
+QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_\-.]{1,64}$")
+
+TYPE_NAMES: dict[type, str] = {int: "int", str: "str", bool: "bool", dict: "dict", list: "list"}
+
+
+def queue_name(name: str) -> str:
+    if not QUEUE_NAME.match(name):
+        raise errors.InvalidQueueName()
+    return name
+
+
+def typed(value: Any, kind: type, name: str) -> Any:
+    """``value`` if it is a ``kind``; booleans are not integers here."""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise errors.InvalidRequest(
+            f'The value of the "{name}" field must be a {TYPE_NAMES[kind]}.'
+        )
+    return value
+
+
+def field(document: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+    """A typed field of a request document, or ``default`` when absent."""
+    if name not in document:
+        return default
+    return typed(document[name], kind, name)
+
+
+def in_range(value: int, low: int, high: int, message: str) -> int:
+    """``value`` when ``low <= value <= high``; ``message`` may use {low} and {high}."""
+    if not low <= value <= high:
+        raise errors.InvalidRequest(message.format(low=low, high=high))
+    return value
+
+
+def limit(value: int | None, default: int, high: int) -> int:
+    if value is None:
+        return default
+    return in_range(value, 1, high, "Limit must be at least {low} and no greater than {high}.")
+
+
+def document(value: Any, what: str = "Document") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise errors.InvalidBody(f"{what} type not supported.")
+    return value

@@ -1,0 +1,175 @@
+"""The HTTP binding: one Starlette route per (method, path) of the operation table."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Lifespan
+
+from tidings import api, errors
+from tidings.api import openapi
+from tidings.api.operation import Operation, Reply, Request
+from tidings.config import Settings
+from tidings.context import RequestContext
+from tidings.service import Service
+from tidings.transport import wire
+from tidings.transport.status import status_of
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS = RequestContext(project_id="", client_id="")
+FORM = "application/x-www-form-urlencoded"
+ACCEPTABLE = ("*/*", "application/*", "application/json")
+REQUEST_ID = "X-OpenStack-Request-Id"
+
+
+def create_app(service: Service, settings: Settings, lifespan: Lifespan[Any] | None) -> Starlette:
+    routes: list[BaseRoute] = [
+        Route(
+            "/openapi.json",
+            _openapi_endpoint(settings),
+            methods=["GET"],
+            include_in_schema=False,
+        )
+    ]
+    by_route = sorted(api.OPERATIONS.values(), key=lambda op: (op.path, op.method))
+    for (path, method), group in groupby(by_route, key=lambda op: (op.path, op.method)):
+        endpoint = _endpoint(service, settings, list(group))
+        routes.append(Route(path, endpoint, methods=[method]))
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            errors.TidingsError: _on_error,
+            HTTPException: _on_http_exception,
+            Exception: _on_crash,
+        },
+    )
+
+
+def _endpoint(service: Service, settings: Settings, operations: Sequence[Operation]) -> Any:
+    async def endpoint(http: HttpRequest) -> Response:
+        request_id = f"req-{uuid.uuid4()}"
+        operation = _select(operations, http)
+        _check_accept(http)
+        if operation.authenticated:
+            caller = wire.context(http.headers, settings.limits, settings.auth, request_id)
+        else:
+            caller = ANONYMOUS
+        params = wire.params(operation, http.path_params, http.query_params)
+        body, size = await _body(operation, http, settings)
+        reply = await api.call(operation, service, Request(caller, params, body, size))
+        return _render(reply, request_id)
+
+    return endpoint
+
+
+def _select(operations: Sequence[Operation], http: HttpRequest) -> Operation:
+    """The operation a query parameter selects, else the one that needs none."""
+    chosen = [op for op in operations if op.selector and op.selector in http.query_params]
+    if len(chosen) > 1:
+        names = " and ".join(f'"{op.selector}"' for op in chosen)
+        raise errors.InvalidParameter(f"Only one of {names} may be given.")
+    if chosen:
+        return chosen[0]
+    default = [op for op in operations if op.selector is None]
+    if not default:
+        names = " or ".join(f'"{op.selector}"' for op in operations)
+        raise errors.InvalidParameter(f"One of {names} is required.")
+    return default[0]
+
+
+def _check_accept(http: HttpRequest) -> None:
+    accept = http.headers.get("accept", "")
+    if accept and not any(kind in accept for kind in ACCEPTABLE):
+        raise errors.NotAcceptable()
+
+
+async def _body(operation: Operation, http: HttpRequest, settings: Settings) -> tuple[Any, int]:
+    """The parsed JSON body and its size in bytes; (None, 0) when there is none."""
+    if operation.body is None:
+        return None, 0
+    raw = await _read_capped(http, _largest_body(settings))
+    if not raw.strip():
+        if operation.body.required:
+            raise errors.InvalidBody("Request body can not be empty.")
+        return None, 0
+    content_type = http.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == FORM:
+        raise errors.InvalidBody("Invalid Content-Type.")
+    if (
+        operation.body.media_type != "application/json"
+        and content_type != operation.body.media_type
+    ):
+        raise errors.UnsupportedMediaType(
+            f"{content_type or 'No Content-Type'} is not supported; "
+            f"Accept-Patch: {operation.body.media_type}"
+        )
+    return wire.json_body(raw), len(raw)
+
+
+def _largest_body(settings: Settings) -> int:
+    return max(settings.limits.max_messages_post_size, settings.limits.max_queue_metadata)
+
+
+async def _read_capped(http: HttpRequest, cap: int) -> bytes:
+    declared = http.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise errors.InvalidRequest(f"Request body is too large. Max size {cap}")
+    chunks = bytearray()
+    async for chunk in http.stream():
+        chunks += chunk
+        if len(chunks) > cap:
+            raise errors.InvalidRequest(f"Request body is too large. Max size {cap}")
+    return bytes(chunks)
+
+
+def _render(reply: Reply, request_id: str) -> Response:
+    headers = {REQUEST_ID: request_id, **reply.headers}
+    if reply.location is not None:
+        headers["Location"] = reply.location
+    content = b"" if reply.body is None else orjson.dumps(reply.body)
+    return Response(content, reply.status, headers, media_type=reply.media_type)
+
+
+def _error_response(status: int, title: str, description: str) -> Response:
+    body = orjson.dumps({"title": title, "description": description})
+    return Response(body, status, media_type="application/json")
+
+
+async def _on_error(http: HttpRequest, exc: Exception) -> Response:
+    assert isinstance(exc, errors.TidingsError)
+    return _error_response(status_of(exc), exc.title, exc.description)
+
+
+async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error: errors.TidingsError = errors.MethodNotAllowed()
+    else:
+        error = errors.NotFound("The resource could not be found.")
+    return _error_response(exc.status_code, error.title, error.description)
+
+
+async def _on_crash(http: HttpRequest, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", http.method, http.url.path)
+    return _error_response(500, "Internal server error", "The server met an unexpected error.")
+
+
+def _openapi_endpoint(settings: Settings) -> Any:
+    body = orjson.dumps(openapi.document(api.OPERATIONS.values(), settings.limits))
+
+    async def endpoint(http: HttpRequest) -> Response:
+        return Response(body, 200, media_type="application/json")
+
+    return endpoint

@@ -1,0 +1,126 @@
+"""Turning wire values into typed ones: headers into a context, query strings into
+parameters, bytes into JSON. Shared by every transport; raises only ``tidings.errors``."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from tidings import errors
+from tidings.api.operation import Operation, Param
+from tidings.config import AuthSettings, Limits
+from tidings.context import RequestContext
+from tidings.models import JSON
+
+TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
+FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
+INTEGER = re.compile(r"^[+-]?\d{1,30}$")
+LONG_DIGITS = re.compile(rb"\d{19,}")
+SMALLEST_INT, LARGEST_INT = -(2**63), 2**64 - 1
+MAX_PROJECT_ID = 256
+
+
+def context(
+    headers: Mapping[str, str], limits: Limits, auth: AuthSettings, request_id: str = ""
+) -> RequestContext:
+    """The caller, from the Client-ID, X-Project-ID (and, when trusted, X-Roles) headers."""
+    roles: frozenset[str] = frozenset()
+    if auth.trust_role_headers:
+        roles = frozenset(role.strip() for role in headers.get("x-roles", "").split(",") if role)
+    return RequestContext(
+        project_id=project_id(headers.get("x-project-id")),
+        client_id=client_id(headers.get("client-id"), limits),
+        roles=roles,
+        request_id=request_id,
+    )
+
+
+def client_id(value: str | None, limits: Limits) -> str:
+    if value is None:
+        raise errors.MissingHeader('The "Client-ID" header is required.')
+    if limits.client_id_uuid_safe == "strict":
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise errors.InvalidHeader(
+                "Malformed hexadecimal UUID in the Client-ID header."
+            ) from None
+    if not limits.min_length_client_id <= len(value) <= limits.max_length_client_id:
+        raise errors.InvalidHeader(
+            f"Client-ID must be {limits.min_length_client_id} to "
+            f"{limits.max_length_client_id} characters long."
+        )
+    return value
+
+
+def project_id(value: str | None) -> str:
+    if value is None:
+        raise errors.MissingHeader("The header X-Project-ID was missing.")
+    if not value:
+        raise errors.InvalidHeader("Empty project header not allowed.")
+    if len(value) > MAX_PROJECT_ID:
+        raise errors.InvalidHeader(
+            f"X-Project-ID may not be more than {MAX_PROJECT_ID} characters long."
+        )
+    return value
+
+
+def params(
+    operation: Operation, path: Mapping[str, str], query: Mapping[str, str]
+) -> dict[str, Any]:
+    """The operation's parameters that were given, typed; absent ones are left out."""
+    found: dict[str, Any] = {}
+    for param in operation.params:
+        source = path if param.location == "path" else query
+        if param.name in source:
+            found[param.name] = typed(param, source[param.name])
+        elif param.required:
+            raise errors.InvalidParameter(f'The "{param.name}" parameter is required.')
+    return found
+
+
+def typed(param: Param, value: str) -> Any:
+    if param.type == "integer":
+        if not INTEGER.match(value.strip()):
+            raise errors.InvalidParameter(
+                f'The "{param.name}" parameter is invalid. The value must be an integer.'
+            )
+        return int(value)
+    if param.type == "boolean":
+        if value.lower() in TRUE:
+            return True
+        if value.lower() in FALSE:
+            return False
+        raise errors.InvalidParameter(
+            f'The "{param.name}" parameter is invalid. The value must be a boolean.'
+        )
+    if param.type == "list":
+        return [item for item in value.split(",") if item]
+    return value
+
+
+def json_body(raw: bytes) -> JSON:
+    """Parse a JSON document, refusing what would not round-trip unchanged."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise errors.InvalidBody("Request body could not be parsed.") from None
+    if LONG_DIGITS.search(raw):
+        # orjson turns integers beyond 64 bits into floats; find them with exact integers.
+        try:
+            document = json.loads(raw, parse_int=_bounded_int)
+        except RecursionError:
+            raise errors.InvalidBody("Request body could not be parsed.") from None
+    return document
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not SMALLEST_INT <= value <= LARGEST_INT:
+        raise errors.InvalidBody("JSON contains integer that is too large.")
+    return value
