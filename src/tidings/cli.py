@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(settings: Settings, config: Path | None) -> int:
     """Serve until SIGINT/SIGTERM; in-flight requests finish before the process exits."""
+    if settings.server.workers > 1 and settings.storage.url.endswith(":memory:"):
+        print("tidings: an in-memory store cannot be shared by several workers", file=sys.stderr)
+        return 2
     os.environ.update(settings_as_environ(settings))
     if config is not None:
         os.environ["TIDINGS_CONFIG"] = str(config)
