@@ -72,10 +72,10 @@ def _placeholders(values: Sequence[object]) -> str:
 
 
 class SQLiteStorage(Storage):
-    capabilities = frozenset({FIFO, CLAIMS, DURABILITY, AOD})
-
     def __init__(self, path: str) -> None:
         self.path = path
+        in_memory = path == ":memory:"
+        self.capabilities = frozenset({FIFO, CLAIMS, AOD} | (set() if in_memory else {DURABILITY}))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-sqlite")
         self._db: sqlite3.Connection | None = None
 
@@ -83,7 +83,11 @@ class SQLiteStorage(Storage):
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, work)
+        try:
+            future = loop.run_in_executor(self._executor, self._call, work)
+        except RuntimeError as exc:  # the executor was shut down by close()
+            raise errors.StorageUnavailable("The SQLite store is closed.") from exc
+        return await future
 
     def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
@@ -131,7 +135,7 @@ class SQLiteStorage(Storage):
         if db is not None:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, db.close)
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=False)
 
     async def is_alive(self) -> bool:
         try:
