@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -38,16 +40,26 @@ def serve(settings: Settings, config: Path | None) -> int:
     os.environ.update(settings_as_environ(settings))
     if config is not None:
         os.environ["TIDINGS_CONFIG"] = str(config)
-    uvicorn.run(
-        "tidings.app:app_from_environ",
-        factory=True,
-        host=settings.server.host,
-        port=settings.server.port,
-        workers=settings.server.workers,
-        timeout_graceful_shutdown=30,
-        access_log=False,
-    )
+    # After its graceful shutdown uvicorn re-raises the SIGTERM it caught, which would end a
+    # single-worker server "killed by signal"; exit with 0 instead.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            "tidings.app:app_from_environ",
+            factory=True,
+            host=settings.server.host,
+            port=settings.server.port,
+            workers=settings.server.workers,
+            timeout_graceful_shutdown=30,
+            access_log=False,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 async def collect_garbage(settings: Settings) -> int:

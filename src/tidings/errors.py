@@ -13,7 +13,8 @@ class TidingsError(Exception):
     title = "Internal server error"
 
     def __init__(self, description: str | None = None) -> None:
-        self.description = description or (self.__doc__ or "").strip()
+        # A docstring wrapped over several lines is still one line on the wire.
+        self.description = description or " ".join((self.__doc__ or "").split())
         super().__init__(self.description)
 
 

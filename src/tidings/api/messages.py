@@ -38,7 +38,7 @@ async def message_list(service: Service, request: Request) -> Reply:
         include_claimed=params.get("include_claimed") or False,
         include_delayed=params.get("include_delayed") or False,
         marker=params.get("marker"),
-        limit=params.get("limit") or 10,
+        limit=params.get("limit", 10),
     )
     found, marker = await service.messages.page(request.context.project_id, queue, query)
     links = []

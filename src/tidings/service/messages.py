@@ -65,6 +65,8 @@ class MessageService:
         self._check_ids(ids)
         if self.limits.message_delete_with_claim_id and not claim_ids:
             raise errors.InvalidRequest("claim_ids are required when deleting messages by id.")
+        if claim_ids is not None:
+            self._check_ids(claim_ids, "claim")
         await self.storage.messages_delete(project, queue, ids, claim_ids, self.clock())
 
     async def pop(self, project: str, queue: str, count: int) -> list[Message]:
@@ -77,12 +79,12 @@ class MessageService:
         )
         return await self.storage.messages_pop(project, queue, count, self.clock())
 
-    def _check_ids(self, ids: Sequence[str]) -> None:
+    def _check_ids(self, ids: Sequence[str], kind: str = "message") -> None:
         validate.in_range(
             len(ids),
             1,
             self.limits.max_messages_per_page,
-            "The number of message ids must be at least {low} and no greater than {high}.",
+            f"The number of {kind} ids must be at least {{low}} and no greater than {{high}}.",
         )
 
     def _check_size(self, size: int, queue_meta: Mapping[str, JSON]) -> None:

@@ -459,7 +459,7 @@ class SQLiteStorage(Storage):
 def _seq_of(marker: str | None) -> int:
     if marker is None:
         return 0
-    if not marker.isdigit() or len(marker) > 18:
+    if not (marker.isascii() and marker.isdigit()) or len(marker) > 18:
         raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
     return int(marker)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
@@ -46,7 +47,7 @@ def create_app(service: Service, settings: Settings, lifespan: Lifespan[Any] | N
     for (path, method), group in groupby(by_route, key=lambda op: (op.path, op.method)):
         endpoint = _endpoint(service, settings, list(group))
         routes.append(Route(path, endpoint, methods=[method]))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -55,6 +56,8 @@ def create_app(service: Service, settings: Settings, lifespan: Lifespan[Any] | N
             Exception: _on_crash,
         },
     )
+    app.router.redirect_slashes = False  # Zaqar answers 404 to /v2 and /v2/queues/, not 307
+    return app
 
 
 def _endpoint(service: Service, settings: Settings, operations: Sequence[Operation]) -> Any:
@@ -66,7 +69,7 @@ def _endpoint(service: Service, settings: Settings, operations: Sequence[Operati
             caller = wire.context(http.headers, settings.limits, settings.auth, request_id)
         else:
             caller = ANONYMOUS
-        params = wire.params(operation, http.path_params, http.query_params)
+        params = wire.params(operation, http.path_params, _query(operation, http.query_params))
         body, size = await _body(operation, http, settings)
         reply = await api.call(operation, service, Request(caller, params, body, size))
         return _render(reply, request_id)
@@ -87,6 +90,16 @@ def _select(operations: Sequence[Operation], http: HttpRequest) -> Operation:
         names = " or ".join(f'"{op.selector}"' for op in operations)
         raise errors.InvalidParameter(f"One of {names} is required.")
     return default[0]
+
+
+def _query(operation: Operation, query: QueryParams) -> dict[str, str]:
+    """The query string; a list parameter may also be repeated (``ids=a&ids=b``, as
+    python-zaqarclient sends it), which falcon-based Zaqar reads as one list."""
+    found = dict(query)
+    for param in operation.params:
+        if param.type == "list" and param.location == "query" and param.name in query:
+            found[param.name] = ",".join(query.getlist(param.name))
+    return found
 
 
 def _check_accept(http: HttpRequest) -> None:

@@ -19,7 +19,7 @@ from tidings.models import JSON
 
 TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
-INTEGER = re.compile(r"^[+-]?\d{1,30}$")
+INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 LONG_DIGITS = re.compile(rb"\d{19,}")
 SMALLEST_INT, LARGEST_INT = -(2**63), 2**64 - 1
 MAX_PROJECT_ID = 256

@@ -1,0 +1,154 @@
+"""Fixtures shared by every test: a fake clock, an in-process API client, a real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tidings.app import build_app
+from tidings.clock import FakeClock
+from tidings.config import AuthSettings, Settings, StorageSettings
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def caller_headers(project: str = "project-a", client: str | None = None) -> dict[str, str]:
+    """Headers identifying a caller: its project and a Client-ID."""
+    return {"Client-ID": client or str(uuid.uuid4()), "X-Project-ID": project}
+
+
+@pytest.fixture
+async def api(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to an in-process server on an in-memory store; project-a."""
+    settings = Settings(
+        storage=StorageSettings(url="sqlite:///:memory:"),
+        auth=AuthSettings(trust_role_headers=True),
+    )
+    app = build_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tidings.test", headers=caller_headers()
+        ) as client:
+            yield client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProcess:
+    """A ``tidings serve`` subprocess on a free loopback port.
+
+    ``flags``, when given, replace the default ``--port/--workers/--storage`` flags (to test
+    settings from a config file or the environment); ``port`` must then name the port the
+    server will listen on. ``env`` adds variables to the server's (otherwise TIDINGS_-free)
+    environment. It runs in the database's directory; its stderr goes to ``log``, a file
+    beside the database.
+    """
+
+    database: Path
+    workers: int = 1
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    flags: Sequence[str] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    storage_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.database.with_name(f"{self.database.name}.{self.port}.log")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "server not started"
+        return self.process.pid
+
+    def command(self) -> list[str]:
+        flags = self.flags
+        if flags is None:
+            storage = self.storage_url or f"sqlite:///{self.database}"
+            flags = ["--port", str(self.port), "--workers", str(self.workers)]
+            flags += ["--storage", storage]
+        return [sys.executable, "-m", "tidings.cli", "serve", *flags]
+
+    def start(self) -> None:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
+        env.update(self.env)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                env=env,
+                cwd=self.database.parent,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            self.wait_ready()
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_text()!r}")
+            try:
+                response = httpx.get(f"{self.url}/v2/ping", headers=caller_headers(), timeout=1)
+                if response.status_code == 204:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready: {self.log_text()!r}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A running ``tidings serve`` on a fresh SQLite file."""
+    process = ServerProcess(database=tmp_path / "tidings.db")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
