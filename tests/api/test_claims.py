@@ -37,6 +37,17 @@ async def test_claim_of_nothing_is_204_with_an_empty_body(api: httpx.AsyncClient
     assert response.content == b""
 
 
+async def test_null_ttl_and_grace_take_the_defaults(api: httpx.AsyncClient) -> None:
+    # python-zaqarclient sends "grace": null when the caller gives only a ttl
+    await post_bodies(api, "fizbit", "a")
+
+    response = await api.post("/v2/queues/fizbit/claims", json={"ttl": None, "grace": None})
+
+    assert response.status_code == 201
+    claim_href = response.headers["location"]
+    assert (await api.get(claim_href)).json()["ttl"] == 300
+
+
 async def test_claim_on_a_missing_queue_is_204(api: httpx.AsyncClient) -> None:
     assert (await api.post("/v2/queues/nowhere/claims")).status_code == 204
 

@@ -66,6 +66,12 @@ async def test_ttl_defaults_to_the_queue_then_the_server_default(api: httpx.Asyn
     assert (await api.get(f"/v2/queues/plain/messages/{plain}")).json()["ttl"] == 3600
 
 
+async def test_a_null_ttl_takes_the_default(api: httpx.AsyncClient) -> None:
+    [message_id] = await post_messages(api, "plain", {"body": 1, "ttl": None})
+
+    assert (await api.get(f"/v2/queues/plain/messages/{message_id}")).json()["ttl"] == 3600
+
+
 # Get
 
 

@@ -29,8 +29,9 @@ def typed(value: Any, kind: type, name: str) -> Any:
 
 
 def field(document: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
-    """A typed field of a request document, or ``default`` when absent."""
-    if name not in document:
+    """A typed field of a request document, or ``default`` when absent or null (clients such
+    as python-zaqarclient send ``"grace": null`` to mean "the default")."""
+    if document.get(name) is None:
         return default
     return typed(document[name], kind, name)
 

@@ -1,0 +1,301 @@
+"""``tidings serve`` as operators run it: several workers, SIGTERM, config file and environment."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, caller_headers, free_port
+
+PROJECT = "serve-project"
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def worker_pids(pid: int) -> set[int]:
+    """uvicorn's worker processes under the supervisor ``pid`` (not multiprocessing helpers)."""
+    workers = set()
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.add(child)
+    return workers
+
+
+def raw_request(port: int, method: str, path: str, body: bytes = b"") -> bytes:
+    headers = caller_headers(PROJECT)
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += ["Content-Type: application/json", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def read_head(sock: socket.socket) -> bytes:
+    """A response's status line and headers."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def server_side_owner(server_port: int, client_port: int, pids: set[int]) -> int | None:
+    """The process holding the accepted end of the connection from ``client_port``."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        columns = line.split()
+        local_port = int(columns[1].rsplit(":", 1)[1], 16)
+        remote_port = int(columns[2].rsplit(":", 1)[1], 16)
+        if (local_port, remote_port) == (server_port, client_port):
+            inode = columns[9]
+    assert inode is not None, "connection not in /proc/net/tcp"
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if fd.readlink().name == f"socket:[{inode}]":
+                    return pid
+    return None
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(database=tmp_path / "workers.db", workers=2)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_two_workers_share_one_port_and_one_store(two_workers: ServerProcess) -> None:
+    # Given a server started with --workers 2
+    workers = worker_pids(two_workers.pid)
+    assert len(workers) == 2
+
+    # When many clients post concurrently, each on a fresh connection
+    def post(n: int) -> int:
+        response = httpx.post(
+            f"{two_workers.url}/v2/queues/shared/messages",
+            json={"messages": [{"body": n}]},
+            headers=caller_headers(PROJECT),
+            timeout=10,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(post, range(200)))
+
+    # Then every post succeeds and all messages land in the one store
+    assert statuses == [201] * 200
+    stats = httpx.get(
+        f"{two_workers.url}/v2/queues/shared/stats", headers=caller_headers(PROJECT), timeout=10
+    )
+    assert stats.json()["messages"]["total"] == 200
+
+    # And both worker processes accept connections on the one port
+    owners: set[int | None] = set()
+    held: list[socket.socket] = []
+    try:
+        while owners != workers and len(held) < 200:
+            sock = socket.create_connection(("127.0.0.1", two_workers.port), timeout=10)
+            held.append(sock)
+            sock.sendall(raw_request(two_workers.port, "GET", "/v2/ping"))
+            assert read_head(sock).startswith(b"HTTP/1.1 204")
+            owners.add(server_side_owner(two_workers.port, sock.getsockname()[1], workers))
+    finally:
+        for sock in held:
+            sock.close()
+    assert owners == workers
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path) -> None:
+    # Given a server in the middle of receiving a POST (headers and half the body sent)
+    database = tmp_path / "graceful.db"
+    server = ServerProcess(database=database)
+    server.start()
+    assert server.process is not None
+    body = json.dumps({"messages": [{"body": "sent across a shutdown"}]}).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            request = raw_request(server.port, "POST", "/v2/queues/graceful/messages", body)
+            sock.sendall(request[:-10])
+            time.sleep(0.3)
+
+            # When it receives SIGTERM
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+
+            # Then it waits for that request, answers it once the body arrives, then exits 0
+            assert server.process.poll() is None
+            sock.sendall(request[-10:])
+            response = read_head(sock)
+            assert response.startswith(b"HTTP/1.1 201"), response
+            assert server.process.wait(timeout=10) == 0
+    finally:
+        server.kill()
+
+    # And the message it acknowledged was stored
+    restarted = ServerProcess(database=database)
+    restarted.start()
+    try:
+        listed = httpx.get(
+            f"{restarted.url}/v2/queues/graceful/messages?echo=true",
+            headers=caller_headers(PROJECT),
+            timeout=10,
+        )
+        assert [m["body"] for m in listed.json()["messages"]] == ["sent across a shutdown"]
+    finally:
+        restarted.stop()
+
+
+def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:
+    # Given clients sending a steady burst of posts and reads
+    assert server.process is not None
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def hammer(client_number: int) -> None:
+        headers = caller_headers(PROJECT)
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+            for n in range(100_000):
+                try:
+                    if n % 2:
+                        response = client.get("/v2/queues/burst/messages?echo=true")
+                    else:
+                        body = {"messages": [{"body": [client_number, n]}]}
+                        response = client.post("/v2/queues/burst/messages", json=body)
+                except httpx.TransportError:
+                    return
+                with lock:
+                    statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=hammer, args=(n,), daemon=True) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(statuses) < 200:
+        assert time.monotonic() < deadline, "burst too slow"
+        time.sleep(0.01)
+
+    # When the server receives SIGTERM mid-burst
+    server.process.send_signal(signal.SIGTERM)
+
+    # Then it exits 0 within a few seconds, and no response was a server error
+    assert server.process.wait(timeout=10) == 0
+    for thread in threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    assert statuses
+    assert all(status < 500 for status in statuses), sorted(set(statuses))
+
+
+def listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("winner", ["file", "env", "flag"])
+def test_settings_come_from_flags_over_environment_over_file(tmp_path: Path, winner: str) -> None:
+    # Given a port and a database for each layer, the file always present
+    ports = {layer: free_port() for layer in ("file", "env", "flag")}
+    databases = {layer: tmp_path / f"{layer}.db" for layer in ("file", "env", "flag")}
+    config = tmp_path / "tidings.toml"
+    config.write_text(
+        f'[server]\nport = {ports["file"]}\n\n[storage]\nurl = "sqlite:///{databases["file"]}"\n'
+    )
+    flags = ["--config", str(config)]
+    env = {}
+    if winner in ("env", "flag"):
+        env = {
+            "TIDINGS_SERVER_PORT": str(ports["env"]),
+            "TIDINGS_STORAGE_URL": f"sqlite:///{databases['env']}",
+        }
+    if winner == "flag":
+        flags += ["--port", str(ports["flag"]), "--storage", f"sqlite:///{databases['flag']}"]
+
+    # When the server starts
+    server = ServerProcess(
+        database=tmp_path / "unused.db", port=ports[winner], flags=flags, env=env
+    )
+    server.start()
+    try:
+        posted = httpx.post(
+            f"{server.url}/v2/queues/configured/messages",
+            json={"messages": [{"body": winner}]},
+            headers=caller_headers(PROJECT),
+            timeout=10,
+        )
+        assert posted.status_code == 201
+
+        # Then it listens on the winning layer's port and stores in its database only
+        assert [layer for layer, port in ports.items() if listens(port)] == [winner]
+        assert [layer for layer, path in databases.items() if path.exists()] == [winner]
+    finally:
+        server.stop()
+
+
+def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> None:
+    # Given a config file with an unknown key
+    config = tmp_path / "tidings.toml"
+    config.write_text("[server]\nprot = 1234\n")
+
+    # When the server is started with it
+    result = subprocess.run(
+        ServerProcess(database=tmp_path / "unused.db", flags=["--config", str(config)]).command(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    # Then it refuses to start and says why
+    assert result.returncode == 2
+    assert "server.prot" in result.stderr
+
+
+def test_in_memory_storage_serves_and_writes_no_file(tmp_path: Path) -> None:
+    # Given a server on sqlite:///:memory:
+    database = tmp_path / "never-created.db"
+    server = ServerProcess(database=database, storage_url="sqlite:///:memory:")
+    server.start()
+    try:
+        headers = caller_headers(PROJECT)
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+            # When a message is posted and claimed
+            posted = client.post(
+                "/v2/queues/ephemeral/messages", json={"messages": [{"body": {"k": "v"}}]}
+            )
+            claimed = client.post("/v2/queues/ephemeral/claims", json={"ttl": 60, "grace": 60})
+
+            # Then the store keeps it across requests, yet nothing is written to disk
+            assert posted.status_code == 201
+            assert claimed.status_code == 201
+            assert [m["body"] for m in claimed.json()["messages"]] == [{"k": "v"}]
+            queues = client.get("/v2/queues").json()["queues"]
+            assert [queue["name"] for queue in queues] == ["ephemeral"]
+    finally:
+        server.stop()
+    assert [path.name for path in tmp_path.iterdir() if path != server.log] == []
