@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -30,6 +31,23 @@ def caller_headers(project: str = "project-a", client: str | None = None) -> dic
     return {"Client-ID": client or str(uuid.uuid4()), "X-Project-ID": project}
 
 
+@contextlib.asynccontextmanager
+async def in_process_client(
+    settings: Settings, clock: FakeClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to an in-process server built from ``settings``."""
+    app = build_app(settings, clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://tidings.test",
+            headers=caller_headers(),
+        ) as client,
+    ):
+        yield client
+
+
 @pytest.fixture
 async def api(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to an in-process server on an in-memory store; project-a."""
@@ -37,13 +55,8 @@ async def api(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
         storage=StorageSettings(url="sqlite:///:memory:"),
         auth=AuthSettings(trust_role_headers=True),
     )
-    app = build_app(settings, clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://tidings.test", headers=caller_headers()
-        ) as client:
-            yield client
+    async with in_process_client(settings, clock) as client:
+        yield client
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from tidings.clock import Clock, system_clock
 from tidings.config import Settings, load_settings
 from tidings.service import Service
+from tidings.service.encryption import BodyCipher
 from tidings.storage.base import storage_from_url
 from tidings.transport.http import create_app
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def build_app(settings: Settings, clock: Clock = system_clock) -> Starlette:
     storage = storage_from_url(settings.storage.url)
-    service = Service(storage, settings.limits, clock)
+    service = Service(storage, settings.limits, clock, BodyCipher(settings.encryption.key))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

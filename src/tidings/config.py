@@ -30,6 +30,12 @@ class AuthSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class EncryptionSettings:
+    key: str = ""
+    """Secret for queues with ``_enable_encrypt_messages``; empty disables encryption."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Limits:
     """Zaqar's ``[transport]`` limits, with the same names and defaults."""
 
@@ -58,6 +64,7 @@ class Settings:
     storage: StorageSettings = StorageSettings()
     auth: AuthSettings = AuthSettings()
     limits: Limits = Limits()
+    encryption: EncryptionSettings = EncryptionSettings()
 
 
 class ConfigError(ValueError):

@@ -10,6 +10,7 @@ from tidings.clock import Clock
 from tidings.config import Limits
 from tidings.models import Claim
 from tidings.service import validate
+from tidings.service.encryption import BodyCipher
 from tidings.storage.base import Storage
 
 CLAIM_TTL = (
@@ -21,10 +22,11 @@ CLAIM_GRACE = (
 
 
 class ClaimService:
-    def __init__(self, storage: Storage, limits: Limits, clock: Clock) -> None:
+    def __init__(self, storage: Storage, limits: Limits, clock: Clock, cipher: BodyCipher) -> None:
         self.storage = storage
         self.limits = limits
         self.clock = clock
+        self.cipher = cipher
 
     async def create(
         self, project: str, queue: str, limit: int | None, document: Any
@@ -37,14 +39,15 @@ class ClaimService:
         claim = await self.storage.claim_create(project, queue, ttl, grace, count, now)
         if claim is None:
             return None
-        return await self._dead_letter(project, claim, now)
+        kept = await self._dead_letter(project, claim, now)
+        return None if kept is None else self._opened(project, kept)
 
     async def get(self, project: str, queue: str, claim_id: str) -> Claim:
         validate.queue_name(queue)
         claim = await self.storage.claim_get(project, queue, claim_id, self.clock())
         if claim is None:
             raise errors.ClaimNotFound()
-        return claim
+        return self._opened(project, claim)
 
     async def renew(self, project: str, queue: str, claim_id: str, document: Any) -> None:
         validate.queue_name(queue)
@@ -56,6 +59,9 @@ class ClaimService:
     async def release(self, project: str, queue: str, claim_id: str) -> None:
         validate.queue_name(queue)
         await self.storage.claim_release(project, queue, claim_id)
+
+    def _opened(self, project: str, claim: Claim) -> Claim:
+        return dataclasses.replace(claim, messages=self.cipher.open_all(project, claim.messages))
 
     def _ttl_and_grace(self, document: Any) -> tuple[int, int]:
         document = {} if document is None else validate.document(document)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,14 +11,16 @@ from tidings.clock import Clock
 from tidings.config import Limits
 from tidings.models import JSON, Message, MessageFilter, NewMessage
 from tidings.service import metadata, validate
+from tidings.service.encryption import BodyCipher
 from tidings.storage.base import Storage
 
 
 class MessageService:
-    def __init__(self, storage: Storage, limits: Limits, clock: Clock) -> None:
+    def __init__(self, storage: Storage, limits: Limits, clock: Clock, cipher: BodyCipher) -> None:
         self.storage = storage
         self.limits = limits
         self.clock = clock
+        self.cipher = cipher
 
     async def post(
         self, project: str, queue: str, client_id: str, document: Any, size: int
@@ -30,6 +33,11 @@ class MessageService:
         )
         self._check_size(size, queue_meta)
         messages = [self._new_message(item, client_id, queue_meta) for item in batch]
+        if queue_meta["_enable_encrypt_messages"]:
+            messages = [
+                dataclasses.replace(message, body=self.cipher.seal(project, message.body))
+                for message in messages
+            ]
         return await self.storage.messages_post(project, queue, messages, self.clock())
 
     async def page(
@@ -37,14 +45,15 @@ class MessageService:
     ) -> tuple[list[Message], str | None]:
         validate.queue_name(queue)
         validate.limit(query.limit, 10, self.limits.max_messages_per_page)
-        return await self.storage.messages_list(project, queue, query, self.clock())
+        found, marker = await self.storage.messages_list(project, queue, query, self.clock())
+        return self.cipher.open_all(project, found), marker
 
     async def get(self, project: str, queue: str, message_id: str) -> Message:
         validate.queue_name(queue)
         found = await self.storage.messages_get(project, queue, [message_id], self.clock())
         if not found:
             raise errors.MessageNotFound()
-        return found[0]
+        return self.cipher.open_all(project, found)[0]
 
     async def get_many(self, project: str, queue: str, ids: Sequence[str]) -> list[Message]:
         validate.queue_name(queue)
@@ -52,7 +61,7 @@ class MessageService:
         found = await self.storage.messages_get(project, queue, ids, self.clock())
         if not found:
             raise errors.MessageNotFound("None of the requested messages exist.")
-        return found
+        return self.cipher.open_all(project, found)
 
     async def delete(self, project: str, queue: str, message_id: str, claim_id: str | None) -> None:
         validate.queue_name(queue)
@@ -77,7 +86,8 @@ class MessageService:
             self.limits.max_messages_per_claim_or_pop,
             "Pop value must be at least {low} and may not be greater than {high}.",
         )
-        return await self.storage.messages_pop(project, queue, count, self.clock())
+        popped = await self.storage.messages_pop(project, queue, count, self.clock())
+        return self.cipher.open_all(project, popped)
 
     def _check_ids(self, ids: Sequence[str], kind: str = "message") -> None:
         validate.in_range(

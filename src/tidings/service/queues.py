@@ -10,6 +10,7 @@ from tidings.clock import Clock
 from tidings.config import Limits
 from tidings.models import JSON, QueueRecord, QueueStats
 from tidings.service import metadata, validate
+from tidings.service.encryption import BodyCipher
 from tidings.storage.base import Storage
 
 PATCH_OPS = ("add", "replace", "remove")
@@ -23,16 +24,23 @@ class QueuePage:
 
 
 class QueueService:
-    def __init__(self, storage: Storage, limits: Limits, clock: Clock) -> None:
+    def __init__(self, storage: Storage, limits: Limits, clock: Clock, cipher: BodyCipher) -> None:
         self.storage = storage
         self.limits = limits
         self.clock = clock
+        self.cipher = cipher
 
     async def create(self, project: str, name: str, document: Any) -> bool:
         """Create the queue; False when it existed (its metadata is then left unchanged)."""
         validate.queue_name(name)
-        meta = metadata.checked({} if document is None else document, self.limits)
+        meta = self._checked({} if document is None else document)
         return await self.storage.queue_create(project, name, meta, self.clock())
+
+    def _checked(self, document: Any) -> dict[str, JSON]:
+        meta = metadata.checked(document, self.limits)
+        if meta.get("_enable_encrypt_messages"):
+            self.cipher.require()
+        return meta
 
     async def get(self, project: str, name: str) -> dict[str, JSON]:
         validate.queue_name(name)
@@ -45,7 +53,7 @@ class QueueService:
         if stored is None:
             raise errors.QueueNotFound()
         patched = apply_patch(stored, operations)
-        await self.storage.queue_set_metadata(project, name, metadata.checked(patched, self.limits))
+        await self.storage.queue_set_metadata(project, name, self._checked(patched))
         return metadata.with_defaults(patched, self.limits)
 
     async def delete(self, project: str, name: str) -> None:
