@@ -1,4 +1,4 @@
-"""``tidings serve | gc``: the command line."""
+"""``tidings serve | gc | migrate``: the command line."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import uvicorn
 from tidings import __version__
 from tidings.clock import system_clock
 from tidings.config import ConfigError, Settings, load_settings, settings_as_environ
+from tidings.errors import TidingsError
 from tidings.storage.base import storage_from_url
 
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve":
         return serve(settings, args.config)
+    if args.command == "migrate":
+        return asyncio.run(migrate(settings))
     return asyncio.run(collect_garbage(settings))
 
 
@@ -74,6 +77,20 @@ async def collect_garbage(settings: Settings) -> int:
     return 0
 
 
+async def migrate(settings: Settings) -> int:
+    """Apply the storage's pending schema migrations and name them."""
+    try:
+        applied = await storage_from_url(settings.storage.url).migrate()
+    except (ValueError, TidingsError) as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 1
+    for name in applied:
+        print(f"applied {name}")
+    if not applied:
+        print("the schema is up to date")
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     flags = {
         "server.host": getattr(args, "host", None),
@@ -93,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="port to listen on (default 8888)")
     serve_cmd.add_argument("--workers", type=int, help="server processes sharing the port")
     gc_cmd = commands.add_parser("gc", help="drop expired messages and claims once")
-    for command in (serve_cmd, gc_cmd):
+    migrate_cmd = commands.add_parser("migrate", help="apply pending storage schema migrations")
+    for command in (serve_cmd, gc_cmd, migrate_cmd):
         command.add_argument("--storage", help="storage URL, e.g. sqlite:///./data/tidings.db")
         command.add_argument("--config", type=Path, help="TOML config file")
     return parser

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from tests.servers.postgres import postgres_clean_url, postgres_server  # noqa: F401
+from tests.servers.redis import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401
 
 from tidings.clock import FakeClock
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, HIGH_THROUGHPUT, Storage
@@ -32,9 +34,30 @@ def _sqlite_file(request: pytest.FixtureRequest) -> Storage:
     return sqlite.from_url(f"sqlite:///{tmp_path / 'tidings.db'}")
 
 
+def _redis(request: pytest.FixtureRequest) -> Storage:
+    from tidings.storage import redis
+
+    return redis.from_url(request.getfixturevalue("redis_url"))
+
+
+def _redis_cluster(request: pytest.FixtureRequest) -> Storage:
+    from tidings.storage import redis
+
+    return redis.from_url(request.getfixturevalue("redis_cluster_url"))
+
+
+def _postgres(request: pytest.FixtureRequest) -> Storage:
+    from tidings.storage import postgres
+
+    return postgres.from_url(request.getfixturevalue("postgres_clean_url"))
+
+
 DRIVERS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
     "sqlite": _sqlite_memory,
     "sqlite-file": _sqlite_file,
+    "redis": _redis,
+    "redis-cluster": _redis_cluster,
+    "postgres": _postgres,
 }
 """Driver name to a factory that builds (not opens) a fresh, empty driver for one test.
 

@@ -45,6 +45,12 @@ class Storage(abc.ABC):
     async def close(self) -> None:  # noqa: B027
         """Release connections; the driver is unusable afterwards."""
 
+    async def migrate(self) -> list[str]:
+        """Bring the backend's schema up to date, without opening the driver for traffic;
+        return the names of the migrations applied (none when up to date, or when the backend
+        keeps no versioned schema)."""
+        return []
+
     @abc.abstractmethod
     async def is_alive(self) -> bool: ...
 
@@ -186,5 +192,11 @@ def storage_from_url(url: str) -> Storage:
     return driver
 
 
-DRIVERS = {"sqlite": "tidings.storage.sqlite"}
+DRIVERS = {
+    "sqlite": "tidings.storage.sqlite",
+    "redis": "tidings.storage.redis",
+    "redis+cluster": "tidings.storage.redis",
+    "postgresql": "tidings.storage.postgres",
+    "postgres": "tidings.storage.postgres",
+}
 """URL scheme to driver module; the module is imported only when used."""

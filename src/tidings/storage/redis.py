@@ -1,0 +1,590 @@
+"""The Redis driver: ``redis://[:password@]host:port/db`` or a cluster,
+``redis+cluster://[:password@]host:port,host:port,...``.
+
+Every operation that touches more than one key is one Lua script (``redis_lua/``, each prefixed
+with ``common.lua``), run with EVALSHA: atomic and one round trip. Key layout, ``P`` being the
+percent-encoded project and ``Q`` the percent-encoded queue name (so ``/`` ``{`` ``}`` ``:``
+never appear inside them and no two (project, queue) pairs share a key)::
+
+    t:{P/Q}:q            hash   meta (JSON), seq (the FIFO counter)
+    t:{P/Q}:ids          zset   message id by seq: every message, in post order
+    t:{P/Q}:exp          zset   message id by expiry
+    t:{P/Q}:free         zset   message id by seq: claimable unless expired
+    t:{P/Q}:claimed      zset   message id by claim expiry
+    t:{P/Q}:delayed      zset   message id by end of delay
+    t:{P/Q}:claims       zset   claim id by expiry
+    t:{P/Q}:m:<id>       hash   one message
+    t:{P/Q}:c:<claim>    hash   one claim: created, expires, message ids
+    t:{P/Q}:trash        set    purged generations not swept yet (t:{P/Q}:trash:<id>:ids ...)
+    t:{P}:queues         zset   the project's queue names (queue_list, queue_count, gc)
+    t:projects           set    every project that has had a queue (gc)
+
+A queue's keys share the hash tag ``{P/Q}``, so its scripts run on one Redis Cluster node. The
+queue index lives in another slot; it is written before a queue is created and removed after
+it is deleted, so a crash can leave a listed queue without data but never data without a
+listed queue. Messages whose claim or delay ended move back to ``free`` lazily, at the next
+claim or pop, so claiming costs the same in a short queue and a long one. A purge renames the
+queue's indexes into a trash generation (one step, any size), swept later in batches.
+
+Time is always the caller's ``now``: Redis never expires keys by itself; ``gc`` deletes expired
+messages and claims. Failures to reach Redis become ``StorageUnavailable`` within DEADLINE
+seconds; the client reconnects by itself on the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+import orjson
+import redis.exceptions
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+
+from tidings import errors
+from tidings.models import (
+    JSON,
+    Claim,
+    Message,
+    MessageFilter,
+    NewMessage,
+    QueueRecord,
+    QueueStats,
+)
+from tidings.storage.base import AOD, CLAIMS, FIFO, HIGH_THROUGHPUT, Storage
+
+T = TypeVar("T")
+Client = Redis | RedisCluster
+Row = list[bytes]
+
+LUA = Path(__file__).with_name("redis_lua")
+SCRIPTS = (
+    "insert",
+    "list",
+    "get",
+    "stats",
+    "delete",
+    "delete_many",
+    "pop",
+    "claim",
+    "claim_get",
+    "renew",
+    "release",
+    "purge",
+    "set_metadata",
+    "gc",
+    "sweep",
+)
+QUEUE_KEYS = ("q", "ids", "exp", "free", "claimed", "delayed", "claims", "trash")
+PROJECTS = "t:projects"
+TIMEOUT = 1.0
+"""Seconds to connect or to wait for an answer before the backend counts as unavailable."""
+DEADLINE = 1.5
+"""Seconds one call may take in all, retries and cluster rediscovery included."""
+BATCH = 1000
+"""Keys that one gc or sweep script deletes at most, so no script holds Redis for long."""
+
+OUTAGES = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+    TimeoutError,  # the DEADLINE
+    OSError,
+)
+OUTAGE_REPLIES = ("BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+DELETE_REFUSALS: dict[bytes, type[errors.TidingsError]] = {
+    b"IS_CLAIMED": errors.MessageIsClaimed,
+    b"NOT_CLAIMED": errors.MessageNotClaimed,
+    b"CLAIM_EXPIRED": errors.ClaimExpired,
+}
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where the server (or the cluster's seed nodes) listens, and how to log in."""
+
+    nodes: list[tuple[str, int]]
+    cluster: bool = False
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_url(url: str) -> Address:
+    """``redis://[[user]:password@]host[:port][/db]`` or
+    ``redis+cluster://[[user]:password@]host[:port],host[:port],...``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "redis+cluster"):
+        raise ValueError("Redis URLs start with redis:// or redis+cluster://")
+    login, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = login.partition(":")
+    nodes = [_node(host) for host in hosts.split(",")]
+    cluster = parts.scheme == "redis+cluster"
+    if len(nodes) > 1 and not cluster:
+        raise ValueError("several hosts need a redis+cluster:// URL")
+    db = parts.path.strip("/") or "0"
+    if not db.isdigit() or (cluster and db != "0"):
+        raise ValueError(f"invalid Redis database {db!r} (a cluster has only database 0)")
+    return Address(
+        nodes=nodes,
+        cluster=cluster,
+        db=int(db),
+        username=unquote(user) or None,
+        password=unquote(password) if login else None,
+    )
+
+
+def _node(text: str) -> tuple[str, int]:
+    if text.startswith("["):  # [IPv6]:port
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = text.partition(":")
+    port = port or "6379"
+    if not host or not port.isdigit():
+        raise ValueError(f"invalid Redis host {text!r}; expected host:port")
+    return host, int(port)
+
+
+def from_url(url: str) -> RedisStorage:
+    return RedisStorage(parse_url(url))
+
+
+def _escape(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _number(value: float) -> str:
+    """Exact text for a float: Redis and Lua read it back to the same double."""
+    return repr(float(value))
+
+
+def _project_index(project: str) -> str:
+    return f"t:{{{_escape(project)}}}:queues"
+
+
+class _Keys:
+    """The keys of one queue, all under the hash tag of its project and name."""
+
+    __slots__ = ("keys", "prefix")
+
+    def __init__(self, project: str, queue: str) -> None:
+        self.prefix = f"t:{{{_escape(project)}/{_escape(queue)}}}:"
+        self.keys = [self.prefix + name for name in QUEUE_KEYS]
+
+    @property
+    def queue(self) -> str:
+        return self.keys[0]
+
+
+def _message(row: Row) -> Message:
+    message_id, _, body, created, expires, visible, client, claim_id, claim_expires, count = row
+    return Message(
+        id=message_id.decode(),
+        body=orjson.loads(body),
+        created=float(created),
+        expires=float(expires),
+        visible_at=float(visible),
+        client_id=client.decode(),
+        claim_id=claim_id.decode() or None,
+        claim_expires=float(claim_expires),
+        claim_count=int(count),
+    )
+
+
+def _in_order(rows: list[Row]) -> list[Row]:
+    return sorted(rows, key=lambda row: int(row[1]))
+
+
+def _messages(rows: list[Row]) -> list[Message]:
+    return [_message(row) for row in _in_order(rows)]
+
+
+def _seq_of(marker: str | None) -> str:
+    if marker is None:
+        return "0"
+    if not marker.isdigit() or len(marker) > 15:
+        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
+    return marker
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Turn the client's failures to reach Redis into StorageUnavailable."""
+    try:
+        yield
+    except OUTAGES as exc:
+        reason = str(exc).rstrip(".") or "no answer in time"
+        raise errors.StorageUnavailable(f"Redis: {reason}. Please try again.") from exc
+    except redis.exceptions.ResponseError as exc:
+        if not str(exc).startswith(OUTAGE_REPLIES):
+            raise
+        raise errors.StorageUnavailable(f"Redis: {exc}. Please try again.") from exc
+
+
+def _connect(address: Address) -> Client:
+    # One quick retry on a broken connection (a restarted server), none on a timeout, so an
+    # outage answers within about TIMEOUT seconds.
+    retry = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
+    if address.cluster:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in address.nodes],
+            username=address.username,
+            password=address.password,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            retry=retry,
+        )
+    [(host, port)] = address.nodes
+    return Redis(
+        host=host,
+        port=port,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        socket_timeout=TIMEOUT,
+        socket_connect_timeout=TIMEOUT,
+        retry=retry,
+    )
+
+
+class RedisStorage(Storage):
+    capabilities = frozenset({FIFO, CLAIMS, AOD, HIGH_THROUGHPUT})
+
+    def __init__(self, address: Address) -> None:
+        self.address = address
+        self._redis: Client | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    # Plumbing
+
+    @property
+    def _client(self) -> Client:
+        if self._redis is None:
+            raise errors.StorageUnavailable("The Redis store is closed.")
+        return self._redis
+
+    async def _call(self, awaitable: Awaitable[T]) -> T:
+        with _translated():
+            async with asyncio.timeout(DEADLINE):
+                return await awaitable
+
+    async def _eval(self, name: str, keys: _Keys, now: float, *args: str | bytes) -> Any:
+        script = self._scripts[name]
+        call = script(keys=keys.keys, args=[keys.prefix, _number(now), *args])
+        return await self._call(call)
+
+    async def _index(self, project: str, queue: str) -> None:
+        client = self._client
+        await self._call(
+            asyncio.gather(
+                client.sadd(PROJECTS, project),
+                client.zadd(_project_index(project), {queue: 0}),
+            )
+        )
+
+    async def _creating(self, project: str, queue: str, write: Callable[[], Awaitable[T]]) -> T:
+        """Write a queue that may be new: indexed first, so a crash leaves no unlisted data,
+        and indexed again after, in case a concurrent delete unindexed it in between."""
+        await self._index(project, queue)
+        result = await write()
+        await self._index(project, queue)
+        return result
+
+    async def _insert(self, project: str, queue: str, rows: list[str | bytes], now: float) -> None:
+        keys = _Keys(project, queue)
+        if await self._eval("insert", keys, now, "0", *rows) == b"NOQUEUE":
+            await self._creating(
+                project, queue, lambda: self._eval("insert", keys, now, "1", *rows)
+            )
+
+    async def open(self) -> None:
+        self._redis = _connect(self.address)
+        sources = {name: (LUA / f"{name}.lua").read_text() for name in SCRIPTS}
+        common = (LUA / "common.lua").read_text()
+        self._scripts = {
+            name: self._redis.register_script(common + source) for name, source in sources.items()
+        }
+        await self._call(self._redis.ping())
+
+    async def close(self) -> None:
+        client, self._redis = self._redis, None
+        if client is not None:
+            await client.aclose()
+
+    async def is_alive(self) -> bool:
+        try:
+            return bool(await self._call(self._client.ping()))
+        except errors.StorageUnavailable:
+            return False
+
+    # Queues
+
+    async def queue_create(
+        self, project: str, name: str, metadata: dict[str, JSON], now: float
+    ) -> bool:
+        key = _Keys(project, name).queue
+
+        async def create() -> bool:
+            return bool(await self._call(self._client.hsetnx(key, "meta", orjson.dumps(metadata))))
+
+        return await self._creating(project, name, create)
+
+    async def queue_get_metadata(self, project: str, name: str) -> dict[str, JSON] | None:
+        stored = await self._call(self._client.hget(_Keys(project, name).queue, "meta"))
+        return None if stored is None else dict(orjson.loads(stored))
+
+    async def queue_set_metadata(self, project: str, name: str, metadata: dict[str, JSON]) -> None:
+        keys = _Keys(project, name)
+        if not await self._eval("set_metadata", keys, 0, orjson.dumps(metadata)):
+            raise errors.QueueNotFound()
+
+    async def queue_list(self, project: str, marker: str | None, limit: int) -> list[QueueRecord]:
+        records: list[QueueRecord] = []
+        after = f"({marker}" if marker else "-"
+        while len(records) < limit:
+            page = self._client.zrangebylex(
+                _project_index(project), after, "+", start=0, num=limit - len(records)
+            )
+            names = [_text(name) for name in await self._call(page)]
+            if not names:
+                break
+            records += await self._records(project, names)
+            after = f"({names[-1]}"
+        return records
+
+    async def _records(self, project: str, names: list[str]) -> list[QueueRecord]:
+        """The queues among ``names`` that exist (a crash in a delete may leave a name)."""
+        client = self._client
+        stored = await self._call(
+            asyncio.gather(*(client.hget(_Keys(project, name).queue, "meta") for name in names))
+        )
+        return [
+            QueueRecord(name, orjson.loads(meta))
+            for name, meta in zip(names, stored, strict=True)
+            if meta is not None
+        ]
+
+    async def queue_count(self, project: str) -> int:
+        return int(await self._call(self._client.zcard(_project_index(project))))
+
+    async def queue_delete(self, project: str, name: str) -> None:
+        keys = _Keys(project, name)
+        await self._eval("purge", keys, 0, "1", str(uuid.uuid4()))
+        await self._sweep(keys)
+        await self._unindex(project, name)
+
+    async def _unindex(self, project: str, name: str) -> None:
+        """Drop a deleted queue from the project's index, unless a create that raced with the
+        delete wrote it again meanwhile."""
+        await self._call(self._client.zrem(_project_index(project), name))
+        if await self._call(self._client.exists(_Keys(project, name).queue)):
+            await self._index(project, name)
+
+    async def _sweep(self, keys: _Keys) -> None:
+        """Delete what purges left in the queue's trash, a batch at a time."""
+        while int(await self._eval("sweep", keys, 0, str(BATCH))) >= BATCH:
+            pass
+
+    async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
+        reply = await self._eval("stats", _Keys(project, name), now)
+        if int(reply[0]) == 0:
+            return QueueStats()
+        total, claimed, delayed, oldest, newest = reply
+        return QueueStats(
+            claimed=int(claimed),
+            delayed=int(delayed),
+            total=int(total),
+            oldest=_message(oldest),
+            newest=_message(newest),
+        )
+
+    async def queue_purge(self, project: str, name: str) -> None:
+        keys = _Keys(project, name)
+        await self._eval("purge", keys, 0, "0", str(uuid.uuid4()))
+        await self._sweep(keys)
+
+    # Messages
+
+    async def messages_post(
+        self, project: str, queue: str, messages: Sequence[NewMessage], now: float
+    ) -> list[str]:
+        ids = [str(uuid.uuid4()) for _ in messages]
+        created = _number(now)
+        rows: list[str | bytes] = []
+        for message_id, message in zip(ids, messages, strict=True):
+            rows += [
+                message_id,
+                orjson.dumps(message.body),
+                created,
+                _number(now + message.ttl),
+                _number(now + message.delay),
+                message.client_id,
+            ]
+        await self._insert(project, queue, rows, now)
+        return ids
+
+    async def messages_list(
+        self, project: str, queue: str, query: MessageFilter, now: float
+    ) -> tuple[list[Message], str | None]:
+        rows = await self._eval(
+            "list",
+            _Keys(project, queue),
+            now,
+            _seq_of(query.marker),
+            str(query.limit),
+            query.client_id,
+            _flag(query.echo),
+            _flag(query.include_claimed),
+            _flag(query.include_delayed),
+        )
+        marker = rows[-1][1].decode() if rows else None
+        return _messages(rows), marker
+
+    async def messages_get(
+        self, project: str, queue: str, ids: Sequence[str], now: float
+    ) -> list[Message]:
+        return _messages(await self._rows(project, queue, ids, now))
+
+    async def _rows(self, project: str, queue: str, ids: Sequence[str], now: float) -> list[Row]:
+        if not ids:
+            return []
+        return _in_order(await self._eval("get", _Keys(project, queue), now, *ids))
+
+    async def message_delete(
+        self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
+    ) -> None:
+        keys = _Keys(project, queue)
+        answer = await self._eval("delete", keys, now, message_id, claim_id or "")
+        refusal = DELETE_REFUSALS.get(answer)
+        if refusal is not None:
+            raise refusal()
+
+    async def messages_delete(
+        self,
+        project: str,
+        queue: str,
+        ids: Sequence[str],
+        claim_ids: Sequence[str] | None,
+        now: float,
+    ) -> None:
+        if not ids or claim_ids == []:
+            return
+        claims = list(claim_ids or ())
+        await self._eval("delete_many", _Keys(project, queue), now, str(len(claims)), *claims, *ids)
+
+    async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
+        return _messages(await self._eval("pop", _Keys(project, queue), now, str(limit)))
+
+    async def messages_move(
+        self,
+        project: str,
+        queue: str,
+        ids: Sequence[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> None:
+        """Copy into the target first, then delete from the source (two slots, so two steps):
+        a crash in between leaves the messages in both queues, never in neither. Moving into
+        the same queue changes nothing."""
+        if target == queue:
+            return
+        rows = await self._rows(project, queue, ids, now)
+        copies: list[str | bytes] = []
+        for message_id, _, body, created, expires, visible, client, *_ in rows:
+            life = expires if ttl is None else _number(now + ttl).encode()
+            copies += [message_id, body, created, life, visible, client]
+        await self._insert(project, target, copies, now)
+        if rows:
+            moved = [row[0] for row in rows]
+            await self._eval("delete_many", _Keys(project, queue), now, "0", *moved)
+
+    # Claims
+
+    async def claim_create(
+        self, project: str, queue: str, ttl: int, grace: int, limit: int, now: float
+    ) -> Claim | None:
+        claim_id = str(uuid.uuid4())
+        expires = now + ttl
+        rows = await self._eval(
+            "claim",
+            _Keys(project, queue),
+            now,
+            claim_id,
+            _number(expires),
+            _number(expires + grace),
+            str(limit),
+        )
+        if not rows:
+            return None
+        return Claim(claim_id, queue, now, expires, _messages(rows))
+
+    async def claim_get(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
+        reply = await self._eval("claim_get", _Keys(project, queue), now, claim_id)
+        if reply is None:
+            return None
+        created, expires, rows = reply
+        return Claim(claim_id, queue, float(created), float(expires), _messages(rows))
+
+    async def claim_renew(
+        self, project: str, queue: str, claim_id: str, ttl: int, grace: int, now: float
+    ) -> bool:
+        expires = now + ttl
+        renewed = await self._eval(
+            "renew",
+            _Keys(project, queue),
+            now,
+            claim_id,
+            _number(expires),
+            _number(expires + grace),
+        )
+        return bool(renewed)
+
+    async def claim_release(self, project: str, queue: str, claim_id: str) -> None:
+        await self._eval("release", _Keys(project, queue), 0, claim_id)
+
+    # Housekeeping
+
+    async def gc(self, now: float) -> int:
+        removed = 0
+        with _translated():
+            async for member in self._client.sscan_iter(PROJECTS):
+                project = _text(member)
+                async for queue, _ in self._client.zscan_iter(_project_index(project)):
+                    removed += await self._gc_queue(project, _text(queue), now)
+        return removed
+
+    async def _gc_queue(self, project: str, queue: str, now: float) -> int:
+        keys = _Keys(project, queue)
+        await self._sweep(keys)
+        removed = 0
+        while True:
+            messages, claims, gone = map(int, await self._eval("gc", keys, now, str(BATCH)))
+            removed += messages + claims
+            if max(messages, claims) < BATCH:
+                break
+        if gone:  # a name left in the index by a delete that crashed
+            await self._unindex(project, queue)
+        return removed

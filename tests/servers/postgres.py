@@ -1,0 +1,279 @@
+"""A private PostgreSQL cluster for tests: initdb in a temp dir, loopback on a free port.
+
+The cluster never touches the machine's own one (port 5432, /etc/postgresql): it lives in its
+own directory with its socket beside it, trusts local connections, and runs with ``fsync=off``
+because tests only kill tidings, never PostgreSQL. ``initdb`` and ``postgres`` refuse to run
+as root, so under root they run as the ``postgres`` system user. When no server binaries are
+installed, the Debian ``postgresql`` package is installed; a test never skips for lack of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+T = TypeVar("T")
+
+SYSTEM_USER = "postgres"
+SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
+SHARED_DATABASE = "tidings_shared"
+EMPTY_ALL_TABLES = """
+DO $$
+DECLARE tables text;
+BEGIN
+    SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO tables
+    FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations';
+    IF tables IS NOT NULL THEN
+        EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY';
+    END IF;
+END $$
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """The command, run as the postgres system user when we are root."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", SYSTEM_USER, "--", *command]
+    return command
+
+
+def _candidate_bindirs() -> Iterator[Path]:
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        if found.returncode == 0:
+            yield Path(found.stdout.strip())
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    yield from sorted(versions, key=lambda path: int(path.parent.name), reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb is not None:
+        yield Path(initdb).resolve().parent
+
+
+def _find_bindir() -> Path | None:
+    for bindir in _candidate_bindirs():
+        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return bindir
+    return None
+
+
+def postgres_bindir() -> Path:
+    """Where ``initdb``, ``pg_ctl`` and ``postgres`` live; installs them when missing."""
+    bindir = _find_bindir()
+    if bindir is None:
+        subprocess.run(["apt-get", "update"], check=True, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        bindir = _find_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL server binaries not found, even after apt-get install")
+    return bindir
+
+
+def run_coroutine(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a fresh event loop in another thread.
+
+    Fixtures that set up databases are synchronous and may run while a test's event loop is
+    running in this thread, so they cannot use that loop.
+    """
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, work).result()
+
+
+@dataclass
+class PostgresServer:
+    """One private cluster: ``root`` holds the data directory, the socket and the log."""
+
+    root: Path
+    bindir: Path
+    port: int = 0
+    has_shared_database: bool = False
+
+    @classmethod
+    def create(cls) -> PostgresServer:
+        """initdb a new cluster in a fresh temp dir (not started)."""
+        root = Path(tempfile.mkdtemp(prefix="tidings-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(root, SYSTEM_USER, SYSTEM_USER)
+        server = cls(root=root, bindir=postgres_bindir())
+        server._tool(
+            "initdb",
+            "-D",
+            str(server.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        )
+        return server
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _tool(self, name: str, *args: str) -> None:
+        command = _as_postgres([str(self.bindir / name), *args])
+        done = subprocess.run(command, capture_output=True, text=True, cwd=self.root)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} failed: {done.stderr or done.stdout}\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def start(self) -> None:
+        """Start on the port used before, or on a free one; retried if the port was taken."""
+        for attempt in range(5):
+            self.port = self.port or free_port()
+            try:
+                self._pg_ctl_start()
+                return
+            except RuntimeError:
+                if attempt == 4 or "could not bind" not in self.log_text():
+                    raise
+                self.port = 0
+
+    def _pg_ctl_start(self) -> None:
+        options = f"-p {self.port} -k {self.root} " + " ".join(
+            f"-c {key}={value}" for key, value in SETTINGS.items()
+        )
+        self._tool(
+            "pg_ctl",
+            "start",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            options,
+        )
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def execute(self, sql: str, database: str = "postgres") -> None:
+        """Run one SQL script as the superuser (from sync code, even inside a running loop)."""
+
+        async def run() -> None:
+            connection = await asyncpg.connect(self.url(database))
+            try:
+                await connection.execute(sql)
+            finally:
+                await connection.close()
+
+        run_coroutine(run())
+
+    def create_database(self, name: str) -> str:
+        self.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def emptied_shared_database(self) -> str:
+        """The URL of one database kept for the server's life, created on first use, with every
+        table but ``schema_migrations`` emptied."""
+        if not self.has_shared_database:
+            self.create_database(SHARED_DATABASE)
+            self.has_shared_database = True
+        self.execute(EMPTY_ALL_TABLES, SHARED_DATABASE)
+        return self.url(SHARED_DATABASE)
+
+
+def start_private_postgres() -> PostgresServer:
+    server = PostgresServer.create()
+    try:
+        server.start()
+    except BaseException:
+        server.remove()
+        raise
+    return server
+
+
+class _Shared:
+    """The session's one cluster, however many conftest files and modules register the
+    fixture (each registration is a fixture of its own to pytest)."""
+
+    server: PostgresServer | None = None
+    users = 0
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster for the whole session."""
+    server = _Shared.server = _Shared.server or start_private_postgres()
+    _Shared.users += 1
+    try:
+        yield server
+    finally:
+        _Shared.users -= 1
+        if _Shared.users == 0:
+            _Shared.server = None
+            server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database (no schema yet), dropped after the test."""
+    name = f"tidings_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def postgres_clean_url(postgres_server: PostgresServer) -> str:
+    """The URL of the server's shared database with every table emptied (the schema kept).
+
+    Cheaper than a database per test: the contract suite uses it once per test.
+    """
+    return postgres_server.emptied_shared_database()

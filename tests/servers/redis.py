@@ -1,0 +1,230 @@
+"""Private Redis servers: a standalone one and a 3-master cluster, owned by the test session.
+
+Each node is a ``redis-server --daemonize no`` subprocess on a free loopback port with its files
+in a temp dir, so nothing touches the machine's own Redis. ``redis-server`` is installed from
+the Debian packages when it is missing; a test never skips for want of it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+HOST = "127.0.0.1"
+BUS_OFFSET = 10000
+"""A cluster node also listens on its port + 10000 (the cluster bus)."""
+
+
+def ensure_installed() -> None:
+    """Install redis-server and redis-cli from the Debian packages when they are missing."""
+    if shutil.which("redis-server") and shutil.which("redis-cli"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "redis-server", "redis-tools"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def free_cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port is free too (and neither one among ``taken``)."""
+    for _ in range(1000):
+        port = random.randint(20000, 50000)
+        pair = {port, port + BUS_OFFSET}
+        if not pair & taken and all(_is_free(each) for each in pair):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+@dataclass
+class RedisServer:
+    """One ``redis-server`` process in ``directory``; ``start`` again after ``kill`` to restart
+    it on the same port with the same files (with ``appendonly`` its data survives)."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    appendonly: bool = False
+    appendfsync: str = "everysec"
+    cluster: bool = False
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "redis.log"
+
+    def command(self) -> list[str]:
+        command = ["redis-server", "--port", str(self.port), "--bind", HOST]
+        command += ["--dir", str(self.directory), "--daemonize", "no", "--save", ""]
+        command += ["--logfile", str(self.log), "--appendonly", "yes" if self.appendonly else "no"]
+        command += ["--appendfsync", self.appendfsync]
+        if self.cluster:
+            command += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            command += ["--cluster-node-timeout", "2000"]
+        return command
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        ensure_installed()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server exited: {self.log_text()!r}")
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.RedisError:
+                    time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer: {self.log_text()!r}")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def flush(self) -> None:
+        with self.client() as client:
+            client.flushall()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: Redis writes nothing more."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class RedisClusterServers:
+    """Three masters with no replicas, every slot covered."""
+
+    directory: Path
+    nodes: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"{HOST}:{node.port}" for node in self.nodes)
+
+    def start(self, masters: int = 3) -> None:
+        taken: set[int] = set()
+        for number in range(masters):
+            port = free_cluster_port(taken)
+            taken |= {port, port + BUS_OFFSET}
+            node = RedisServer(self.directory / f"node{number}", port=port, cluster=True)
+            self.nodes.append(node)
+            node.start()
+        addresses = [f"{HOST}:{node.port}" for node in self.nodes]
+        create = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0"]
+        subprocess.run(
+            [*create, "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
+        )
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._is_ok(node) for node in self.nodes):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+
+    @staticmethod
+    def _is_ok(node: RedisServer) -> bool:
+        with node.client() as client:
+            info = client.cluster("INFO")
+        return bool(info["cluster_state"] == "ok" and info["cluster_slots_ok"] == "16384")
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.flush()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private standalone Redis without persistence, for the whole session."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A private 3-master Redis Cluster without persistence, for the whole session."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the session's standalone Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisClusterServers) -> str:
+    """The URL of the session's Redis Cluster, emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url

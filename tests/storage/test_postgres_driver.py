@@ -1,0 +1,232 @@
+"""The PostgreSQL driver beyond the shared contract: URLs, markers, odd values, concurrent
+consumers, and outages of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.servers import postgres as servers
+from tests.servers.postgres import PostgresServer, free_port, start_private_postgres
+from tidings import errors
+from tidings.clock import FakeClock
+from tidings.models import MessageFilter, NewMessage
+from tidings.storage import postgres
+from tidings.storage.base import storage_from_url
+
+postgres_server = servers.postgres_server
+postgres_url = servers.postgres_url
+
+PROJECT = "project-a"
+QUEUE = "fizbit"
+CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
+OUTAGE_BUDGET = 2.0
+"""Seconds within which a call must answer while the server is down."""
+
+
+def new(*bodies: object) -> list[NewMessage]:
+    return [NewMessage(body=body, ttl=300, delay=0, client_id=CLIENT) for body in bodies]
+
+
+@pytest.fixture
+async def storage(postgres_url: str) -> AsyncIterator[postgres.PostgresStorage]:
+    driver = postgres.from_url(postgres_url)
+    await driver.open()
+    try:
+        yield driver
+    finally:
+        await driver.close()
+
+
+# URLs
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://tidings:secret@db.example:5432/tidings", "postgres://tidings@db.example/q"],
+)
+def test_both_schemes_name_the_postgres_driver(url: str) -> None:
+    driver = storage_from_url(url)
+
+    assert isinstance(driver, postgres.PostgresStorage)
+    assert driver.url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://db.example:5432", "postgresql:///tidings", "mysql://db.example/tidings"],
+)
+def test_a_url_without_host_or_database_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="postgresql://"):
+        postgres.from_url(url)
+
+
+def test_the_driver_declares_its_capabilities() -> None:
+    driver = postgres.from_url("postgresql://db.example/tidings")
+
+    assert driver.capabilities == {"FIFO", "CLAIMS", "DURABILITY", "AOD"}
+
+
+# Markers
+
+
+@pytest.mark.parametrize(
+    "marker", ["abc", "-1", "1.5", "", " 1", "\u0663", "9" * 19, str(2**63), "1" * 5000]
+)
+async def test_a_malformed_marker_is_an_invalid_parameter(
+    storage: postgres.PostgresStorage, clock: FakeClock, marker: str
+) -> None:
+    query = MessageFilter(CLIENT, echo=True, marker=marker)
+
+    with pytest.raises(errors.InvalidParameter):
+        await storage.messages_list(PROJECT, QUEUE, query, clock())
+
+
+async def test_the_largest_marker_is_valid(
+    storage: postgres.PostgresStorage, clock: FakeClock
+) -> None:
+    await storage.messages_post(PROJECT, QUEUE, new("a"), clock())
+    query = MessageFilter(CLIENT, echo=True, marker=str(2**63 - 1))
+
+    assert await storage.messages_list(PROJECT, QUEUE, query, clock()) == ([], None)
+
+
+# Values PostgreSQL text cannot hold
+
+
+async def test_nul_characters_in_bodies_and_metadata_round_trip(
+    storage: postgres.PostgresStorage, clock: FakeClock
+) -> None:
+    await storage.queue_create(PROJECT, QUEUE, {"k": "a\x00b"}, clock())
+    [message_id] = await storage.messages_post(PROJECT, QUEUE, new({"text": "c\x00d"}), clock())
+
+    assert await storage.queue_get_metadata(PROJECT, QUEUE) == {"k": "a\x00b"}
+    [message] = await storage.messages_get(PROJECT, QUEUE, [message_id], clock())
+    assert message.body == {"text": "c\x00d"}
+
+
+async def test_a_nul_character_in_an_id_is_an_invalid_parameter(
+    storage: postgres.PostgresStorage, clock: FakeClock
+) -> None:
+    with pytest.raises(errors.InvalidParameter):
+        await storage.messages_get(PROJECT, QUEUE, ["bad\x00id"], clock())
+
+
+# Concurrency
+
+
+async def test_concurrent_consumers_never_share_a_message(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    # Given 400 messages and eight consumers, each with a driver (a pool) of its own
+    drivers = [postgres.from_url(postgres_url) for _ in range(8)]
+    for driver in drivers:
+        await driver.open()
+    posted = await drivers[0].messages_post(PROJECT, QUEUE, new(*range(400)), clock())
+
+    async def consume(driver: postgres.PostgresStorage) -> list[str]:
+        taken: list[str] = []
+        while claim := await driver.claim_create(PROJECT, QUEUE, 60, 60, 7, clock()):
+            taken += [message.id for message in claim.messages]
+        return taken
+
+    # When they all claim until nothing is left
+    try:
+        taken = await asyncio.gather(*(consume(driver) for driver in drivers))
+    finally:
+        for driver in drivers:
+            await driver.close()
+    # Then every message was claimed exactly once
+    claimed = [message_id for ids in taken for message_id in ids]
+    assert sorted(claimed) == sorted(posted)
+    assert sum(1 for ids in taken if ids) > 1
+
+
+async def test_concurrent_posts_to_one_queue_list_in_seq_order(
+    storage: postgres.PostgresStorage, clock: FakeClock
+) -> None:
+    # Given twenty batches posted at once
+    batches = await asyncio.gather(
+        *(storage.messages_post(PROJECT, QUEUE, new(*range(5)), clock()) for _ in range(20))
+    )
+    # When the queue is paged through by marker
+    seen: list[str] = []
+    marker = None
+    while True:
+        query = MessageFilter(CLIENT, echo=True, marker=marker, limit=7)
+        page, marker = await storage.messages_list(PROJECT, QUEUE, query, clock())
+        if not page:
+            break
+        seen += [message.id for message in page]
+    # Then every message shows once, each batch whole and in its own order
+    assert sorted(seen) == sorted(message_id for ids in batches for message_id in ids)
+    for ids in batches:
+        start = seen.index(ids[0])
+        assert seen[start : start + len(ids)] == ids
+
+
+# Outages
+
+
+@pytest.fixture
+def private_server() -> Iterator[PostgresServer]:
+    """A cluster of the test's own, free to be stopped."""
+    server = start_private_postgres()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+async def test_an_unreachable_server_fails_open_quickly() -> None:
+    driver = postgres.from_url(f"postgresql://postgres@127.0.0.1:{free_port()}/tidings")
+    started = time.monotonic()
+
+    with pytest.raises(errors.StorageUnavailable):
+        await driver.open()
+
+    assert time.monotonic() - started < OUTAGE_BUDGET
+
+
+async def test_a_driver_not_open_is_unavailable(clock: FakeClock) -> None:
+    driver = postgres.from_url("postgresql://postgres@127.0.0.1:1/tidings")
+
+    with pytest.raises(errors.StorageUnavailable):
+        await driver.queue_count(PROJECT)
+    assert await driver.is_alive() is False
+
+
+async def test_an_outage_answers_quickly_and_the_driver_recovers_by_itself(
+    private_server: PostgresServer, clock: FakeClock
+) -> None:
+    # Given an open driver holding a message
+    private_server.create_database("tidings")
+    driver = postgres.from_url(private_server.url("tidings"))
+    await driver.open()
+    try:
+        await driver.messages_post(PROJECT, QUEUE, new("before"), clock())
+        # When the server stops
+        await asyncio.to_thread(private_server.stop)
+        # Then every call answers StorageUnavailable within the budget
+        for call in (
+            lambda: driver.messages_post(PROJECT, QUEUE, new("during"), clock()),
+            lambda: driver.claim_create(PROJECT, QUEUE, 60, 60, 10, clock()),
+            lambda: driver.queue_stats(PROJECT, QUEUE, clock()),
+        ):
+            started = time.monotonic()
+            with pytest.raises(errors.StorageUnavailable):
+                await call()
+            assert time.monotonic() - started < OUTAGE_BUDGET
+        assert await driver.is_alive() is False
+        # And when it is back, the same driver works again, nothing lost
+        await asyncio.to_thread(private_server.start)
+        assert await driver.is_alive() is True
+        await driver.messages_post(PROJECT, QUEUE, new("after"), clock())
+        query = MessageFilter(CLIENT, echo=True)
+        listed, _ = await driver.messages_list(PROJECT, QUEUE, query, clock())
+        assert [message.body for message in listed] == ["before", "after"]
+    finally:
+        await driver.close()

@@ -1,0 +1,142 @@
+"""Versioned schema migrations of the PostgreSQL driver: applied once, by ``open()``, by
+``migrate()`` and by ``tidings migrate``, even when several processes start at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+
+from tests.servers import postgres as servers
+from tests.servers.postgres import free_port
+from tidings.models import NewMessage
+from tidings.storage import postgres
+
+postgres_server = servers.postgres_server
+postgres_url = servers.postgres_url
+
+ALL = [migration.name for migration in postgres.MIGRATIONS]
+
+
+async def recorded(url: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch("SELECT name FROM schema_migrations ORDER BY name")
+    finally:
+        await connection.close()
+    return [row["name"] for row in rows]
+
+
+def tidings_migrate(url: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tidings.cli", "migrate", "--storage", url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_the_migrations_ship_in_name_order() -> None:
+    assert ALL[0] == "0001_initial"
+    assert sorted(ALL) == ALL
+    assert all(migration.sql.strip() for migration in postgres.MIGRATIONS)
+
+
+async def test_open_applies_the_migrations_and_records_them(postgres_url: str) -> None:
+    driver = postgres.from_url(postgres_url)
+
+    await driver.open()
+    try:
+        assert await driver.queue_count("project-a") == 0
+    finally:
+        await driver.close()
+
+    assert await recorded(postgres_url) == ALL
+
+
+async def test_migrate_applies_once_and_then_nothing(postgres_url: str) -> None:
+    driver = postgres.from_url(postgres_url)
+
+    first = await driver.migrate()
+    second = await driver.migrate()
+
+    assert (first, second) == (ALL, [])
+    assert await recorded(postgres_url) == ALL
+
+
+async def test_processes_migrating_at_once_apply_each_migration_once(postgres_url: str) -> None:
+    # Given eight drivers, as if eight server processes started together on an empty database
+    drivers = [postgres.from_url(postgres_url) for _ in range(8)]
+    # When they all migrate at once
+    results = await asyncio.gather(*(driver.migrate() for driver in drivers))
+    # Then exactly one applied the migrations, and the others found nothing to do
+    assert sorted(results, key=len) == [[]] * 7 + [ALL]
+    assert await recorded(postgres_url) == ALL
+
+
+async def test_opening_a_migrated_database_changes_nothing(postgres_url: str) -> None:
+    assert await postgres.from_url(postgres_url).migrate() == ALL
+    driver = postgres.from_url(postgres_url)
+
+    await driver.open()
+    await driver.close()
+
+    assert await recorded(postgres_url) == ALL
+
+
+async def test_a_role_that_cannot_create_tables_opens_a_migrated_database(
+    postgres_server: servers.PostgresServer, postgres_url: str
+) -> None:
+    # Given a database migrated by its owner, and a role allowed only to read and write rows
+    assert await postgres.from_url(postgres_url).migrate() == ALL
+    database = postgres_url.rsplit("/", 1)[1]
+    role = f"app_{database}"
+    postgres_server.execute(
+        f"CREATE ROLE {role} LOGIN;"
+        f"REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};",
+        database,
+    )
+    driver = postgres.from_url(postgres_url.replace("postgres@", f"{role}@"))
+    # When it opens the store and posts and claims
+    try:
+        await driver.open()
+        ids = await driver.messages_post("project-a", "q", [NewMessage("hi", 60, 0, "c")], 1.0)
+        claim = await driver.claim_create("project-a", "q", 60, 60, 10, 1.0)
+        await driver.close()
+    finally:
+        postgres_server.execute(f"DROP OWNED BY {role}; DROP ROLE {role}", database)
+    # Then all of that worked
+    assert claim is not None
+    assert [message.id for message in claim.messages] == ids
+
+
+def test_tidings_migrate_reports_what_it_applied_and_is_idempotent(postgres_url: str) -> None:
+    first = tidings_migrate(postgres_url)
+    second = tidings_migrate(postgres_url)
+
+    assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
+    assert first.stdout.splitlines() == [f"applied {name}" for name in ALL]
+    assert second.stdout.splitlines() == ["the schema is up to date"]
+
+
+def test_tidings_migrate_against_no_server_fails_clearly() -> None:
+    done = tidings_migrate(f"postgresql://postgres@127.0.0.1:{free_port()}/tidings")
+
+    assert done.returncode == 1
+    assert "PostgreSQL is not reachable" in done.stderr
+    assert done.stdout == ""
+
+
+def test_tidings_migrate_on_sqlite_has_nothing_to_apply(tmp_path: Path) -> None:
+    done = tidings_migrate(f"sqlite:///{tmp_path}/tidings.db")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["the schema is up to date"]

@@ -1,0 +1,171 @@
+"""The PostgreSQL driver's hot-path statements read through indexes, never a table scan.
+
+A database is filled through the driver with thousands of messages and claims spread over
+projects, queues and producers, some delayed, then ANALYZEd. Each hot statement is EXPLAINed
+with the values the driver would bind, on a connection with the driver's session settings (so
+the plan is the one the driver gets: planned for those values).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from tests.servers import postgres as servers
+from tests.servers.postgres import PostgresServer, run_coroutine
+from tidings.models import NewMessage
+from tidings.storage import postgres
+
+postgres_server = servers.postgres_server
+
+NOW = 1_700_000_000.0
+PROJECT = "project-a"
+QUEUE = "queue-3"
+TENANTS = [("project-a", 10, 1000), ("project-b", 5, 200)]
+"""(project, queues, messages per queue)."""
+CLAIMS_PER_QUEUE = 300
+INDEX_ON_MESSAGES = re.compile(
+    r"(Index|Index Only|Bitmap Index) Scan (Backward )?(using|on) messages_"
+)
+
+
+@dataclass(frozen=True)
+class Filled:
+    url: str
+    message_ids: list[str]
+    """Three messages of PROJECT/QUEUE."""
+    claim_id: str
+    """A live claim of PROJECT/QUEUE."""
+
+
+def batch(size: int, producer: int) -> list[NewMessage]:
+    return [
+        NewMessage(
+            body={"n": n}, ttl=3600, delay=60 if n % 10 == 0 else 0, client_id=f"p{producer}"
+        )
+        for n in range(size)
+    ]
+
+
+async def fill(url: str) -> Filled:
+    storage = postgres.from_url(url)
+    await storage.open()
+    try:
+        for project, queues, depth in TENANTS:
+            for queue in range(queues):
+                for producer in range(depth // 100):
+                    await storage.messages_post(
+                        project, f"queue-{queue}", batch(100, producer), NOW
+                    )
+        for queue in range(TENANTS[0][1]):
+            for _ in range(CLAIMS_PER_QUEUE):
+                await storage.claim_create(PROJECT, f"queue-{queue}", 300, 60, 1, NOW)
+    finally:
+        await storage.close()
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("ANALYZE")
+        rows = await connection.fetch(
+            "SELECT id, claim_id FROM messages WHERE project = $1 AND queue = $2 ORDER BY seq",
+            PROJECT,
+            QUEUE,
+        )
+    finally:
+        await connection.close()
+    [claim_id, *_] = [row["claim_id"] for row in rows if row["claim_id"] is not None]
+    return Filled(url, [row["id"] for row in rows[-3:]], claim_id)
+
+
+@pytest.fixture(scope="module")
+def filled(postgres_server: PostgresServer) -> Iterator[Filled]:
+    name = f"plans_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield run_coroutine(fill(url))
+    finally:
+        postgres_server.drop_database(name)
+
+
+Statement = tuple[str, list[object]]
+
+HOT_PATHS: dict[str, Callable[[Filled], Statement]] = {
+    "post": lambda f: (
+        postgres.MESSAGES_POST,
+        [PROJECT, QUEUE, NOW, [str(uuid.uuid4())], [b"{}"], ["p0"], [NOW + 60], [NOW]],
+    ),
+    "list": lambda f: (
+        postgres.MESSAGES_LIST,
+        [PROJECT, QUEUE, NOW, 0, False, "reader", False, False, 10],
+    ),
+    "list after a marker": lambda f: (
+        postgres.MESSAGES_LIST,
+        [PROJECT, QUEUE, NOW, 5000, True, "reader", True, True, 10],
+    ),
+    "get": lambda f: (postgres.MESSAGES_GET, [PROJECT, QUEUE, NOW, f.message_ids]),
+    "delete": lambda f: (
+        postgres.MESSAGE_DELETE,
+        [PROJECT, QUEUE, NOW, f.message_ids[0], f.claim_id],
+    ),
+    "delete many": lambda f: (
+        postgres.MESSAGES_DELETE,
+        [PROJECT, QUEUE, f.message_ids, None, NOW],
+    ),
+    "delete many with claims": lambda f: (
+        postgres.MESSAGES_DELETE,
+        [PROJECT, QUEUE, f.message_ids, [f.claim_id], NOW],
+    ),
+    "pop": lambda f: (postgres.MESSAGES_POP, [PROJECT, QUEUE, NOW, 10]),
+    "move": lambda f: (
+        postgres.MESSAGES_MOVE,
+        [PROJECT, QUEUE, NOW, "dead-letters", f.message_ids, None],
+    ),
+    "claim": lambda f: (
+        postgres.CLAIM_CREATE,
+        [PROJECT, QUEUE, NOW, 10, str(uuid.uuid4()), NOW + 60, NOW + 120],
+    ),
+    "claim get": lambda f: (postgres.CLAIM_GET, [PROJECT, QUEUE, NOW, f.claim_id]),
+    "claim renew": lambda f: (
+        postgres.CLAIM_RENEW,
+        [PROJECT, QUEUE, NOW, f.claim_id, NOW + 60, NOW + 120],
+    ),
+    "claim release": lambda f: (postgres.CLAIM_RELEASE, [PROJECT, QUEUE, f.claim_id]),
+    "stats": lambda f: (postgres.QUEUE_STATS, [PROJECT, QUEUE, NOW]),
+}
+INSERTS_ONLY = {"post"}
+
+
+async def explain(url: str, statement: Statement) -> str:
+    sql, args = statement
+    connection = await asyncpg.connect(url, server_settings=postgres.SERVER_SETTINGS)
+    try:
+        rows = await connection.fetch(f"EXPLAIN {sql}", *args)
+    finally:
+        await connection.close()
+    return "\n".join(row[0] for row in rows)
+
+
+async def test_the_database_is_big_enough_to_tempt_the_planner(filled: Filled) -> None:
+    connection = await asyncpg.connect(filled.url)
+    try:
+        messages = await connection.fetchval("SELECT count(*) FROM messages")
+        claims = await connection.fetchval("SELECT count(*) FROM claims")
+    finally:
+        await connection.close()
+
+    assert messages == sum(queues * depth for _, queues, depth in TENANTS)
+    assert claims == TENANTS[0][1] * CLAIMS_PER_QUEUE
+
+
+@pytest.mark.parametrize("name", list(HOT_PATHS))
+async def test_a_hot_path_scans_no_table(filled: Filled, name: str) -> None:
+    plan = await explain(filled.url, HOT_PATHS[name](filled))
+
+    assert "Seq Scan on messages" not in plan, plan
+    assert "Seq Scan on claims" not in plan, plan
+    if name not in INSERTS_ONLY:
+        assert INDEX_ON_MESSAGES.search(plan), plan
