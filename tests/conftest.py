@@ -16,9 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers.backends import SERVED_BACKENDS, storage_url
 from tidings.app import build_app
 from tidings.clock import FakeClock
 from tidings.config import AuthSettings, Settings, StorageSettings
+
+pytest_plugins = ("tests.servers.redis", "tests.servers.postgres")
+"""Private backend servers, started only by the tests that ask for them."""
 
 
 @pytest.fixture
@@ -48,11 +52,12 @@ async def in_process_client(
         yield client
 
 
-@pytest.fixture
-async def api(clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to an in-process server on an in-memory store; project-a."""
+@pytest.fixture(params=SERVED_BACKENDS)
+async def api(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to an in-process server on a fresh store of each backend, as a
+    caller of project-a."""
     settings = Settings(
-        storage=StorageSettings(url="sqlite:///:memory:"),
+        storage=StorageSettings(url=storage_url(request, request.param)),
         auth=AuthSettings(trust_role_headers=True),
     )
     async with in_process_client(settings, clock) as client:

@@ -1,4 +1,4 @@
-"""The storage contract suite: every test here runs once per driver in ``DRIVERS``.
+"""The storage contract suite: every test here runs once per driver in ``BACKENDS``.
 
 A driver that lacks a behaviour declares it in its ``capabilities``; a test that needs the
 behaviour says so with ``@pytest.mark.requires(CAPABILITY)`` (or a module's ``pytestmark``), and
@@ -8,62 +8,23 @@ Time is a ``FakeClock``: tests pass ``clock()`` as ``now`` and move it with ``ad
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
-from tests.servers.postgres import postgres_clean_url, postgres_server  # noqa: F401
-from tests.servers.redis import redis_cluster, redis_cluster_url, redis_server, redis_url  # noqa: F401
 
+from tests.servers.backends import BACKENDS, storage_url
 from tidings.clock import FakeClock
-from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, HIGH_THROUGHPUT, Storage
+from tidings.storage.base import (
+    AOD,
+    CLAIMS,
+    DURABILITY,
+    FIFO,
+    HIGH_THROUGHPUT,
+    Storage,
+    storage_from_url,
+)
 
 KNOWN_CAPABILITIES = frozenset({FIFO, CLAIMS, DURABILITY, AOD, HIGH_THROUGHPUT})
-
-
-def _sqlite_memory(request: pytest.FixtureRequest) -> Storage:
-    from tidings.storage import sqlite
-
-    return sqlite.from_url("sqlite:///:memory:")
-
-
-def _sqlite_file(request: pytest.FixtureRequest) -> Storage:
-    from tidings.storage import sqlite
-
-    tmp_path: Path = request.getfixturevalue("tmp_path")
-    return sqlite.from_url(f"sqlite:///{tmp_path / 'tidings.db'}")
-
-
-def _redis(request: pytest.FixtureRequest) -> Storage:
-    from tidings.storage import redis
-
-    return redis.from_url(request.getfixturevalue("redis_url"))
-
-
-def _redis_cluster(request: pytest.FixtureRequest) -> Storage:
-    from tidings.storage import redis
-
-    return redis.from_url(request.getfixturevalue("redis_cluster_url"))
-
-
-def _postgres(request: pytest.FixtureRequest) -> Storage:
-    from tidings.storage import postgres
-
-    return postgres.from_url(request.getfixturevalue("postgres_clean_url"))
-
-
-DRIVERS: dict[str, Callable[[pytest.FixtureRequest], Storage]] = {
-    "sqlite": _sqlite_memory,
-    "sqlite-file": _sqlite_file,
-    "redis": _redis,
-    "redis-cluster": _redis_cluster,
-    "postgres": _postgres,
-}
-"""Driver name to a factory that builds (not opens) a fresh, empty driver for one test.
-
-A factory may ask ``request.getfixturevalue`` for what its backend needs (a temp dir, a private
-server started by a session fixture), so backends that are not tested cost nothing.
-"""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,9 +47,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=list(DRIVERS))
+@pytest.fixture(params=list(BACKENDS))
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
-    driver = DRIVERS[request.param](request)
+    driver = storage_from_url(storage_url(request, request.param))
     missing = _required_capabilities(request.node) - driver.capabilities
     if missing:
         pytest.skip(f"{request.param} lacks {', '.join(sorted(missing))}")

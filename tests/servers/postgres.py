@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
 T = TypeVar("T")
@@ -237,26 +237,14 @@ def start_private_postgres() -> PostgresServer:
     return server
 
 
-class _Shared:
-    """The session's one cluster, however many conftest files and modules register the
-    fixture (each registration is a fixture of its own to pytest)."""
-
-    server: PostgresServer | None = None
-    users = 0
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A private PostgreSQL cluster for the whole session."""
-    server = _Shared.server = _Shared.server or start_private_postgres()
-    _Shared.users += 1
+    server = start_private_postgres()
     try:
         yield server
     finally:
-        _Shared.users -= 1
-        if _Shared.users == 0:
-            _Shared.server = None
-            server.remove()
+        server.remove()
 
 
 @pytest.fixture

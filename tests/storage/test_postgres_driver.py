@@ -9,16 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.servers import postgres as servers
 from tests.servers.postgres import PostgresServer, free_port, start_private_postgres
 from tidings import errors
 from tidings.clock import FakeClock
 from tidings.models import MessageFilter, NewMessage
 from tidings.storage import postgres
-from tidings.storage.base import storage_from_url
-
-postgres_server = servers.postgres_server
-postgres_url = servers.postgres_url
+from tidings.storage.base import MAX_SEQUENCE, storage_from_url
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
@@ -89,7 +85,7 @@ async def test_the_largest_marker_is_valid(
     storage: postgres.PostgresStorage, clock: FakeClock
 ) -> None:
     await storage.messages_post(PROJECT, QUEUE, new("a"), clock())
-    query = MessageFilter(CLIENT, echo=True, marker=str(2**63 - 1))
+    query = MessageFilter(CLIENT, echo=True, marker=str(MAX_SEQUENCE))
 
     assert await storage.messages_list(PROJECT, QUEUE, query, clock()) == ([], None)
 

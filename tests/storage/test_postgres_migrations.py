@@ -9,15 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
-from tests.servers import postgres as servers
-from tests.servers.postgres import free_port
+from tests.servers.postgres import PostgresServer, free_port
 from tidings.models import NewMessage
 from tidings.storage import postgres
-
-postgres_server = servers.postgres_server
-postgres_url = servers.postgres_url
 
 ALL = [migration.name for migration in postgres.MIGRATIONS]
 
@@ -91,7 +87,7 @@ async def test_opening_a_migrated_database_changes_nothing(postgres_url: str) ->
 
 
 async def test_a_role_that_cannot_create_tables_opens_a_migrated_database(
-    postgres_server: servers.PostgresServer, postgres_url: str
+    postgres_server: PostgresServer, postgres_url: str
 ) -> None:
     # Given a database migrated by its owner, and a role allowed only to read and write rows
     assert await postgres.from_url(postgres_url).migrate() == ALL

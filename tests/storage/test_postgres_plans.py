@@ -13,15 +13,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pytest
 
-from tests.servers import postgres as servers
 from tests.servers.postgres import PostgresServer, run_coroutine
 from tidings.models import NewMessage
 from tidings.storage import postgres
-
-postgres_server = servers.postgres_server
 
 NOW = 1_700_000_000.0
 PROJECT = "project-a"

@@ -15,6 +15,7 @@ import importlib
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from tidings import errors
 from tidings.models import (
     JSON,
     Claim,
@@ -178,6 +179,22 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def gc(self, now: float) -> int:
         """Drop expired messages and claims; return how many records were removed."""
+
+
+MAX_SEQUENCE = 2**53 - 1
+"""Markers are message sequence numbers; this bound fits every backend's number type."""
+
+
+def sequence_of(marker: str | None) -> int:
+    """The sequence number an opaque message marker stands for (0: from the start)."""
+    if marker is None:
+        return 0
+    if not (marker.isascii() and marker.isdigit() and len(marker) <= 16):
+        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
+    sequence = int(marker)
+    if sequence > MAX_SEQUENCE:
+        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
+    return sequence
 
 
 def storage_from_url(url: str) -> Storage:

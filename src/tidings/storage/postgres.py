@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import orjson
 
 from tidings import errors
@@ -44,7 +44,7 @@ from tidings.models import (
     QueueRecord,
     QueueStats,
 )
-from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage
+from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ ATTEMPTS = 3
 """Tries of a statement PostgreSQL aborts as a deadlock or serialization failure (RETRIED)."""
 MIGRATION_LOCK = 0x7469_6469_6E67
 """Advisory lock key held while migrating ("tiding" in ASCII)."""
-MAX_SEQ = 2**63 - 1
 
 MIGRATIONS_DIR = Path(__file__).with_name("postgres_migrations")
 
@@ -317,15 +316,6 @@ def _translated() -> Iterator[None]:
         ) from exc
 
 
-def _seq_of(marker: str | None) -> int:
-    if marker is None:
-        return 0
-    valid = marker.isascii() and marker.isdigit() and len(marker) <= len(str(MAX_SEQ))
-    if not (valid and int(marker) <= MAX_SEQ):
-        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
-    return int(marker)
-
-
 def _dumps(value: JSON) -> str:
     return orjson.dumps(value).decode()
 
@@ -542,7 +532,7 @@ class PostgresStorage(Storage):
             project,
             queue,
             now,
-            _seq_of(query.marker),
+            sequence_of(query.marker),
             query.echo,
             query.client_id,
             query.include_claimed,

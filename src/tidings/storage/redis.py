@@ -60,7 +60,7 @@ from tidings.models import (
     QueueRecord,
     QueueStats,
 )
-from tidings.storage.base import AOD, CLAIMS, FIFO, HIGH_THROUGHPUT, Storage
+from tidings.storage.base import AOD, CLAIMS, FIFO, HIGH_THROUGHPUT, Storage, sequence_of
 
 T = TypeVar("T")
 Client = Redis | RedisCluster
@@ -211,14 +211,6 @@ def _in_order(rows: list[Row]) -> list[Row]:
 
 def _messages(rows: list[Row]) -> list[Message]:
     return [_message(row) for row in _in_order(rows)]
-
-
-def _seq_of(marker: str | None) -> str:
-    if marker is None:
-        return "0"
-    if not marker.isdigit() or len(marker) > 15:
-        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
-    return marker
 
 
 def _text(value: bytes | str) -> str:
@@ -452,7 +444,7 @@ class RedisStorage(Storage):
             "list",
             _Keys(project, queue),
             now,
-            _seq_of(query.marker),
+            str(sequence_of(query.marker)),
             str(query.limit),
             query.client_id,
             _flag(query.echo),

@@ -28,7 +28,7 @@ from tidings.models import (
     QueueRecord,
     QueueStats,
 )
-from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage
+from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
 
 T = TypeVar("T")
 
@@ -262,7 +262,7 @@ class SQLiteStorage(Storage):
         self, project: str, queue: str, query: MessageFilter, now: float
     ) -> tuple[list[Message], str | None]:
         sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE} AND seq > ?"
-        args: list[object] = [project, queue, now, _seq_of(query.marker)]
+        args: list[object] = [project, queue, now, sequence_of(query.marker)]
         if not query.echo:
             sql += " AND client_id != ?"
             args.append(query.client_id)
@@ -454,14 +454,6 @@ class SQLiteStorage(Storage):
             return messages + claims
 
         return await self._write(collect)
-
-
-def _seq_of(marker: str | None) -> int:
-    if marker is None:
-        return 0
-    if not (marker.isascii() and marker.isdigit()) or len(marker) > 18:
-        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
-    return int(marker)
 
 
 def _ensure_queue(
