@@ -35,6 +35,8 @@ SETTINGS = {
     "full_page_writes": "off",
     "max_connections": "200",
 }
+DURABLE_SETTINGS = SETTINGS | {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""What an operator runs (the defaults): a commit is on disk before it is acknowledged."""
 SHARED_DATABASE = "tidings_shared"
 EMPTY_ALL_TABLES = """
 DO $$
@@ -118,6 +120,7 @@ class PostgresServer:
     bindir: Path
     port: int = 0
     has_shared_database: bool = False
+    durable: bool = False
 
     @classmethod
     def create(cls) -> PostgresServer:
@@ -174,7 +177,8 @@ class PostgresServer:
 
     def _pg_ctl_start(self) -> None:
         options = f"-p {self.port} -k {self.root} " + " ".join(
-            f"-c {key}={value}" for key, value in SETTINGS.items()
+            f"-c {key}={value}"
+            for key, value in (DURABLE_SETTINGS if self.durable else SETTINGS).items()
         )
         self._tool(
             "pg_ctl",
@@ -190,9 +194,10 @@ class PostgresServer:
             options,
         )
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` shuts down cleanly; ``immediate`` is a crash (recovery at the next start)."""
         if (self.data / "postmaster.pid").exists():
-            self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30")
+            self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", "-t", "30")
 
     def remove(self) -> None:
         self.stop()
@@ -227,8 +232,9 @@ class PostgresServer:
         return self.url(SHARED_DATABASE)
 
 
-def start_private_postgres() -> PostgresServer:
+def start_private_postgres(durable: bool = False) -> PostgresServer:
     server = PostgresServer.create()
+    server.durable = durable
     try:
         server.start()
     except BaseException:
