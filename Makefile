@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 STORAGE ?= sqlite:///./data/tidings.db
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest perf-gate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -34,6 +34,13 @@ typecheck: $(VENV)/.installed-test
 
 pytest: $(VENV)/.installed-test
 	$(BIN)/pytest
+
+# Before/after gate: the working tree against BASE (a git revision, installed in its own venv),
+# alternating rounds; fails when a scenario is slower beyond the rounds' noise
+# (docs/performance.md). Extra options: PERF_ARGS="--rounds 5 --clients 32".
+perf-gate: $(VENV)/.installed-test
+	@test -n "$(BASE)" || { echo "usage: make perf-gate BASE=<git revision>" >&2; exit 2; }
+	$(BIN)/tidings bench compare --base $(BASE) --candidate . --gate $(PERF_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

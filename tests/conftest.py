@@ -19,10 +19,11 @@ import pytest
 from tests.servers.backends import SERVED_BACKENDS, storage_url
 from tidings.app import build_app
 from tidings.clock import FakeClock
-from tidings.config import AuthSettings, Settings, StorageSettings
+from tidings.config import AuthSettings, NotificationSettings, Settings, StorageSettings
 
-pytest_plugins = ("tests.servers.redis", "tests.servers.postgres")
-"""Private backend servers, started only by the tests that ask for them."""
+pytest_plugins = ("tests.servers.redis", "tests.servers.postgres", "tests.servers.pair")
+"""Private backend servers (and pairs of tidings on one), started only by the tests that ask
+for them."""
 
 
 @pytest.fixture
@@ -55,10 +56,11 @@ async def in_process_client(
 @pytest.fixture(params=SERVED_BACKENDS)
 async def api(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to an in-process server on a fresh store of each backend, as a
-    caller of project-a."""
+    caller of project-a. Notifications stay in their outboxes (no delivery worker runs)."""
     settings = Settings(
         storage=StorageSettings(url=storage_url(request, request.param)),
         auth=AuthSettings(trust_role_headers=True),
+        notification=NotificationSettings(workers=0),
     )
     async with in_process_client(settings, clock) as client:
         yield client

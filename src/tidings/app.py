@@ -1,4 +1,5 @@
-"""Assembling a server: settings → storage driver → service → HTTP app, plus background GC."""
+"""Assembling a server: settings → storage driver → service, authenticator and policy → HTTP
+app, plus background GC and notification delivery."""
 
 from __future__ import annotations
 
@@ -11,33 +12,58 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from tidings.api.policy import Policy
 from tidings.clock import Clock, system_clock
 from tidings.config import Settings, load_settings
+from tidings.notify import Notifier
+from tidings.observability import Instruments, logs
 from tidings.service import Service
 from tidings.service.encryption import BodyCipher
 from tidings.storage.base import storage_from_url
+from tidings.transport import auth
 from tidings.transport.http import create_app
 
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings, clock: Clock = system_clock) -> Starlette:
-    storage = storage_from_url(settings.storage.url)
-    service = Service(storage, settings.limits, clock, BodyCipher(settings.encryption.key))
+def build_app(
+    settings: Settings, clock: Clock = system_clock, instruments: Instruments | None = None
+) -> Starlette:
+    instruments = instruments or Instruments.from_settings(settings.observability)
+    url = settings.storage.url
+    storage = instruments.attach(storage_from_url(url), url, clock)
+    cipher = BodyCipher(settings.encryption.key)
+    service = Service(
+        storage,
+        settings.limits,
+        clock,
+        cipher,
+        settings.signed_url.secret_key,
+        settings.notification,
+    )
+    notifier = Notifier(
+        storage, settings.notification, clock, cipher, settings.limits.max_message_ttl
+    )
+    policy = Policy.from_file(settings.auth.policy_file)
+    authenticator = auth.authenticator(settings, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await storage.open()
         collector = asyncio.create_task(_collect_garbage(service, settings.storage.gc_interval))
+        await notifier.start()
         try:
             yield
         finally:
+            await notifier.stop()
             collector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await collector
             await storage.close()
+            await authenticator.aclose()
+            instruments.shutdown()
 
-    return create_app(service, settings, lifespan)
+    return create_app(service, settings, lifespan, authenticator, policy, instruments)
 
 
 def app_from_environ() -> Starlette:
@@ -45,6 +71,7 @@ def app_from_environ() -> Starlette:
     each server process."""
     config = os.environ.get("TIDINGS_CONFIG")
     settings = load_settings(Path(config) if config else None, os.environ)
+    logs.configure(settings.observability.log_format, settings.observability.log_level)
     return build_app(settings)
 
 

@@ -1,13 +1,14 @@
-"""``tidings serve | gc | migrate``: the command line."""
+"""``tidings serve | gc | migrate | bench``: the command line."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import contextlib
 import os
 import signal
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 
@@ -17,22 +18,33 @@ from tidings import __version__
 from tidings.clock import system_clock
 from tidings.config import ConfigError, Settings, load_settings, settings_as_environ
 from tidings.errors import TidingsError
+from tidings.observability import logs, metrics
 from tidings.storage.base import storage_from_url
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from tidings.bench.cli import main as bench  # the load generator needs no server code
+
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.observability.log_format, settings.observability.log_level)
     if args.command == "serve":
         return serve(settings, args.config)
     if args.command == "migrate":
         return asyncio.run(migrate(settings))
     return asyncio.run(collect_garbage(settings))
+
+
+WEBSOCKETS = "websockets-sansio"
+"""uvicorn's WebSocket implementation on the current websockets API (``auto`` picks the
+deprecated legacy one)."""
 
 
 def serve(settings: Settings, config: Path | None) -> int:
@@ -47,18 +59,27 @@ def serve(settings: Settings, config: Path | None) -> int:
     # single-worker server "killed by signal"; exit with 0 instead.
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(
-            "tidings.app:app_from_environ",
-            factory=True,
-            host=settings.server.host,
-            port=settings.server.port,
-            workers=settings.server.workers,
-            timeout_graceful_shutdown=30,
-            access_log=False,
-        )
+        with _metrics_across_workers(settings):
+            uvicorn.run(
+                "tidings.app:app_from_environ",
+                factory=True,
+                host=settings.server.host,
+                port=settings.server.port,
+                workers=settings.server.workers,
+                timeout_graceful_shutdown=30,
+                access_log=False,
+                ws=WEBSOCKETS,
+            )
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _metrics_across_workers(settings: Settings) -> AbstractContextManager[None]:
+    """Worker processes pool their metrics, so any of them can answer ``/metrics``."""
+    if settings.observability.metrics and settings.server.workers > 1:
+        return metrics.shared_across_processes()
+    return contextlib.nullcontext()
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -111,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--workers", type=int, help="server processes sharing the port")
     gc_cmd = commands.add_parser("gc", help="drop expired messages and claims once")
     migrate_cmd = commands.add_parser("migrate", help="apply pending storage schema migrations")
+    commands.add_parser("bench", help="load a Zaqar v2 server (see: tidings bench --help)")
     for command in (serve_cmd, gc_cmd, migrate_cmd):
         command.add_argument("--storage", help="storage URL, e.g. sqlite:///./data/tidings.db")
         command.add_argument("--config", type=Path, help="TOML config file")

@@ -4,6 +4,7 @@ environment variables, then command-line flags."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,16 +24,125 @@ class StorageSettings:
     gc_interval: float = 30.0
 
 
+STRATEGIES = ("noauth", "keystone")
+
+
 @dataclasses.dataclass(frozen=True)
 class AuthSettings:
     strategy: str = "noauth"
+    keystone_url: str = ""
+    """The identity v3 endpoint, e.g. ``http://keystone:5000/v3``."""
+    service_user: str = ""
+    service_password: str = ""
+    service_project: str = ""
+    service_domain: str = "Default"
     trust_role_headers: bool = False
+    policy_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"auth.strategy must be one of {', '.join(STRATEGIES)}")
+        needed = ("keystone_url", "service_user", "service_password", "service_project")
+        missing = [key for key in needed if not getattr(self, key)]
+        if self.strategy == "keystone" and missing:
+            raise ConfigError(f"auth.strategy = keystone needs auth.{', auth.'.join(missing)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedUrlSettings:
+    secret_key: str = ""
+    """Signs pre-signed URLs; empty disables them."""
+    previous_keys: tuple[str, ...] = ()
+    """Keys that still verify (never sign) until ``previous_keys_until``."""
+    previous_keys_until: str = ""
+    """An ISO-8601 moment (UTC when it names no offset)."""
+
+    def __post_init__(self) -> None:
+        if self.previous_keys and not self.previous_keys_until:
+            raise ConfigError("signed_url.previous_keys needs signed_url.previous_keys_until")
+        if self.previous_keys_until:
+            self.previous_keys_deadline()
+
+    def previous_keys_deadline(self) -> float:
+        """``previous_keys_until`` in seconds since the epoch."""
+        try:
+            moment = datetime.datetime.fromisoformat(self.previous_keys_until)
+        except ValueError:
+            raise ConfigError("signed_url.previous_keys_until must be an ISO-8601 time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return moment.timestamp()
 
 
 @dataclasses.dataclass(frozen=True)
 class EncryptionSettings:
     key: str = ""
     """Secret for queues with ``_enable_encrypt_messages``; empty disables encryption."""
+
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservabilitySettings:
+    metrics: bool = True
+    """Serve Prometheus metrics at ``/metrics``."""
+    tracing: bool = False
+    """Export OpenTelemetry spans (needs the ``tracing`` extra)."""
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "tidings"
+    backlog_interval: float = 15.0
+    """Seconds between two readings of the backlog gauges."""
+    log_format: str = "text"
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"observability.log_format must be one of {', '.join(LOG_FORMATS)}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"observability.log_level must be one of {', '.join(LOG_LEVELS)}")
+
+
+SUBSCRIBER_TYPES = ("http", "https", "mailto", "queue")
+
+
+@dataclasses.dataclass(frozen=True)
+class NotificationSettings:
+    """Delivery of notifications to subscribers."""
+
+    require_confirmation: bool = False
+    """Deliver only to subscriptions confirmed with ``PUT .../confirm`` (needs
+    ``signed_url.secret_key``)."""
+    external_confirmation_url: str = ""
+    """A page the operator hosts that confirms an e-mail subscription from its link."""
+    public_url: str = ""
+    """The API's public base URL, e.g. ``https://tidings.example.com``; named in confirmations."""
+    workers: int = 10
+    """Deliveries in flight at once in each server process; 0 turns delivery off."""
+    poll_interval: float = 1.0
+    """Seconds a worker waits before looking again when it found no job."""
+    webhook_timeout: float = 10.0
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = 10.0
+    smtp_command: str = ""
+    """A sendmail-like command (e.g. ``/usr/sbin/sendmail -t -oi``) used instead of SMTP."""
+    mail_from: str = "tidings@localhost"
+
+    def __post_init__(self) -> None:
+        if self.smtp_starttls and self.smtp_ssl:
+            raise ConfigError(
+                "notification.smtp_starttls and notification.smtp_ssl exclude each other"
+            )
+        if self.workers < 0 or self.poll_interval <= 0:
+            raise ConfigError("notification.workers must be >= 0 and poll_interval > 0")
+        if self.webhook_timeout <= 0 or self.smtp_timeout <= 0:
+            raise ConfigError("notification timeouts must be positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +166,20 @@ class Limits:
     client_id_uuid_safe: str = "strict"
     min_length_client_id: int = 10
     max_length_client_id: int = 36
+    max_wait_seconds: int = 20
+    """Longest long poll (``wait``, ``_default_wait_seconds``); beyond Zaqar, as SQS's 20 s."""
+    default_subscription_ttl: int = 3600
+    max_subscriptions_per_page: int = 20
+    subscriber_types: tuple[str, ...] = ("http", "https", "mailto", "queue")
+    """URI schemes a subscriber may use; ``trust+http(s)`` is not supported."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.subscriber_types) - set(SUBSCRIBER_TYPES)
+        if unknown:
+            raise ConfigError(
+                f"limits.subscriber_types may only name {', '.join(SUBSCRIBER_TYPES)}, "
+                f"not {', '.join(sorted(unknown))}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +189,13 @@ class Settings:
     auth: AuthSettings = AuthSettings()
     limits: Limits = Limits()
     encryption: EncryptionSettings = EncryptionSettings()
+    signed_url: SignedUrlSettings = SignedUrlSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    notification: NotificationSettings = NotificationSettings()
+
+    def __post_init__(self) -> None:
+        if self.notification.require_confirmation and not self.signed_url.secret_key:
+            raise ConfigError("notification.require_confirmation needs signed_url.secret_key")
 
 
 class ConfigError(ValueError):
@@ -94,9 +225,17 @@ def settings_as_environ(settings: Settings) -> dict[str, str]:
     for section in dataclasses.fields(settings):
         values = dataclasses.asdict(getattr(settings, section.name))
         for key, value in values.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
+            text = _as_text(value)
             environ[f"TIDINGS_{section.name}_{key}".upper()] = text
     return environ
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
@@ -146,6 +285,8 @@ def _build_section(name: str, default: Any, values: Mapping[str, Any]) -> Any:
 
 
 def _coerce(name: str, kind: type, value: Any) -> Any:
+    if kind is tuple:
+        return _strings(name, value)
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     if not isinstance(value, str):
@@ -160,3 +301,11 @@ def _coerce(name: str, kind: type, value: Any) -> Any:
         return kind(value)
     except ValueError:
         raise ConfigError(f"{name} must be a {kind.__name__}") from None
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    """A list of strings: a TOML array, or one comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{name} must be a list of strings")
+    return tuple(item.strip() for item in items if item.strip())

@@ -81,6 +81,10 @@ class MessageNotFound(NotFound):
     """Message does not exist."""
 
 
+class SubscriptionNotFound(NotFound):
+    """Subscription does not exist."""
+
+
 class ClaimNotFound(NotFound):
     """The specified claim does not exist or has expired."""
 
@@ -95,6 +99,21 @@ class Conflict(TidingsError):
     """The request conflicts with the current state of the resource."""
 
     title = "Resource conflict"
+
+
+class SubscriptionExists(Conflict):
+    """Such subscription already exists. Subscriptions are unique by project + queue +
+    subscriber URI."""
+
+
+class Unauthorized(TidingsError):
+    """The request you have made requires authentication."""
+
+    title = "Unauthorized"
+
+    def __init__(self, description: str | None = None, challenge: str = "") -> None:
+        super().__init__(description)
+        self.challenge = challenge  # how to authenticate: HTTP's WWW-Authenticate value
 
 
 class Forbidden(TidingsError):
@@ -119,5 +138,11 @@ class ClaimExpired(InvalidRequest):
 
 class StorageUnavailable(TidingsError):
     """The storage backend is not reachable. Please try again in a few seconds."""
+
+    title = "Service temporarily unavailable"
+
+
+class IdentityUnavailable(TidingsError):
+    """The identity service is not reachable. Please try again in a few seconds."""
 
     title = "Service temporarily unavailable"

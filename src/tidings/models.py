@@ -11,8 +11,12 @@ JSON = Any
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message as posted, after the service applied defaults and limits."""
+    """A message as posted, after the service applied defaults and limits.
 
+    The service generates ``id`` (a uuid4 string) so that outbox jobs written with the post can
+    name the message; drivers store it as given."""
+
+    id: str
     body: JSON
     ttl: int
     delay: int
@@ -53,6 +57,27 @@ class Claim:
     created: float
     expires: float
     messages: list[Message] = field(default_factory=list)
+
+    @property
+    def ttl(self) -> int:
+        return round(self.expires - self.created)
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.created))
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A live subscription of ``subscriber`` (a URI) to the queue or topic ``source``."""
+
+    id: str
+    source: str
+    subscriber: str
+    created: float
+    expires: float
+    options: dict[str, JSON]
+    confirmed: bool
+    secret: str
 
     @property
     def ttl(self) -> int:

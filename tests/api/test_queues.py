@@ -18,6 +18,7 @@ DEFAULTS = {
     "_dead_letter_queue_messages_ttl": None,
     "_max_claim_count": None,
     "_enable_encrypt_messages": False,
+    "_default_wait_seconds": 0,
 }
 
 

@@ -376,7 +376,7 @@ async def test_json_compatible_accept_is_served(api: httpx.AsyncClient, accept: 
         "/v2",
         "/v2/queues/",
         "/v2/queues/fizbit/messages/",
-        "/v2/topics",
+        "/v2/topics/",
         "/v2/queues/fizbit/nothing",
         "/v2/queues/a/b/c/d/e",
     ],

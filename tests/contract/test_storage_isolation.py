@@ -7,6 +7,7 @@ claim ids. Whatever it calls, it sees nothing of A's and A's data comes out unch
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -26,7 +27,10 @@ EVERYTHING = MessageFilter(CLIENT, echo=True, include_claimed=True, include_dela
 
 
 def new(*bodies: JSON) -> list[NewMessage]:
-    return [NewMessage(body=body, ttl=300, delay=0, client_id=CLIENT) for body in bodies]
+    return [
+        NewMessage(id=str(uuid.uuid4()), body=body, ttl=300, delay=0, client_id=CLIENT)
+        for body in bodies
+    ]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tidings import errors
@@ -18,7 +20,10 @@ CONSUMER = "5c6d8a2e-2b9e-11e3-b191-71861300734c"
 def new(
     *bodies: JSON, ttl: int = 300, delay: int = 0, client_id: str = PRODUCER
 ) -> list[NewMessage]:
-    return [NewMessage(body=body, ttl=ttl, delay=delay, client_id=client_id) for body in bodies]
+    return [
+        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=delay, client_id=client_id)
+        for body in bodies
+    ]
 
 
 def everything(marker: str | None = None, limit: int = 10) -> MessageFilter:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tidings import errors
@@ -15,7 +17,10 @@ CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
 
 
 def new(*bodies: JSON, ttl: int = 300, delay: int = 0) -> list[NewMessage]:
-    return [NewMessage(body=body, ttl=ttl, delay=delay, client_id=CLIENT) for body in bodies]
+    return [
+        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=delay, client_id=CLIENT)
+        for body in bodies
+    ]
 
 
 # Create and metadata

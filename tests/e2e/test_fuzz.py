@@ -6,13 +6,30 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ServerProcess
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 MIN_CASES = 500
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose long polls (``wait``, ``_default_wait_seconds``) last a second at most,
+    so that generated waits keep the run short."""
+    process = ServerProcess(
+        database=tmp_path / "tidings.db", env={"TIDINGS_LIMITS_MAX_WAIT_SECONDS": "1"}
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def run_schemathesis(server: ServerProcess, max_examples: int) -> subprocess.CompletedProcess[str]:

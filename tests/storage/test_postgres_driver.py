@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -24,7 +25,10 @@ OUTAGE_BUDGET = 2.0
 
 
 def new(*bodies: object) -> list[NewMessage]:
-    return [NewMessage(body=body, ttl=300, delay=0, client_id=CLIENT) for body in bodies]
+    return [
+        NewMessage(id=str(uuid.uuid4()), body=body, ttl=300, delay=0, client_id=CLIENT)
+        for body in bodies
+    ]
 
 
 @pytest.fixture

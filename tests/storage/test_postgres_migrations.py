@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -104,7 +105,9 @@ async def test_a_role_that_cannot_create_tables_opens_a_migrated_database(
     # When it opens the store and posts and claims
     try:
         await driver.open()
-        ids = await driver.messages_post("project-a", "q", [NewMessage("hi", 60, 0, "c")], 1.0)
+        ids = await driver.messages_post(
+            "project-a", "q", [NewMessage(str(uuid.uuid4()), "hi", 60, 0, "c")], 1.0
+        )
         claim = await driver.claim_create("project-a", "q", 60, 60, 10, 1.0)
         await driver.close()
     finally:

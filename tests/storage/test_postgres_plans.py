@@ -43,7 +43,11 @@ class Filled:
 def batch(size: int, producer: int) -> list[NewMessage]:
     return [
         NewMessage(
-            body={"n": n}, ttl=3600, delay=60 if n % 10 == 0 else 0, client_id=f"p{producer}"
+            id=str(uuid.uuid4()),
+            body={"n": n},
+            ttl=3600,
+            delay=60 if n % 10 == 0 else 0,
+            client_id=f"p{producer}",
         )
         for n in range(size)
     ]
@@ -93,7 +97,17 @@ Statement = tuple[str, list[object]]
 HOT_PATHS: dict[str, Callable[[Filled], Statement]] = {
     "post": lambda f: (
         postgres.MESSAGES_POST,
-        [PROJECT, QUEUE, NOW, [str(uuid.uuid4())], [b"{}"], ["p0"], [NOW + 60], [NOW]],
+        [
+            PROJECT,
+            NOW,
+            [QUEUE, f"{QUEUE}#outbox"],
+            [QUEUE, f"{QUEUE}#outbox"],
+            [str(uuid.uuid4()), str(uuid.uuid4())],
+            [b"{}", b"{}"],
+            ["p0", "p0"],
+            [NOW + 60, NOW + 60],
+            [NOW, NOW],
+        ],
     ),
     "list": lambda f: (
         postgres.MESSAGES_LIST,
@@ -132,6 +146,7 @@ HOT_PATHS: dict[str, Callable[[Filled], Statement]] = {
     ),
     "claim release": lambda f: (postgres.CLAIM_RELEASE, [PROJECT, QUEUE, f.claim_id]),
     "stats": lambda f: (postgres.QUEUE_STATS, [PROJECT, QUEUE, NOW]),
+    "outboxes": lambda f: (postgres.OUTBOXES, [NOW]),
 }
 INSERTS_ONLY = {"post"}
 

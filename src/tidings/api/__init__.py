@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tidings.api import claims, messages, queues, system
+from tidings.api import claims, messages, queues, subscriptions, system, topics
 from tidings.api.operation import Operation, Reply, Request
-from tidings.api.policy import authorize
+from tidings.api.policy import Policy
 from tidings.service import Service
 
 OPERATIONS: dict[str, Operation] = {
@@ -14,14 +14,16 @@ OPERATIONS: dict[str, Operation] = {
         *queues.OPERATIONS,
         *messages.OPERATIONS,
         *claims.OPERATIONS,
+        *subscriptions.OPERATIONS,
+        *topics.OPERATIONS,
     )
 }
 
 
-async def call(operation: Operation, service: Service, request: Request) -> Reply:
+async def call(operation: Operation, service: Service, request: Request, policy: Policy) -> Reply:
     """Authorize and run one operation."""
     if operation.policy:
-        authorize(operation.policy, request.context)
+        policy.enforce(operation.policy, request.context)
     return await operation.handler(service, request)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tidings.api import views
+from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Reply, Request
-from tidings.api.params import CLAIM_ID, LIMIT, QUEUE_NAME, claim_schema
+from tidings.api.params import CLAIM_ID, LIMIT, QUEUE_NAME, WAIT, claim_schema
 from tidings.service import Service
 
 
@@ -14,6 +14,7 @@ async def claim_create(service: Service, request: Request) -> Reply:
         request.params["queue_name"],
         request.params.get("limit"),
         request.body,
+        request.params.get("wait"),
     )
     if claim is None:
         return Reply(204)
@@ -56,9 +57,10 @@ OPERATIONS = (
         "Claim up to `limit` messages for `ttl` seconds",
         "claims:create",
         claim_create,
-        params=(QUEUE_NAME, LIMIT),
+        params=(QUEUE_NAME, LIMIT, WAIT),
         body=Body(claim_schema, required=False),
         responses={201: "Claimed messages", 204: "Nothing to claim"},
+        ws_render=ws_views.claimed,
     ),
     Operation(
         "claim_get",
@@ -69,6 +71,7 @@ OPERATIONS = (
         claim_get,
         params=(QUEUE_NAME, CLAIM_ID),
         responses={200: "The claim", 404: "Unknown or expired"},
+        ws_render=ws_views.claim,
     ),
     Operation(
         "claim_update",
@@ -80,6 +83,7 @@ OPERATIONS = (
         params=(QUEUE_NAME, CLAIM_ID),
         body=Body(claim_schema, required=False),
         responses={204: "Renewed", 404: "Unknown or expired"},
+        ws_render=ws_views.claim_updated,
     ),
     Operation(
         "claim_delete",
@@ -90,5 +94,6 @@ OPERATIONS = (
         claim_delete,
         params=(QUEUE_NAME, CLAIM_ID),
         responses={204: "Released"},
+        ws_render=ws_views.claim_deleted,
     ),
 )

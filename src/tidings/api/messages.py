@@ -4,34 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.api import views
+from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import LIMIT, MARKER, MESSAGE_ID, QUEUE_NAME
+from tidings.api.params import LIMIT, MARKER, MESSAGE_ID, QUEUE_NAME, WAIT
+from tidings.api.source import Source, source
 from tidings.config import Limits
-from tidings.models import MessageFilter
+from tidings.models import JSON, Message, MessageFilter
 from tidings.service import Service
 
-IDS = Param("ids", "query", "list", "Comma-separated message ids", required=True)
+IDS = Param(
+    "ids", "query", "list", "Comma-separated message ids", required=True, ws_name="message_ids"
+)
 CLAIM_IDS = Param("claim_ids", "query", "list", "Comma-separated claim ids holding them")
 
 
 async def message_post(service: Service, request: Request) -> Reply:
-    queue = request.params["queue_name"]
+    where = source(request)
     ids = await service.messages.post(
-        request.context.project_id,
-        queue,
-        request.context.client_id,
-        request.body,
-        request.body_size,
+        where.space, where.name, request.context.client_id, request.body, request.body_size
     )
-    hrefs = [views.message_href(queue, message_id) for message_id in ids]
-    location = f"{views.queue_href(queue)}/messages?ids={','.join(ids)}"
+    hrefs = [f"{where.href}/messages/{message_id}" for message_id in ids]
+    location = f"{where.href}/messages?ids={','.join(ids)}"
     return Reply(201, {"resources": hrefs}, location=location)
 
 
 async def message_list(service: Service, request: Request) -> Reply:
     params = request.params
-    queue = params["queue_name"]
+    where = source(request)
     query = MessageFilter(
         client_id=request.context.client_id,
         echo=params.get("echo") or False,
@@ -40,54 +39,54 @@ async def message_list(service: Service, request: Request) -> Reply:
         marker=params.get("marker"),
         limit=params.get("limit", 10),
     )
-    found, marker = await service.messages.page(request.context.project_id, queue, query)
+    found, marker = await service.messages.page(where.space, where.name, query, params.get("wait"))
     links = []
     if marker is not None:
-        query_params = {key: value for key, value in params.items() if key != "queue_name"}
-        links = views.next_link(f"{views.queue_href(queue)}/messages", query_params, marker)
-    body = {"messages": views.messages(queue, found, service.clock()), "links": links}
+        path_params = ("queue_name", "topic_name")
+        query_params = {key: value for key, value in params.items() if key not in path_params}
+        links = views.next_link(f"{where.href}/messages", query_params, marker)
+    body = {"messages": _views(where, found, service), "links": links}
     return Reply(200, body)
 
 
 async def message_get_many(service: Service, request: Request) -> Reply:
-    queue = request.params["queue_name"]
-    found = await service.messages.get_many(
-        request.context.project_id, queue, request.params["ids"]
-    )
-    return Reply(200, {"messages": views.messages(queue, found, service.clock())})
+    where = source(request)
+    found = await service.messages.get_many(where.space, where.name, request.params["ids"])
+    return Reply(200, {"messages": _views(where, found, service)})
 
 
 async def message_get(service: Service, request: Request) -> Reply:
-    queue = request.params["queue_name"]
-    found = await service.messages.get(
-        request.context.project_id, queue, request.params["message_id"]
-    )
-    return Reply(200, views.message(queue, found, service.clock()))
+    where = source(request)
+    found = await service.messages.get(where.space, where.name, request.params["message_id"])
+    return Reply(200, views.message(where.name, found, service.clock(), where.kind))
 
 
 async def message_delete(service: Service, request: Request) -> Reply:
     params = request.params
+    where = source(request)
     await service.messages.delete(
-        request.context.project_id,
-        params["queue_name"],
-        params["message_id"],
-        params.get("claim_id"),
+        where.space, where.name, params["message_id"], params.get("claim_id")
     )
     return Reply(204)
 
 
 async def message_delete_many(service: Service, request: Request) -> Reply:
     params = request.params
+    where = source(request)
     await service.messages.delete_many(
-        request.context.project_id, params["queue_name"], params["ids"], params.get("claim_ids")
+        where.space, where.name, params["ids"], params.get("claim_ids")
     )
     return Reply(204)
 
 
 async def message_pop(service: Service, request: Request) -> Reply:
-    queue = request.params["queue_name"]
-    popped = await service.messages.pop(request.context.project_id, queue, request.params["pop"])
-    return Reply(200, {"messages": views.messages(queue, popped, service.clock())})
+    where = source(request)
+    popped = await service.messages.pop(where.space, where.name, request.params["pop"])
+    return Reply(200, {"messages": _views(where, popped, service)})
+
+
+def _views(where: Source, found: list[Message], service: Service) -> list[dict[str, JSON]]:
+    return views.messages(where.name, found, service.clock(), where.kind)
 
 
 def _post_schema(limits: Limits) -> dict[str, Any]:
@@ -134,6 +133,7 @@ OPERATIONS = (
         params=(QUEUE_NAME,),
         body=Body(_post_schema),
         responses={201: "Posted; the body lists the new messages' hrefs"},
+        ws_render=ws_views.posted,
     ),
     Operation(
         "message_list",
@@ -149,19 +149,22 @@ OPERATIONS = (
             Param("echo", "query", "boolean", "Include the caller's own messages"),
             Param("include_claimed", "query", "boolean", "Include claimed messages"),
             Param("include_delayed", "query", "boolean", "Include delayed messages"),
+            WAIT,
         ),
         responses={200: "A page of messages"},
+        ws_render=ws_views.messages,
     ),
     Operation(
         "message_get_many",
         "GET",
         MESSAGES,
         "Get messages by id",
-        "messages:get",
+        "messages:get_all",
         message_get_many,
         params=(QUEUE_NAME, IDS),
         selector="ids",
         responses={200: "The messages found", 404: "None found"},
+        ws_render=ws_views.messages,
     ),
     Operation(
         "message_delete_many",
@@ -187,6 +190,7 @@ OPERATIONS = (
         ),
         selector="pop",
         responses={200: "The popped messages"},
+        ws_render=ws_views.messages,
     ),
     Operation(
         "message_get",
@@ -197,6 +201,7 @@ OPERATIONS = (
         message_get,
         params=(QUEUE_NAME, MESSAGE_ID),
         responses={200: "The message", 404: "No such message"},
+        ws_render=ws_views.message,
     ),
     Operation(
         "message_delete",

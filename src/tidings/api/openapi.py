@@ -15,7 +15,8 @@ TYPES: dict[str, dict[str, Any]] = {
     "boolean": {"type": "boolean"},
     "list": {"type": "array", "items": {"type": "string"}},
 }
-PATTERNS = {"queue_name": "^[a-zA-Z0-9_.-]{1,64}$"}
+NAME = "^[a-zA-Z0-9_.-]{1,64}$"
+PATTERNS = {"queue_name": NAME, "topic_name": NAME}
 ERROR = {"$ref": "#/components/responses/Error"}
 CALLER = [
     {"$ref": "#/components/parameters/ClientId"},

@@ -24,6 +24,9 @@ class Param:
     type: ParamType
     description: str
     required: bool = False
+    ws_name: str | None = None
+    """Its key in a WebSocket frame's body, where Zaqar's WebSocket API names it otherwise
+    (``message_ids`` for HTTP's ``ids``); None: ``name``."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class Body:
     schema: Callable[[Limits], dict[str, JSON]]
     required: bool = True
     media_type: str = "application/json"
+    ws_field: str | None = None
+    """The key of a WebSocket frame's body that holds this body (Zaqar's ``metadata`` of
+    ``queue_create``); None: the frame's body less the operation's parameters."""
 
 
 @dataclass(frozen=True)
@@ -72,3 +78,6 @@ class Operation:
     than to another one on the same method and path."""
     authenticated: bool = True
     """False for the few documents any client may read without identifying itself."""
+    ws_render: Callable[[Request, Reply], JSON] | None = None
+    """The body of the WebSocket answer, made from the request and the reply, where Zaqar's
+    WebSocket API answers otherwise than HTTP; None: the reply's body."""

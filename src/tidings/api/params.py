@@ -7,10 +7,19 @@ from tidings.config import Limits
 from tidings.models import JSON
 
 QUEUE_NAME = Param("queue_name", "path", "string", "Queue name: letters, digits, _ - . (max 64)")
+TOPIC_NAME = Param("topic_name", "path", "string", "Topic name: letters, digits, _ - . (max 64)")
+SUBSCRIPTION_ID = Param("subscription_id", "path", "string", "Subscription id")
 MESSAGE_ID = Param("message_id", "path", "string", "Message id")
 CLAIM_ID = Param("claim_id", "path", "string", "Claim id")
 MARKER = Param("marker", "query", "string", "Continue after this marker (from a `next` link)")
 LIMIT = Param("limit", "query", "integer", "Page size")
+WAIT = Param(
+    "wait",
+    "query",
+    "integer",
+    "Seconds (0-20) to wait for a message when there is none yet; default: the queue's"
+    " `_default_wait_seconds`",
+)
 
 
 def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
@@ -41,6 +50,12 @@ def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
                 "maximum": limits.max_message_ttl,
             },
             "_enable_encrypt_messages": {"type": "boolean"},
+            "_default_wait_seconds": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": limits.max_wait_seconds,
+                "description": "Seconds GET messages and POST claims wait by default",
+            },
         },
     }
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidings.api import views
+from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
 from tidings.api.params import LIMIT, MARKER, QUEUE_NAME, queue_metadata_schema
+from tidings.api.source import source
 from tidings.config import Limits
 from tidings.models import JSON
 from tidings.service import Service
 from tidings.service.queues import RESOURCE_TYPES
+from tidings.service.share import PATHS
 
 JSON_PATCH = "application/openstack-messaging-v2.0-json-patch"
 
@@ -36,41 +38,49 @@ async def queue_list(service: Service, request: Request) -> Reply:
 
 
 async def queue_create(service: Service, request: Request) -> Reply:
-    name = request.params["queue_name"]
-    created = await service.queues.create(request.context.project_id, name, request.body)
-    return Reply(201 if created else 204, location=views.queue_href(name))
+    where = source(request)
+    created = await service.queues.create(where.space, where.name, request.body)
+    return Reply(201 if created else 204, location=where.href)
 
 
 async def queue_get(service: Service, request: Request) -> Reply:
-    meta = await service.queues.get(request.context.project_id, request.params["queue_name"])
-    return Reply(200, meta)
+    where = source(request)
+    meta = await service.queues.get(where.space, where.name)
+    return Reply(200, views.reserved(meta, where.kind))
 
 
 async def queue_update(service: Service, request: Request) -> Reply:
-    meta = await service.queues.patch(
-        request.context.project_id, request.params["queue_name"], request.body
-    )
-    return Reply(200, meta)
+    where = source(request)
+    meta = await service.queues.patch(where.space, where.name, request.body)
+    return Reply(200, views.reserved(meta, where.kind))
 
 
 async def queue_delete(service: Service, request: Request) -> Reply:
-    await service.queues.delete(request.context.project_id, request.params["queue_name"])
+    where = source(request)
+    await service.queues.delete(where.space, where.name)
     return Reply(204)
 
 
 async def queue_get_stats(service: Service, request: Request) -> Reply:
-    name = request.params["queue_name"]
-    stats = await service.queues.stats(request.context.project_id, name)
-    return Reply(200, views.stats(name, stats, service.clock()))
+    where = source(request)
+    stats = await service.queues.stats(where.space, where.name)
+    return Reply(200, views.stats(where.name, stats, service.clock(), where.kind))
 
 
 async def queue_purge(service: Service, request: Request) -> Reply:
-    name = request.params["queue_name"]
-    await service.queues.purge(request.context.project_id, name, request.body)
+    where = source(request)
+    await service.queues.purge(where.space, where.name, request.body)
     return Reply(204)
 
 
-def _patch_schema(limits: Limits) -> dict[str, Any]:
+async def queue_share(service: Service, request: Request) -> Reply:
+    share = service.shares.create(
+        request.context.project_id, request.params["queue_name"], request.body
+    )
+    return Reply(200, share)
+
+
+def patch_schema(limits: Limits) -> dict[str, Any]:
     return {
         "type": "array",
         "minItems": 1,
@@ -86,7 +96,7 @@ def _patch_schema(limits: Limits) -> dict[str, Any]:
     }
 
 
-def _purge_schema(limits: Limits) -> dict[str, Any]:
+def purge_schema(limits: Limits) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -95,6 +105,29 @@ def _purge_schema(limits: Limits) -> dict[str, Any]:
                 "minItems": 1,
                 "items": {"enum": list(RESOURCE_TYPES)},
             }
+        },
+    }
+
+
+def _share_schema(limits: Limits) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "paths": {
+                "type": "array",
+                "items": {"enum": sorted(PATHS)},
+                "description": "What the URL grants, under the queue; default messages",
+            },
+            "methods": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "HTTP methods the URL grants; default GET",
+            },
+            "expires": {
+                "type": "string",
+                "format": "date-time",
+                "description": "ISO-8601 expiry; default one day from now",
+            },
         },
     }
 
@@ -116,6 +149,7 @@ OPERATIONS = (
             Param("with_count", "query", "boolean", "Include the number of queues"),
         ),
         responses={200: "A page of queues"},
+        ws_render=ws_views.queues,
     ),
     Operation(
         "queue_create",
@@ -125,8 +159,9 @@ OPERATIONS = (
         "queues:create",
         queue_create,
         params=(QUEUE_NAME,),
-        body=Body(queue_metadata_schema, required=False),
+        body=Body(queue_metadata_schema, required=False, ws_field="metadata"),
         responses={201: "Created", 204: "Already existed"},
+        ws_render=ws_views.created,
     ),
     Operation(
         "queue_get",
@@ -146,7 +181,7 @@ OPERATIONS = (
         "queues:update",
         queue_update,
         params=(QUEUE_NAME,),
-        body=Body(_patch_schema, media_type=JSON_PATCH),
+        body=Body(patch_schema, media_type=JSON_PATCH, ws_field="patch"),
         responses={200: "The new metadata", 404: "No such queue", 409: "Key absent"},
     ),
     Operation(
@@ -158,6 +193,7 @@ OPERATIONS = (
         queue_delete,
         params=(QUEUE_NAME,),
         responses={204: "Deleted (or never existed)"},
+        ws_render=ws_views.removed,
     ),
     Operation(
         "queue_get_stats",
@@ -177,7 +213,19 @@ OPERATIONS = (
         "queues:purge",
         queue_purge,
         params=(QUEUE_NAME,),
-        body=Body(_purge_schema, required=False),
+        body=Body(purge_schema, required=False),
         responses={204: "Purged"},
+    ),
+    Operation(
+        "queue_share",
+        "POST",
+        f"{QUEUE}/share",
+        "Sign a URL that grants the given methods on the queue's messages, claims or "
+        "subscriptions until it expires, without a token",
+        "queues:share",
+        queue_share,
+        params=(QUEUE_NAME,),
+        body=Body(_share_schema),
+        responses={200: "The signed URL's headers", 400: "Invalid request or no signing key"},
     ),
 )

@@ -44,6 +44,7 @@ HOME = {
         "rel/queue": _resource(QUEUE, ["PUT", "GET", "PATCH", "DELETE"], queue_name="queue_name"),
         "rel/queue_stats": _resource(f"{QUEUE}/stats", ["GET"], queue_name="queue_name"),
         "rel/queue_purge": _resource(f"{QUEUE}/purge", ["POST"], queue_name="queue_name"),
+        "rel/queue_share": _resource(f"{QUEUE}/share", ["POST"], queue_name="queue_name"),
         "rel/messages": _resource(
             f"{QUEUE}/messages{{?marker,limit,echo,include_claimed}}",
             ["GET"],
@@ -74,6 +75,28 @@ HOME = {
             ["GET", "PATCH", "DELETE"],
             queue_name="queue_name",
             claim_id="claim_id",
+        ),
+        "rel/subscriptions_get": _resource(
+            f"{QUEUE}/subscriptions{{?marker,limit}}",
+            ["GET"],
+            queue_name="queue_name",
+            marker="marker",
+            limit="subscription_limit",
+        ),
+        "rel/subscriptions_post": _resource(
+            f"{QUEUE}/subscriptions", ["POST"], queue_name="queue_name"
+        ),
+        "rel/subscription": _resource(
+            f"{QUEUE}/subscriptions/{{subscription_id}}",
+            ["GET", "DELETE"],
+            queue_name="queue_name",
+            subscription_id="subscription_id",
+        ),
+        "rel/subscription_patch": _resource(
+            f"{QUEUE}/subscriptions/{{subscription_id}}",
+            ["PATCH"],
+            queue_name="queue_name",
+            subscription_id="subscription_id",
         ),
         "rel/ping": _resource("/v2/ping", ["GET", "HEAD"]),
     }
@@ -118,7 +141,7 @@ OPERATIONS = (
         "GET",
         "/v2/",
         "The JSON-home document of the v2 API",
-        "home:get",
+        "",
         get_home_doc,
         responses={200: "The resources"},
     ),

@@ -11,6 +11,7 @@ from tidings.config import Limits
 from tidings.models import Claim
 from tidings.service import validate
 from tidings.service.encryption import BodyCipher
+from tidings.service.waiting import LongPoll
 from tidings.storage.base import Storage
 
 CLAIM_TTL = (
@@ -27,14 +28,28 @@ class ClaimService:
         self.limits = limits
         self.clock = clock
         self.cipher = cipher
+        self.long_poll = LongPoll(storage, limits)
 
     async def create(
-        self, project: str, queue: str, limit: int | None, document: Any
+        self, project: str, queue: str, limit: int | None, document: Any, wait: int | None = 0
     ) -> Claim | None:
-        """Claim up to ``limit`` messages; None when nothing is claimable."""
+        """Claim up to ``limit`` messages; when none is claimable, wait up to ``wait`` seconds
+        (None: the queue's default) for some. None when there is still none."""
         validate.queue_name(queue)
         count = validate.limit(limit, 10, self.limits.max_messages_per_claim_or_pop)
         ttl, grace = self._ttl_and_grace(document)
+        self.long_poll.check(wait)
+        return await self.long_poll.until_found(
+            project,
+            queue,
+            wait,
+            lambda: self._claim(project, queue, ttl, grace, count),
+            lambda claim: claim is not None,
+        )
+
+    async def _claim(
+        self, project: str, queue: str, ttl: int, grace: int, count: int
+    ) -> Claim | None:
         now = self.clock()
         claim = await self.storage.claim_create(project, queue, ttl, grace, count, now)
         if claim is None:

@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+import uuid
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from tidings import errors
 from tidings.clock import Clock
 from tidings.config import Limits
 from tidings.models import JSON, Message, MessageFilter, NewMessage
-from tidings.service import metadata, validate
+from tidings.service import metadata, validate, waiting
 from tidings.service.encryption import BodyCipher
+from tidings.service.outbox import OutboxRules
+from tidings.service.waiting import LongPoll
 from tidings.storage.base import Storage
+
+FOLLOW_SECONDS = 60.0
+"""Seconds a follower waits for news of a post before it looks anyway."""
+FOLLOW_RETRY = 1.0
+"""Seconds a follower waits before it looks again after the store failed to answer."""
 
 
 class MessageService:
-    def __init__(self, storage: Storage, limits: Limits, clock: Clock, cipher: BodyCipher) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        limits: Limits,
+        clock: Clock,
+        cipher: BodyCipher,
+        outbox: OutboxRules,
+    ) -> None:
         self.storage = storage
         self.limits = limits
         self.clock = clock
         self.cipher = cipher
+        self.outbox = outbox
+        self.long_poll = LongPoll(storage, limits)
 
     async def post(
         self, project: str, queue: str, client_id: str, document: Any, size: int
     ) -> list[str]:
-        """Store a batch of messages; ``size`` is the request body's length in bytes."""
+        """Store a batch of messages, with their notifications in the same write; ``size`` is
+        the request body's length in bytes."""
         validate.queue_name(queue)
         batch = _batch(document)
         queue_meta = metadata.with_defaults(
@@ -38,13 +58,51 @@ class MessageService:
                 dataclasses.replace(message, body=self.cipher.seal(project, message.body))
                 for message in messages
             ]
-        return await self.storage.messages_post(project, queue, messages, self.clock())
+        now = self.clock()
+        subscriptions = await self.storage.subscribers(project, queue, now)
+        outbox = self.outbox.for_post(project, queue, messages, subscriptions)
+        return await self.storage.messages_post(project, queue, messages, now, outbox=outbox)
 
     async def page(
-        self, project: str, queue: str, query: MessageFilter
+        self, project: str, queue: str, query: MessageFilter, wait: int | None = 0
     ) -> tuple[list[Message], str | None]:
+        """A page of messages; when there is none, wait up to ``wait`` seconds (None: the
+        queue's default) for one."""
         validate.queue_name(queue)
         validate.limit(query.limit, 10, self.limits.max_messages_per_page)
+        self.long_poll.check(wait)
+        return await self.long_poll.until_found(
+            project, queue, wait, lambda: self._page(project, queue, query), _has_messages
+        )
+
+    async def follow(self, project: str, queue: str) -> AsyncGenerator[list[Message], None]:
+        """Every message posted to the queue from now on, by any process, batch after batch
+        as they come (delayed and claimed ones too); it never ends by itself."""
+        validate.queue_name(queue)
+        query = MessageFilter(
+            client_id="",
+            echo=True,
+            include_claimed=True,
+            include_delayed=True,
+            marker=await self.storage.newest_marker(project, queue),
+            limit=self.limits.max_messages_per_page,
+        )
+        while True:
+            look = functools.partial(self._page, project, queue, query)
+            try:
+                found, marker = await waiting.watching(
+                    self.storage, project, queue, FOLLOW_SECONDS, look, _has_messages
+                )
+            except errors.StorageUnavailable:
+                await asyncio.sleep(FOLLOW_RETRY)  # keep the place: nothing posted is skipped
+                continue
+            if found:
+                query = dataclasses.replace(query, marker=marker)
+                yield found
+
+    async def _page(
+        self, project: str, queue: str, query: MessageFilter
+    ) -> tuple[list[Message], str | None]:
         found, marker = await self.storage.messages_list(project, queue, query, self.clock())
         return self.cipher.open_all(project, found), marker
 
@@ -110,7 +168,7 @@ class MessageService:
         delay = validate.field(item, "delay", int, queue_meta["_default_message_delay"])
         validate.in_range(ttl, 60, self.limits.max_message_ttl, metadata.MESSAGE_TTL)
         validate.in_range(delay, 0, self.limits.max_message_delay, metadata.MESSAGE_DELAY)
-        return NewMessage(body=item["body"], ttl=ttl, delay=delay, client_id=client_id)
+        return NewMessage(str(uuid.uuid4()), item["body"], ttl, delay, client_id)
 
 
 def _batch(document: Any) -> list[Any]:
@@ -123,3 +181,7 @@ def _batch(document: Any) -> list[Any]:
     if not batch:
         raise errors.InvalidRequest("No messages to enqueue.")
     return batch
+
+
+def _has_messages(page: tuple[list[Message], str | None]) -> bool:
+    return bool(page[0])

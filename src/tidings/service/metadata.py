@@ -10,10 +10,13 @@ import orjson
 from tidings import errors
 from tidings.config import Limits
 from tidings.models import JSON
-from tidings.service import validate
+from tidings.service import retry_policy, validate
 
 MESSAGE_TTL = (
     "The TTL for a message may not exceed {high} seconds, and must be at least {low} seconds long."
+)
+DEFAULT_WAIT = (
+    "The default wait of a queue may not exceed {high} seconds, and must be at least {low}."
 )
 MESSAGE_DELAY = (
     "The delay for a message may not exceed {high} seconds, and must be at least {low} seconds."
@@ -35,6 +38,10 @@ def _int_check(low: Callable[[Limits], int], high: Callable[[Limits], int], mess
 
 def _queue_name_check(value: Any, limits: Limits) -> None:
     validate.queue_name(value)
+
+
+def _retry_policy_check(value: Any, limits: Limits) -> None:
+    retry_policy.checked(value)
 
 
 def _no_check(value: Any, limits: Limits) -> None:
@@ -61,8 +68,12 @@ RESERVED: dict[str, tuple[type, Check]] = {
         _int_check(lambda _: 60, lambda lim: lim.max_message_ttl, MESSAGE_TTL),
     ),
     "_enable_encrypt_messages": (bool, _no_check),
-    "_retry_policy": (dict, _no_check),
+    "_retry_policy": (dict, _retry_policy_check),
     "_flavor": (str, _no_check),
+    "_default_wait_seconds": (
+        int,
+        _int_check(lambda _: 0, lambda lim: lim.max_wait_seconds, DEFAULT_WAIT),
+    ),
 }
 
 
@@ -76,6 +87,7 @@ def defaults(limits: Limits) -> dict[str, JSON]:
         "_dead_letter_queue_messages_ttl": None,
         "_max_claim_count": None,
         "_enable_encrypt_messages": False,
+        "_default_wait_seconds": 0,
     }
 
 

@@ -77,6 +77,8 @@ class QueueService:
         types = purge_resource_types(document)
         if "messages" in types:
             await self.storage.queue_purge(project, name)
+        if "subscriptions" in types:
+            await self.storage.subscriptions_purge(project, name)
 
 
 def purge_resource_types(document: Any) -> set[str]:

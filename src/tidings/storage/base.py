@@ -6,6 +6,20 @@ expiry is driven by the caller's clock. Every message and claim lookup is scoped
 
 Drivers translate their library's exceptions into ``tidings.errors`` at their edge; an
 unreachable backend raises ``StorageUnavailable``.
+
+Subscriptions are scoped to ``(project, source)`` where ``source`` is a queue name; an expired
+subscription (``expires <= now``) is invisible and removed by ``gc``. Deleting a queue keeps its
+subscriptions (as Zaqar does); ``subscriptions_purge`` removes them.
+
+The outbox: ``messages_post`` takes extra ``(target queue, messages)`` pairs written in the same
+atomic write as the post. The service uses it for delivery jobs (target ``outbox_queue(queue)``)
+and for ``queue:`` fan-out (target another queue of the same project). Queues whose name holds a
+``#`` are internal: ``queue_list`` and ``queue_count`` never show them, and user queue names can
+never contain ``#``. ``outboxes`` finds the outbox queues holding claimable messages; workers then
+use the ordinary claim, delete, post and move methods on them.
+
+Topics need no storage of their own: the service keeps a topic as a queue of the project
+``topic_space(project)``.
 """
 
 from __future__ import annotations
@@ -24,7 +38,32 @@ from tidings.models import (
     NewMessage,
     QueueRecord,
     QueueStats,
+    Subscription,
 )
+
+OUTBOX_SUFFIX = "#outbox"
+
+
+def outbox_queue(queue: str) -> str:
+    """The internal queue holding the delivery jobs of ``queue``'s subscriptions.
+
+    ``#`` is never valid in a user queue name, so users cannot reach it; it is hidden from
+    ``queue_list`` and ``queue_count``."""
+    return f"{queue}{OUTBOX_SUFFIX}"
+
+
+def is_internal_queue(name: str) -> bool:
+    """True for queues users never see (outboxes and any other name holding ``#``)."""
+    return "#" in name
+
+
+def topic_space(project: str) -> str:
+    """The project under which the topics of ``project`` are stored as queues.
+
+    Project ids come from a header, and header values cannot contain a newline, so no real
+    project collides with a topic space."""
+    return project + "\n#topics"
+
 
 Capabilities = frozenset[str]
 
@@ -93,9 +132,24 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def messages_post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], now: float
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        now: float,
+        outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        """Store the batch (all or nothing), creating the queue if absent; return the ids."""
+        """Store the batch (all or nothing), creating the queue if absent; return the ids.
+
+        Each message is stored under its given ``id``, which must be unique in the whole store
+        (uuid4 or derived from one); a message whose id is already stored is skipped, so a
+        retried post stores nothing twice. (SQL backends skip an id stored in any queue, Redis
+        one stored in the same queue.) ``outbox`` holds ``(target queue,
+        messages)`` pairs of the same project (targets created if absent), written in the same
+        atomic write as the post: either everything is stored or nothing is. Exception: on
+        Redis Cluster a target whose slot differs from ``queue``'s (fan-out to an unrelated
+        queue) is written right after the post, at least once but not atomically;
+        ``outbox_queue(queue)`` always shares ``queue``'s slot."""
 
     @abc.abstractmethod
     async def messages_list(
@@ -174,11 +228,98 @@ class Storage(abc.ABC):
     async def claim_release(self, project: str, queue: str, claim_id: str) -> None:
         """Release the claim; its messages become claimable at once. No error when absent."""
 
+    @abc.abstractmethod
+    async def outboxes(self, now: float) -> list[tuple[str, str]]:
+        """The ``(project, queue)`` pairs of outbox queues (names ending in ``#outbox``) that
+        hold claimable messages (live, unclaimed, not delayed), so delivery workers find work.
+        May include a pair whose messages were just taken; never misses one with work."""
+
+    # Subscriptions
+
+    @abc.abstractmethod
+    async def subscription_create(
+        self,
+        project: str,
+        source: str,
+        subscriber: str,
+        ttl: int,
+        options: dict[str, JSON],
+        secret: str,
+        now: float,
+    ) -> tuple[Subscription, bool]:
+        """Subscribe ``subscriber`` to queue ``source`` until now + ``ttl``, unconfirmed, with a
+        new uuid4 id; return it and True. When a live subscription of the same subscriber to
+        the same source exists, return it unchanged and False."""
+
+    @abc.abstractmethod
+    async def subscription_get(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        """The live subscription, or None."""
+
+    @abc.abstractmethod
+    async def subscription_list(
+        self, project: str, source: str, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        """Up to ``limit`` live subscriptions of ``source`` sorted by id, ids after ``marker``."""
+
+    @abc.abstractmethod
+    async def subscription_update(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        now: float,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: dict[str, JSON] | None = None,
+    ) -> Subscription | None:
+        """Change the given fields of a live subscription and return it; None when absent.
+
+        ``ttl`` sets expires = now + ``ttl`` (``created`` is kept); ``options`` replaces the
+        options (no merge). Raise Conflict when the new ``subscriber`` already has another
+        live subscription to ``source``."""
+
+    @abc.abstractmethod
+    async def subscription_confirm(
+        self, project: str, source: str, subscription_id: str, confirmed: bool, now: float
+    ) -> Subscription | None:
+        """Set ``confirmed`` on a live subscription and return it; None when absent."""
+
+    @abc.abstractmethod
+    async def subscription_delete(self, project: str, source: str, subscription_id: str) -> None:
+        """Delete the subscription; no error when absent."""
+
+    @abc.abstractmethod
+    async def subscriptions_purge(self, project: str, source: str) -> None:
+        """Delete every subscription of ``source``."""
+
+    @abc.abstractmethod
+    async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
+        """Every live subscription of ``source``, confirmed or not, sorted by id."""
+
     # Housekeeping
 
     @abc.abstractmethod
     async def gc(self, now: float) -> int:
-        """Drop expired messages and claims; return how many records were removed."""
+        """Drop expired messages, claims and subscriptions (and, on Redis, prune empty
+        outboxes from the outbox index); return how many records were removed."""
+
+    # Waiting for posts (long polling, live push)
+
+    @abc.abstractmethod
+    async def watch(self, project: str, queue: str, seconds: float) -> bool:
+        """Return True when a message may have been posted to the queue by any process since
+        the call, or False after ``seconds``: a hint, never a guarantee. The wait is
+        registered before the coroutine first suspends, so a caller may start it as a task,
+        let it take one step, then look for messages without missing a post meanwhile. It
+        holds no connection and no thread while it waits."""
+
+    @abc.abstractmethod
+    async def newest_marker(self, project: str, queue: str) -> str | None:
+        """A marker from which ``messages_list`` shows only messages posted after this call
+        (None when the queue never held a message)."""
 
 
 MAX_SEQUENCE = 2**53 - 1

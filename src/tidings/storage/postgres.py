@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,10 @@ from tidings.models import (
     NewMessage,
     QueueRecord,
     QueueStats,
+    Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
+from tidings.storage.watch import Key, Watchers
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +107,13 @@ QUEUE_GET_METADATA = "SELECT metadata FROM queues WHERE project = $1 AND name = 
 QUEUE_SET_METADATA = (
     "UPDATE queues SET metadata = $3 WHERE project = $1 AND name = $2 RETURNING true"
 )
-QUEUE_LIST = """
-SELECT name, metadata FROM queues WHERE project = $1 AND name > $2 ORDER BY name LIMIT $3
+VISIBLE_QUEUE = "strpos(name, '#') = 0"
+"""Queues users see: internal ones (outboxes) hold a '#' in their name."""
+QUEUE_LIST = f"""
+SELECT name, metadata FROM queues WHERE project = $1 AND name > $2 AND {VISIBLE_QUEUE}
+ORDER BY name LIMIT $3
 """
-QUEUE_COUNT = "SELECT count(*) FROM queues WHERE project = $1"
+QUEUE_COUNT = f"SELECT count(*) FROM queues WHERE project = $1 AND {VISIBLE_QUEUE}"
 QUEUE_DELETE = """
 WITH gone_messages AS (DELETE FROM messages WHERE project = $1 AND queue = $2),
      gone_claims AS (DELETE FROM claims WHERE project = $1 AND queue = $2)
@@ -135,20 +141,28 @@ LEFT JOIN LATERAL (
 QUEUE_LOCK = "SELECT pg_advisory_xact_lock(hashtext($1), hashtext({queue})) IS NULL AS held"
 """Serializes the posts of one queue until commit, so its seqs commit in order."""
 
-MESSAGES_POST = f"""
-WITH queue_lock AS ({QUEUE_LOCK.format(queue="$2")}),
-     new_queue AS (
-         INSERT INTO queues (project, name, metadata, created) VALUES ($1, $2, '{{}}', $3)
+MESSAGES_POST = """
+WITH queue_lock AS (
+         SELECT count(pg_advisory_xact_lock(hashtext($1), hashtext(name))) AS held
+         FROM unnest($3::text[]) AS name
+     ),
+     new_queues AS (
+         INSERT INTO queues (project, name, metadata, created)
+         SELECT $1, name, '{}', $2 FROM unnest($3::text[]) AS name
          ON CONFLICT DO NOTHING
      )
 INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
-SELECT batch.id, $1, $2, batch.body, batch.client_id, $3, batch.expires, batch.visible_at
+SELECT batch.id, $1, batch.queue, batch.body, batch.client_id, $2, batch.expires,
+       batch.visible_at
 FROM queue_lock,
-     unnest($4::text[], $5::bytea[], $6::text[], $7::float8[], $8::float8[])
-         WITH ORDINALITY AS batch (id, body, client_id, expires, visible_at, n)
+     unnest($4::text[], $5::text[], $6::bytea[], $7::text[], $8::float8[], $9::float8[])
+         WITH ORDINALITY AS batch (queue, id, body, client_id, expires, visible_at, n)
 ORDER BY batch.n
+ON CONFLICT (id) DO NOTHING
 """
-"""Every row is joined with the lock, so the lock is held before the first seq is drawn."""
+"""One post with its outbox: ``$3`` the queues written (locked in that order, created if
+absent), then one array entry per message. Every row is joined with the locks, so they are
+held before the first seq is drawn. An id already stored is skipped (a retried post)."""
 
 MESSAGES_LIST = f"""
 SELECT {MESSAGE_COLUMNS} FROM messages
@@ -259,11 +273,65 @@ WITH released AS (
 UPDATE messages SET claim_id = NULL, claim_expires = 0
 WHERE claim_id = $3 AND project = $1 AND queue = $2 AND EXISTS (SELECT FROM released)
 """
+NEWEST_MARKER = "SELECT max(seq) AS newest FROM messages WHERE project = $1 AND queue = $2"
 GC = """
 WITH dead_messages AS (DELETE FROM messages WHERE expires <= $1 RETURNING 1),
-     dead_claims AS (DELETE FROM claims WHERE expires <= $1 RETURNING 1)
-SELECT (SELECT count(*) FROM dead_messages) + (SELECT count(*) FROM dead_claims) AS removed
+     dead_claims AS (DELETE FROM claims WHERE expires <= $1 RETURNING 1),
+     dead_subscriptions AS (DELETE FROM subscriptions WHERE expires <= $1 RETURNING 1)
+SELECT (SELECT count(*) FROM dead_messages) + (SELECT count(*) FROM dead_claims)
+       + (SELECT count(*) FROM dead_subscriptions) AS removed
 """
+OUTBOXES = """
+SELECT DISTINCT project, queue FROM messages
+WHERE queue LIKE '%#outbox' AND visible_at <= $1 AND claim_expires <= $1 AND expires > $1
+"""
+
+SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, options, confirmed, secret"
+LIVE_SUBSCRIPTION = "id = $3 AND project = $1 AND source = $2 AND expires > $4"
+SUBSCRIPTION_CREATE = f"""
+INSERT INTO subscriptions AS old
+    (id, project, source, subscriber, created, expires, options, secret)
+VALUES ($3, $1, $2, $4, $5, $6, $7, $8)
+ON CONFLICT (project, source, subscriber) DO UPDATE
+SET id = excluded.id, created = excluded.created, expires = excluded.expires,
+    options = excluded.options, confirmed = false, secret = excluded.secret
+WHERE old.expires <= excluded.created
+RETURNING {SUBSCRIPTION_COLUMNS}
+"""
+"""Inserts, or replaces an expired subscription of the same subscriber; no row when a live
+one exists."""
+SUBSCRIPTION_OF = f"""
+SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires > $4
+"""
+SUBSCRIPTION_GET = f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {LIVE_SUBSCRIPTION}"
+SUBSCRIPTION_LIST = f"""
+SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+WHERE project = $1 AND source = $2 AND expires > $3 AND id > $4
+ORDER BY id LIMIT $5
+"""
+SUBSCRIBERS = f"""
+SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
+WHERE project = $1 AND source = $2 AND expires > $3
+ORDER BY id
+"""
+SUBSCRIPTION_DROP_EXPIRED = """
+DELETE FROM subscriptions
+WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires <= $4
+"""
+SUBSCRIPTION_UPDATE = f"""
+UPDATE subscriptions
+SET subscriber = coalesce($5::text, subscriber), expires = coalesce($6::float8, expires),
+    options = coalesce($7::json, options)
+WHERE {LIVE_SUBSCRIPTION}
+RETURNING {SUBSCRIPTION_COLUMNS}
+"""
+SUBSCRIPTION_CONFIRM = f"""
+UPDATE subscriptions SET confirmed = $5 WHERE {LIVE_SUBSCRIPTION}
+RETURNING {SUBSCRIPTION_COLUMNS}
+"""
+SUBSCRIPTION_DELETE = "DELETE FROM subscriptions WHERE id = $3 AND project = $1 AND source = $2"
+SUBSCRIPTIONS_PURGE = "DELETE FROM subscriptions WHERE project = $1 AND source = $2"
 
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE schema_migrations (
@@ -338,6 +406,27 @@ def _messages(rows: Sequence[Record]) -> list[Message]:
     return [_message(row) for row in sorted(rows, key=lambda row: int(row["seq"]))]
 
 
+def _subscription(row: Record) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        source=row["source"],
+        subscriber=row["subscriber"],
+        created=row["created"],
+        expires=row["expires"],
+        options=orjson.loads(row["options"]),
+        confirmed=row["confirmed"],
+        secret=row["secret"],
+    )
+
+
+def _subscriptions(rows: Sequence[Record]) -> list[Subscription]:
+    return [_subscription(row) for row in rows]
+
+
+def _first_subscription(rows: Sequence[Record]) -> Subscription | None:
+    return _subscription(rows[0]) if rows else None
+
+
 def _stats(rows: Sequence[Record]) -> QueueStats:
     first = rows[0]
     if first["total"] == 0:
@@ -404,6 +493,7 @@ class PostgresStorage(Storage):
         self.acquire_timeout = acquire_timeout
         self.command_timeout = command_timeout
         self._pool: Any = None
+        self._watchers = Watchers(_Notified(url))
 
     # Plumbing
 
@@ -420,6 +510,7 @@ class PostgresStorage(Storage):
             )
 
     async def close(self) -> None:
+        await self._watchers.close()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -508,21 +599,28 @@ class PostgresStorage(Storage):
     # Messages
 
     async def messages_post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], now: float
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        now: float,
+        outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        ids = [str(uuid.uuid4()) for _ in messages]
+        batches = [(queue, messages), *((target, batch) for target, batch in outbox if batch)]
+        written = [(target, message) for target, batch in batches for message in batch]
         await self._fetch(
             MESSAGES_POST,
             project,
-            queue,
             now,
-            ids,
-            [orjson.dumps(message.body) for message in messages],
-            [message.client_id for message in messages],
-            [now + message.ttl for message in messages],
-            [now + message.delay for message in messages],
+            sorted({target for target, _ in batches}),
+            [target for target, _ in written],
+            [message.id for _, message in written],
+            [orjson.dumps(message.body) for _, message in written],
+            [message.client_id for _, message in written],
+            [now + message.ttl for _, message in written],
+            [now + message.delay for _, message in written],
         )
-        return ids
+        return [message.id for message in messages]
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -617,8 +715,157 @@ class PostgresStorage(Storage):
     async def claim_release(self, project: str, queue: str, claim_id: str) -> None:
         await self._fetch(CLAIM_RELEASE, project, queue, claim_id)
 
+    async def outboxes(self, now: float) -> list[tuple[str, str]]:
+        rows = await self._fetch(OUTBOXES, now)
+        return [(row["project"], row["queue"]) for row in rows]
+
+    # Subscriptions
+
+    async def subscription_create(
+        self,
+        project: str,
+        source: str,
+        subscriber: str,
+        ttl: int,
+        options: dict[str, JSON],
+        secret: str,
+        now: float,
+    ) -> tuple[Subscription, bool]:
+        args = (str(uuid.uuid4()), subscriber, now, now + ttl, _dumps(options), secret)
+        for _ in range(ATTEMPTS):  # a live one deleted between the two statements: again
+            rows = await self._fetch(SUBSCRIPTION_CREATE, project, source, *args)
+            if rows:
+                return _subscription(rows[0]), True
+            rows = await self._fetch(SUBSCRIPTION_OF, project, source, subscriber, now)
+            if rows:
+                return _subscription(rows[0]), False
+        raise errors.StorageUnavailable("The subscription changed meanwhile. Please try again.")
+
+    async def subscription_get(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        rows = await self._fetch(SUBSCRIPTION_GET, project, source, subscription_id, now)
+        return _first_subscription(rows)
+
+    async def subscription_list(
+        self, project: str, source: str, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        rows = await self._fetch(SUBSCRIPTION_LIST, project, source, now, marker or "", limit)
+        return _subscriptions(rows)
+
+    async def subscription_update(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        now: float,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: dict[str, JSON] | None = None,
+    ) -> Subscription | None:
+        if subscriber is not None:  # an expired holder of the subscriber must not block it
+            await self._fetch(SUBSCRIPTION_DROP_EXPIRED, project, source, subscriber, now)
+        expires = None if ttl is None else now + ttl
+        changes = (subscriber, expires, None if options is None else _dumps(options))
+        try:
+            rows = await self._fetch(
+                SUBSCRIPTION_UPDATE, project, source, subscription_id, now, *changes
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise errors.Conflict("Such subscription already exists.") from exc
+        return _first_subscription(rows)
+
+    async def subscription_confirm(
+        self, project: str, source: str, subscription_id: str, confirmed: bool, now: float
+    ) -> Subscription | None:
+        rows = await self._fetch(
+            SUBSCRIPTION_CONFIRM, project, source, subscription_id, now, confirmed
+        )
+        return _first_subscription(rows)
+
+    async def subscription_delete(self, project: str, source: str, subscription_id: str) -> None:
+        await self._fetch(SUBSCRIPTION_DELETE, project, source, subscription_id)
+
+    async def subscriptions_purge(self, project: str, source: str) -> None:
+        await self._fetch(SUBSCRIPTIONS_PURGE, project, source)
+
+    async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
+        return _subscriptions(await self._fetch(SUBSCRIBERS, project, source, now))
+
     # Housekeeping
 
     async def gc(self, now: float) -> int:
         rows = await self._fetch(GC, now, max_seconds=MAINTENANCE_TIMEOUT)
         return int(rows[0]["removed"])
+
+    # Waiting for posts: a trigger (migration 0003) notifies the queue's channel at each post.
+
+    async def watch(self, project: str, queue: str, seconds: float) -> bool:
+        return await self._watchers.watch((project, queue), seconds)
+
+    async def newest_marker(self, project: str, queue: str) -> str | None:
+        newest = (await self._fetch(NEWEST_MARKER, project, queue))[0]["newest"]
+        return None if newest is None else str(newest)
+
+
+def _channel(key: Key) -> str:
+    """The channel migration 0003's trigger notifies for the queue ``key``."""
+    project, queue = key
+    return "t" + hashlib.md5(f"{project}/{queue}".encode(), usedforsecurity=False).hexdigest()
+
+
+class _Notified:
+    """The feed of posts for ``Watchers``: one connection per process, outside the pool,
+    LISTENs to the channels of the queues someone waits on."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: Any = None
+        self._keys: dict[str, Key] = {}
+        self._lost: asyncio.Future[None] | None = None
+        self._posted: Callable[[Key], None] = lambda key: None
+
+    async def connect(self, posted: Callable[[Key], None]) -> None:
+        self._posted = posted
+        self._lost = asyncio.get_running_loop().create_future()
+        with _translated():
+            self._connection = await asyncpg.connect(self._url, timeout=ACQUIRE_TIMEOUT)
+        self._connection.add_termination_listener(self._terminated)
+
+    async def listen(self, keys: Collection[Key]) -> None:
+        for key in keys:
+            self._keys[_channel(key)] = key
+            with _translated():
+                async with asyncio.timeout(COMMAND_TIMEOUT):
+                    await self._connection.add_listener(_channel(key), self._notified)
+
+    async def unlisten(self, keys: Collection[Key]) -> None:
+        for key in keys:
+            self._keys.pop(_channel(key), None)
+            with _translated():
+                async with asyncio.timeout(COMMAND_TIMEOUT):
+                    await self._connection.remove_listener(_channel(key), self._notified)
+
+    async def lost(self) -> None:
+        assert self._lost is not None
+        await self._lost
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        self._keys.clear()
+        if connection is None:
+            return
+        try:
+            await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+        except (*UNAVAILABLE, asyncpg.PostgresError):
+            connection.terminate()
+
+    def _notified(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        key = self._keys.get(channel)
+        if key is not None:
+            self._posted(key)
+
+    def _terminated(self, connection: Any) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)

@@ -16,15 +16,30 @@ never appear inside them and no two (project, queue) pairs share a key)::
     t:{P/Q}:m:<id>       hash   one message
     t:{P/Q}:c:<claim>    hash   one claim: created, expires, message ids
     t:{P/Q}:trash        set    purged generations not swept yet (t:{P/Q}:trash:<id>:ids ...)
+    t:{P/Q}:ix           string outboxes only: '1' when in t:outboxes, else a gc token
+    t:{P/Q}:subs         zset   subscription ids of source Q (all scores 0: sorted by id)
+    t:{P/Q}:subexp       zset   subscription id by expiry
+    t:{P/Q}:subu         hash   subscriber -> subscription id
+    t:{P/Q}:s:<id>       hash   one subscription
     t:{P}:queues         zset   the project's queue names (queue_list, queue_count, gc)
+    t:{P}:internal       zset   the project's internal queue names, holding '#' (gc)
     t:projects           set    every project that has had a queue (gc)
+    t:outboxes           set    P/Q of every outbox queue that may hold work (outboxes())
+    t:subsources         set    P/Q of every source that may have subscriptions (gc)
 
 A queue's keys share the hash tag ``{P/Q}``, so its scripts run on one Redis Cluster node. The
-queue index lives in another slot; it is written before a queue is created and removed after
-it is deleted, so a crash can leave a listed queue without data but never data without a
-listed queue. Messages whose claim or delay ended move back to ``free`` lazily, at the next
-claim or pop, so claiming costs the same in a short queue and a long one. A purge renames the
-queue's indexes into a trash generation (one step, any size), swept later in batches.
+tag holds only the part of the queue name before its first '#': an internal queue ``Q#x`` has
+the keys ``t:{P/Q}#x:...``, in the slot of ``Q``, so a post and its outbox are one script even
+on a cluster. A ``queue:`` fan-out into an unrelated queue of a cluster is written by its own
+script just before the post's: at least once (a post that fails after it leaves the copy),
+not atomically. The indexes live in other slots; they are written before a queue is created
+and removed after it is deleted, so a crash can leave a listed queue without data but never
+data without a listed queue. The outbox set is guarded by each outbox's ``ix`` mark (see
+``insert.lua``) and pruned by gc; subscription sources are added to their set before and
+after each create and pruned by gc. Messages whose claim or delay ended move back to ``free``
+lazily, at the next claim or pop, so claiming costs the same in a short queue and a long
+one. A purge renames the queue's indexes into a trash generation (one step, any size), swept
+later in batches.
 
 Time is always the caller's ``now``: Redis never expires keys by itself; ``gc`` deletes expired
 messages and claims. Failures to reach Redis become ``StorageUnavailable`` within DEADLINE
@@ -34,9 +49,11 @@ seconds; the client reconnects by itself on the next call.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,10 +62,12 @@ from urllib.parse import quote, unquote, urlsplit
 import orjson
 import redis.exceptions
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from tidings import errors
 from tidings.models import (
@@ -59,8 +78,19 @@ from tidings.models import (
     NewMessage,
     QueueRecord,
     QueueStats,
+    Subscription,
 )
-from tidings.storage.base import AOD, CLAIMS, FIFO, HIGH_THROUGHPUT, Storage, sequence_of
+from tidings.storage.base import (
+    AOD,
+    CLAIMS,
+    FIFO,
+    HIGH_THROUGHPUT,
+    OUTBOX_SUFFIX,
+    Storage,
+    is_internal_queue,
+    sequence_of,
+)
+from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
 Client = Redis | RedisCluster
@@ -83,9 +113,15 @@ SCRIPTS = (
     "set_metadata",
     "gc",
     "sweep",
+    "outbox",
 )
+SUBSCRIPTION_SCRIPTS = ("sub_create", "sub_read", "sub_update", "sub_delete", "sub_gc")
 QUEUE_KEYS = ("q", "ids", "exp", "free", "claimed", "delayed", "claims", "trash")
 PROJECTS = "t:projects"
+OUTBOXES = "t:outboxes"
+SUBSCRIPTION_SOURCES = "t:subsources"
+ATTEMPTS = 5
+"""Tries of a post whose outbox mark gc keeps changing (each try is one round trip)."""
 TIMEOUT = 1.0
 """Seconds to connect or to wait for an answer before the backend counts as unavailable."""
 DEADLINE = 1.5
@@ -172,22 +208,62 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _project_index(project: str) -> str:
-    return f"t:{{{_escape(project)}}}:queues"
+def _project_index(project: str, queue: str = "") -> str:
+    """The index of the project's queues that users see, or the one of its internal queues."""
+    kind = "internal" if is_internal_queue(queue) else "queues"
+    return f"t:{{{_escape(project)}}}:{kind}"
+
+
+def _member(project: str, queue: str) -> str:
+    """A (project, queue) pair as a member of a global set."""
+    return f"{_escape(project)}/{_escape(queue)}"
+
+
+def _pair(member: bytes | str) -> tuple[str, str]:
+    project, _, queue = _text(member).partition("/")
+    return unquote(project), unquote(queue)
 
 
 class _Keys:
-    """The keys of one queue, all under the hash tag of its project and name."""
+    """The keys of one queue, all under the hash tag of its project and the part of its name
+    before the first '#'."""
 
     __slots__ = ("keys", "prefix")
 
     def __init__(self, project: str, queue: str) -> None:
-        self.prefix = f"t:{{{_escape(project)}/{_escape(queue)}}}:"
+        base, internal, rest = queue.partition("#")
+        tail = f"#{_escape(rest)}" if internal else ""
+        self.prefix = f"t:{{{_escape(project)}/{_escape(base)}}}{tail}:"
         self.keys = [self.prefix + name for name in QUEUE_KEYS]
 
     @property
     def queue(self) -> str:
         return self.keys[0]
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return [self.prefix + name for name in ("subs", "subexp", "subu")]
+
+
+def _subscription(source: str, row: Row) -> Subscription:
+    sid, subscriber, created, expires, options, confirmed, secret = row
+    return Subscription(
+        id=sid.decode(),
+        source=source,
+        subscriber=subscriber.decode(),
+        created=float(created),
+        expires=float(expires),
+        options=orjson.loads(options),
+        confirmed=confirmed == b"1",
+        secret=secret.decode(),
+    )
+
+
+def _given(value: str | bytes | None) -> str | bytes:
+    """An optional script argument: '' for None, else '=' and the value."""
+    if value is None:
+        return ""
+    return b"=" + value if isinstance(value, bytes) else "=" + value
 
 
 def _message(row: Row) -> Message:
@@ -203,6 +279,22 @@ def _message(row: Row) -> Message:
         claim_expires=float(claim_expires),
         claim_count=int(count),
     )
+
+
+def _rows(messages: Sequence[NewMessage], now: float) -> list[str | bytes]:
+    """Six strings a message, as insert.lua reads them."""
+    created = _number(now)
+    rows: list[str | bytes] = []
+    for message in messages:
+        rows += [
+            message.id,
+            orjson.dumps(message.body),
+            created,
+            _number(now + message.ttl),
+            _number(now + message.delay),
+            message.client_id,
+        ]
+    return rows
 
 
 def _in_order(rows: list[Row]) -> list[Row]:
@@ -266,6 +358,7 @@ class RedisStorage(Storage):
 
     def __init__(self, address: Address) -> None:
         self.address = address
+        self._watchers = Watchers(_Published(address))
         self._redis: Client | None = None
         self._scripts: dict[str, AsyncScript] = {}
 
@@ -287,12 +380,15 @@ class RedisStorage(Storage):
         call = script(keys=keys.keys, args=[keys.prefix, _number(now), *args])
         return await self._call(call)
 
+    async def _script(self, name: str, keys: list[str], *args: str | bytes) -> Any:
+        return await self._call(self._scripts[name](keys=keys, args=list(args)))
+
     async def _index(self, project: str, queue: str) -> None:
         client = self._client
         await self._call(
             asyncio.gather(
                 client.sadd(PROJECTS, project),
-                client.zadd(_project_index(project), {queue: 0}),
+                client.zadd(_project_index(project, queue), {queue: 0}),
             )
         )
 
@@ -304,12 +400,54 @@ class RedisStorage(Storage):
         await self._index(project, queue)
         return result
 
-    async def _insert(self, project: str, queue: str, rows: list[str | bytes], now: float) -> None:
-        keys = _Keys(project, queue)
-        if await self._eval("insert", keys, now, "0", *rows) == b"NOQUEUE":
-            await self._creating(
-                project, queue, lambda: self._eval("insert", keys, now, "1", *rows)
+    async def _insert(
+        self, project: str, batches: list[tuple[str, list[str | bytes]]], now: float
+    ) -> None:
+        """Write ``(queue, rows)`` batches in one script; on a cluster, one script per slot,
+        the one holding the first queue last. Rows: six strings a message (insert.lua)."""
+        first, *others = self._by_slot(project, batches)
+        for group in [*others, first]:
+            await self._insert_group(project, group, now)
+
+    def _by_slot(
+        self, project: str, batches: list[tuple[str, list[str | bytes]]]
+    ) -> list[list[tuple[str, list[str | bytes]]]]:
+        if not self.address.cluster:
+            return [batches]
+        groups: dict[int, list[tuple[str, list[str | bytes]]]] = {}
+        for queue, rows in batches:
+            groups.setdefault(key_slot(_Keys(project, queue).queue.encode()), []).append(
+                (queue, rows)
             )
+        return list(groups.values())
+
+    async def _insert_group(
+        self, project: str, batches: list[tuple[str, list[str | bytes]]], now: float
+    ) -> None:
+        queues = [_Keys(project, queue) for queue, _ in batches]
+        guards = ["=1" if queue.endswith(OUTBOX_SUFFIX) else "" for queue, _ in batches]
+        keys = list(itertools.chain.from_iterable(queue.keys for queue in queues))
+        create = "0"
+        for _ in range(ATTEMPTS):
+            args: list[str | bytes] = [queues[0].prefix, _number(now), create]
+            for queue, guard, (_, rows) in zip(queues, guards, batches, strict=True):
+                args += [queue.prefix, guard, str(len(rows) // 6), *rows]
+            answer = await self._script("insert", keys, *args)
+            if answer == b"OK":
+                if create == "1":  # indexed again, in case a delete unindexed it meanwhile
+                    await self._index_all(project, batches)
+                return
+            if answer == b"NOQUEUE":
+                await self._index_all(project, batches)
+                create = "1"
+                continue
+            _, number, mark = answer
+            await self._call(self._client.sadd(OUTBOXES, _member(project, batches[number - 1][0])))
+            guards[number - 1] = "=" + _text(mark)
+        raise errors.StorageUnavailable("Redis: the outbox index kept changing. Please try again.")
+
+    async def _index_all(self, project: str, batches: list[tuple[str, list[str | bytes]]]) -> None:
+        await asyncio.gather(*(self._index(project, queue) for queue, _ in batches))
 
     async def open(self) -> None:
         self._redis = _connect(self.address)
@@ -318,9 +456,14 @@ class RedisStorage(Storage):
         self._scripts = {
             name: self._redis.register_script(common + source) for name, source in sources.items()
         }
+        common = (LUA / "sub_common.lua").read_text()
+        for name in SUBSCRIPTION_SCRIPTS:
+            source = (LUA / f"{name}.lua").read_text()
+            self._scripts[name] = self._redis.register_script(common + source)
         await self._call(self._redis.ping())
 
     async def close(self) -> None:
+        await self._watchers.close()
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
@@ -390,7 +533,7 @@ class RedisStorage(Storage):
     async def _unindex(self, project: str, name: str) -> None:
         """Drop a deleted queue from the project's index, unless a create that raced with the
         delete wrote it again meanwhile."""
-        await self._call(self._client.zrem(_project_index(project), name))
+        await self._call(self._client.zrem(_project_index(project, name), name))
         if await self._call(self._client.exists(_Keys(project, name).queue)):
             await self._index(project, name)
 
@@ -420,22 +563,16 @@ class RedisStorage(Storage):
     # Messages
 
     async def messages_post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], now: float
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        now: float,
+        outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        ids = [str(uuid.uuid4()) for _ in messages]
-        created = _number(now)
-        rows: list[str | bytes] = []
-        for message_id, message in zip(ids, messages, strict=True):
-            rows += [
-                message_id,
-                orjson.dumps(message.body),
-                created,
-                _number(now + message.ttl),
-                _number(now + message.delay),
-                message.client_id,
-            ]
-        await self._insert(project, queue, rows, now)
-        return ids
+        batches = [(queue, messages), *((target, batch) for target, batch in outbox if batch)]
+        await self._insert(project, [(target, _rows(batch, now)) for target, batch in batches], now)
+        return [message.id for message in messages]
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -508,7 +645,7 @@ class RedisStorage(Storage):
         for message_id, _, body, created, expires, visible, client, *_ in rows:
             life = expires if ttl is None else _number(now + ttl).encode()
             copies += [message_id, body, created, life, visible, client]
-        await self._insert(project, target, copies, now)
+        await self._insert(project, [(target, copies)], now)
         if rows:
             moved = [row[0] for row in rows]
             await self._eval("delete_many", _Keys(project, queue), now, "0", *moved)
@@ -557,15 +694,122 @@ class RedisStorage(Storage):
     async def claim_release(self, project: str, queue: str, claim_id: str) -> None:
         await self._eval("release", _Keys(project, queue), 0, claim_id)
 
+    # The outbox
+
+    async def outboxes(self, now: float) -> list[tuple[str, str]]:
+        with _translated():
+            pairs = [_pair(member) async for member in self._client.sscan_iter(OUTBOXES)]
+        ready = await asyncio.gather(
+            *(self._eval("outbox", _Keys(project, queue), now, "ready") for project, queue in pairs)
+        )
+        return [pair for pair, answer in zip(pairs, ready, strict=True) if answer]
+
+    # Subscriptions
+
+    async def _subscriptions(
+        self, name: str, project: str, source: str, now: float, *args: str | bytes
+    ) -> Any:
+        keys = _Keys(project, source)
+        return await self._script(name, keys.subscriptions, keys.prefix, _number(now), *args)
+
+    async def subscription_create(
+        self,
+        project: str,
+        source: str,
+        subscriber: str,
+        ttl: int,
+        options: dict[str, JSON],
+        secret: str,
+        now: float,
+    ) -> tuple[Subscription, bool]:
+        # Indexed before (a crash leaves no unindexed subscription) and after (gc may have
+        # pruned the source meanwhile).
+        member = _member(project, source)
+        await self._call(self._client.sadd(SUBSCRIPTION_SOURCES, member))
+        args = (str(uuid.uuid4()), subscriber, _number(now), _number(now + ttl))
+        created, row = await self._subscriptions(
+            "sub_create", project, source, now, *args, orjson.dumps(options), secret
+        )
+        await self._call(self._client.sadd(SUBSCRIPTION_SOURCES, member))
+        return _subscription(source, row), bool(created)
+
+    async def subscription_get(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        row = await self._subscriptions("sub_read", project, source, now, "get", subscription_id)
+        return None if row is None else _subscription(source, row)
+
+    async def subscription_list(
+        self, project: str, source: str, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        rows = await self._subscriptions(
+            "sub_read", project, source, now, "list", marker or "", str(limit)
+        )
+        return [_subscription(source, row) for row in rows]
+
+    async def subscription_update(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        now: float,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: dict[str, JSON] | None = None,
+    ) -> Subscription | None:
+        expires = None if ttl is None else _number(now + ttl)
+        encoded = None if options is None else orjson.dumps(options)
+        changes = (_given(subscriber), _given(expires), _given(encoded), "")
+        return await self._update(project, source, subscription_id, now, changes)
+
+    async def _update(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        now: float,
+        changes: tuple[str | bytes, ...],
+    ) -> Subscription | None:
+        answer = await self._subscriptions(
+            "sub_update", project, source, now, subscription_id, *changes
+        )
+        if answer == b"CONFLICT":
+            raise errors.Conflict("Such subscription already exists.")
+        return None if answer is None else _subscription(source, answer)
+
+    async def subscription_confirm(
+        self, project: str, source: str, subscription_id: str, confirmed: bool, now: float
+    ) -> Subscription | None:
+        changes = ("", "", "", _given(_flag(confirmed)))
+        return await self._update(project, source, subscription_id, now, changes)
+
+    async def subscription_delete(self, project: str, source: str, subscription_id: str) -> None:
+        await self._subscriptions("sub_delete", project, source, 0, subscription_id)
+
+    async def subscriptions_purge(self, project: str, source: str) -> None:
+        await self._subscriptions("sub_delete", project, source, 0, "")
+
+    async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
+        rows = await self._subscriptions("sub_read", project, source, now, "list", "", "1e9")
+        return [_subscription(source, row) for row in rows]
+
     # Housekeeping
 
     async def gc(self, now: float) -> int:
         removed = 0
         with _translated():
-            async for member in self._client.sscan_iter(PROJECTS):
-                project = _text(member)
-                async for queue, _ in self._client.zscan_iter(_project_index(project)):
-                    removed += await self._gc_queue(project, _text(queue), now)
+            projects = [_text(member) async for member in self._client.sscan_iter(PROJECTS)]
+        for project in projects:
+            for index in (_project_index(project), _project_index(project, "#")):
+                with _translated():
+                    queues = [_text(q) async for q, _ in self._client.zscan_iter(index)]
+                for queue in queues:
+                    removed += await self._gc_queue(project, queue, now)
+        with _translated():
+            sources = [_pair(m) async for m in self._client.sscan_iter(SUBSCRIPTION_SOURCES)]
+        for project, source in sources:
+            removed += await self._gc_subscriptions(project, source, now)
         return removed
 
     async def _gc_queue(self, project: str, queue: str, now: float) -> int:
@@ -577,6 +821,141 @@ class RedisStorage(Storage):
             removed += messages + claims
             if max(messages, claims) < BATCH:
                 break
+        if queue.endswith(OUTBOX_SUFFIX):
+            await self._prune_outbox(project, queue)
         if gone:  # a name left in the index by a delete that crashed
             await self._unindex(project, queue)
         return removed
+
+    async def _prune_outbox(self, project: str, queue: str) -> None:
+        """Take an empty outbox out of the outbox set (see insert.lua for the protocol)."""
+        keys, token, member = _Keys(project, queue), str(uuid.uuid4()), _member(project, queue)
+        step = await self._eval("outbox", keys, 0, "mark", token)
+        if step == b"MARKED":
+            await self._call(self._client.srem(OUTBOXES, member))
+            if await self._eval("outbox", keys, 0, "settle", token, str(uuid.uuid4())):
+                return
+        if step in (b"MARKED", b"BUSY"):
+            await self._call(self._client.sadd(OUTBOXES, member))
+
+    async def _gc_subscriptions(self, project: str, source: str, now: float) -> int:
+        removed = 0
+        while True:
+            expired, left = map(
+                int, await self._subscriptions("sub_gc", project, source, now, str(BATCH))
+            )
+            removed += expired
+            if expired < BATCH:
+                break
+        if left == 0:  # pruned, then added back if a create came in between
+            member = _member(project, source)
+            await self._call(self._client.srem(SUBSCRIPTION_SOURCES, member))
+            keys = _Keys(project, source).subscriptions
+            if await self._call(self._client.zcard(keys[0])):
+                await self._call(self._client.sadd(SUBSCRIPTION_SOURCES, member))
+        return removed
+
+    # Waiting for posts: insert.lua publishes on the queue's channel with every post.
+
+    async def watch(self, project: str, queue: str, seconds: float) -> bool:
+        return await self._watchers.watch((project, queue), seconds)
+
+    async def newest_marker(self, project: str, queue: str) -> str | None:
+        seq = await self._call(self._client.hget(_Keys(project, queue).queue, "seq"))
+        return None if seq is None else _text(seq)
+
+
+def _channel(key: Key) -> bytes:
+    """Where insert.lua announces posts to the queue ``key``."""
+    return (_Keys(*key).prefix + "posted").encode()
+
+
+class _Published:
+    """The feed of posts for ``Watchers``: one pub/sub connection per process, subscribed to
+    the channels of the queues someone waits on. On a cluster PUBLISH reaches every node, so
+    the connection goes to any node (the next one after each failure). Channels are the same
+    in every database number of a server: two deployments sharing a server (not a database)
+    wake each other's waiters for nothing, which costs a look, never a missed post."""
+
+    def __init__(self, address: Address) -> None:
+        self._address = address
+        self._attempts = 0
+        self._client: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._keys: dict[bytes, Key] = {}
+        self._confirming: dict[bytes, collections.deque[asyncio.Future[None]]] = {}
+        self._posted: Callable[[Key], None] = lambda key: None
+
+    async def connect(self, posted: Callable[[Key], None]) -> None:
+        self._posted = posted
+        nodes = self._address.nodes
+        host, port = nodes[self._attempts % len(nodes)]
+        self._attempts += 1
+        self._client = Redis(
+            host=host,
+            port=port,
+            username=self._address.username,
+            password=self._address.password,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._pubsub = self._client.pubsub()
+        with _translated():
+            await self._pubsub.ping()  # connects; the reader meets the PONG and skips it
+        self._reader = asyncio.create_task(self._read(self._pubsub), name="tidings-redis-feed")
+
+    async def listen(self, keys: Collection[Key]) -> None:
+        assert self._pubsub is not None
+        loop = asyncio.get_running_loop()
+        confirmed = []
+        for key in keys:
+            channel = _channel(key)
+            self._keys[channel] = key
+            confirmed.append(loop.create_future())
+            self._confirming.setdefault(channel, collections.deque()).append(confirmed[-1])
+        with _translated():
+            await self._pubsub.subscribe(*(_channel(key) for key in keys))
+            async with asyncio.timeout(DEADLINE):
+                await asyncio.gather(*confirmed)
+
+    async def unlisten(self, keys: Collection[Key]) -> None:
+        assert self._pubsub is not None
+        channels = [_channel(key) for key in keys]
+        for channel in channels:
+            self._keys.pop(channel, None)
+        with _translated():
+            await self._pubsub.unsubscribe(*channels)
+
+    async def lost(self) -> None:
+        assert self._reader is not None
+        await self._reader
+
+    async def close(self) -> None:
+        reader, pubsub, client = self._reader, self._pubsub, self._client
+        self._reader = self._pubsub = self._client = None
+        self._keys.clear()
+        self._confirming.clear()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, errors.StorageUnavailable):
+                await reader
+        with contextlib.suppress(*OUTAGES):
+            if pubsub is not None:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it bare
+            if client is not None:
+                await client.aclose()
+
+    async def _read(self, pubsub: PubSub) -> None:
+        while True:
+            with _translated():
+                message = await pubsub.get_message(timeout=None)
+            if message is None:
+                continue
+            channel = message["channel"]
+            if message["type"] == "message" and channel in self._keys:
+                self._posted(self._keys[channel])
+            elif message["type"] == "subscribe" and self._confirming.get(channel):
+                self._confirming[channel].popleft().set_result(None)

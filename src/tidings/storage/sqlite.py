@@ -9,9 +9,11 @@ other processes (``--workers``) are not blocked, and a killed process loses no c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,8 +29,10 @@ from tidings.models import (
     NewMessage,
     QueueRecord,
     QueueStats,
+    Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
+from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
 
@@ -39,6 +43,25 @@ MESSAGE_COLUMNS = (
 )
 LIVE = "project = ? AND queue = ? AND expires > ?"
 CLAIMABLE = LIVE + " AND claim_expires <= ? AND visible_at <= ?"
+VISIBLE_QUEUE = "instr(name, '#') = 0"
+"""Queues users see: internal ones (outboxes) hold a '#' in their name."""
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+"""An id already stored is skipped, so a post retried after a lost answer stores nothing twice."""
+OUTBOXES = (
+    "SELECT DISTINCT project, queue FROM messages WHERE queue GLOB '*#outbox'"
+    " AND visible_at <= ? AND claim_expires <= ? AND expires > ?"
+)
+LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM messages"
+POSTED_SINCE = (
+    "SELECT project, queue, max(seq) AS newest FROM messages WHERE seq > ? GROUP BY project, queue"
+)
+POLL = 0.05
+"""Seconds between two looks for other processes' posts while someone waits."""
+SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, options, confirmed, secret"
+LIVE_SUBSCRIPTIONS = "project = ? AND source = ? AND expires > ?"
 
 
 def from_url(url: str) -> SQLiteStorage:
@@ -67,6 +90,19 @@ def _messages(rows: Iterable[sqlite3.Row]) -> list[Message]:
     return [_message(row) for row in sorted(rows, key=lambda row: int(row["seq"]))]
 
 
+def _subscription(row: sqlite3.Row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        source=row["source"],
+        subscriber=row["subscriber"],
+        created=row["created"],
+        expires=row["expires"],
+        options=orjson.loads(row["options"]),
+        confirmed=bool(row["confirmed"]),
+        secret=row["secret"],
+    )
+
+
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -78,6 +114,7 @@ class SQLiteStorage(Storage):
         self.capabilities = frozenset({FIFO, CLAIMS, AOD} | (set() if in_memory else {DURABILITY}))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-sqlite")
         self._db: sqlite3.Connection | None = None
+        self._watchers = Watchers(_NewRows(self))
 
     # Plumbing: every operation is one function run in the connection's own thread.
 
@@ -123,6 +160,9 @@ class SQLiteStorage(Storage):
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA busy_timeout = 10000")
+        # Keep the indexes of deep queues in memory: random message ids spread over the pages.
+        db.execute("PRAGMA cache_size = -65536")
+        db.execute("PRAGMA mmap_size = 268435456")
         db.executescript(SCHEMA)
         self._db = db
 
@@ -131,6 +171,7 @@ class SQLiteStorage(Storage):
         await loop.run_in_executor(self._executor, self._connect)
 
     async def close(self) -> None:
+        await self._watchers.close()
         db, self._db = self._db, None
         if db is not None:
             loop = asyncio.get_running_loop()
@@ -177,7 +218,7 @@ class SQLiteStorage(Storage):
         def page(db: sqlite3.Connection) -> list[QueueRecord]:
             rows = db.execute(
                 "SELECT name, metadata FROM queues WHERE project = ? AND name > ?"
-                " ORDER BY name LIMIT ?",
+                f" AND {VISIBLE_QUEUE} ORDER BY name LIMIT ?",
                 (project, marker or "", limit),
             )
             return [QueueRecord(row["name"], orjson.loads(row["metadata"])) for row in rows]
@@ -186,7 +227,9 @@ class SQLiteStorage(Storage):
 
     async def queue_count(self, project: str) -> int:
         def count(db: sqlite3.Connection) -> int:
-            row = db.execute("SELECT count(*) FROM queues WHERE project = ?", (project,))
+            row = db.execute(
+                f"SELECT count(*) FROM queues WHERE project = ? AND {VISIBLE_QUEUE}", (project,)
+            )
             return int(row.fetchone()[0])
 
         return await self._run(count)
@@ -231,32 +274,39 @@ class SQLiteStorage(Storage):
     # Messages
 
     async def messages_post(
-        self, project: str, queue: str, messages: Sequence[NewMessage], now: float
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        now: float,
+        outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        ids = [str(uuid.uuid4()) for _ in messages]
-
-        def post(db: sqlite3.Connection) -> list[str]:
-            _ensure_queue(db, project, queue, {}, now)
-            db.executemany(
-                "INSERT INTO messages (id, project, queue, body, client_id, created, expires,"
-                " visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        message_id,
-                        project,
-                        queue,
-                        orjson.dumps(message.body),
-                        message.client_id,
-                        now,
-                        now + message.ttl,
-                        now + message.delay,
-                    )
-                    for message_id, message in zip(ids, messages, strict=True)
-                ],
+        batches = [(queue, messages), *((target, batch) for target, batch in outbox if batch)]
+        rows = [
+            (
+                message.id,
+                project,
+                target,
+                orjson.dumps(message.body),
+                message.client_id,
+                now,
+                now + message.ttl,
+                now + message.delay,
             )
-            return ids
+            for target, batch in batches
+            for message in batch
+        ]
+        targets = list(dict.fromkeys(target for target, _ in batches))
 
-        return await self._write(post)
+        def post(db: sqlite3.Connection) -> None:
+            for target in targets:
+                _ensure_queue(db, project, target, {}, now)
+            db.executemany(INSERT_MESSAGE, rows)
+
+        await self._write(post)
+        for target in targets:
+            self._watchers.posted((project, target))
+        return [message.id for message in messages]
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -445,15 +495,230 @@ class SQLiteStorage(Storage):
 
         await self._write(release)
 
+    async def outboxes(self, now: float) -> list[tuple[str, str]]:
+        def find(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows = db.execute(OUTBOXES, (now, now, now))
+            return [(row["project"], row["queue"]) for row in rows]
+
+        return await self._run(find)
+
+    # Subscriptions
+
+    async def subscription_create(
+        self,
+        project: str,
+        source: str,
+        subscriber: str,
+        ttl: int,
+        options: dict[str, JSON],
+        secret: str,
+        now: float,
+    ) -> tuple[Subscription, bool]:
+        new = Subscription(
+            str(uuid.uuid4()), source, subscriber, now, now + ttl, options, False, secret
+        )
+
+        def create(db: sqlite3.Connection) -> tuple[Subscription, bool]:
+            existing = _subscriber_row(db, project, source, subscriber, now)
+            if existing is not None:
+                return _subscription(existing), False
+            db.execute(
+                f"INSERT INTO subscriptions (project, {SUBSCRIPTION_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    project,
+                    new.id,
+                    source,
+                    subscriber,
+                    now,
+                    new.expires,
+                    orjson.dumps(options),
+                    0,
+                    secret,
+                ),
+            )
+            return new, True
+
+        return await self._write(create)
+
+    async def subscription_get(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        def get(db: sqlite3.Connection) -> Subscription | None:
+            return _live_subscription(db, project, source, subscription_id, now)
+
+        return await self._run(get)
+
+    async def subscription_list(
+        self, project: str, source: str, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        def page(db: sqlite3.Connection) -> list[Subscription]:
+            rows = db.execute(
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {LIVE_SUBSCRIPTIONS}"
+                " AND id > ? ORDER BY id LIMIT ?",
+                (project, source, now, marker or "", limit),
+            )
+            return [_subscription(row) for row in rows]
+
+        return await self._run(page)
+
+    async def subscription_update(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        now: float,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: dict[str, JSON] | None = None,
+    ) -> Subscription | None:
+        def update(db: sqlite3.Connection) -> Subscription | None:
+            current = _live_subscription(db, project, source, subscription_id, now)
+            if current is None:
+                return None
+            if _taken(db, project, source, current, subscriber, now):
+                raise errors.Conflict("Such subscription already exists.")
+            changed = dataclasses.replace(
+                current,
+                subscriber=current.subscriber if subscriber is None else subscriber,
+                expires=current.expires if ttl is None else now + ttl,
+                options=current.options if options is None else options,
+            )
+            db.execute(
+                "UPDATE subscriptions SET subscriber = ?, expires = ?, options = ? WHERE id = ?",
+                (changed.subscriber, changed.expires, orjson.dumps(changed.options), changed.id),
+            )
+            return changed
+
+        return await self._write(update)
+
+    async def subscription_confirm(
+        self, project: str, source: str, subscription_id: str, confirmed: bool, now: float
+    ) -> Subscription | None:
+        def confirm(db: sqlite3.Connection) -> Subscription | None:
+            row = db.execute(
+                f"UPDATE subscriptions SET confirmed = ? WHERE {LIVE_SUBSCRIPTIONS} AND id = ?"
+                f" RETURNING {SUBSCRIPTION_COLUMNS}",
+                (int(confirmed), project, source, now, subscription_id),
+            ).fetchone()
+            return None if row is None else _subscription(row)
+
+        return await self._write(confirm)
+
+    async def subscription_delete(self, project: str, source: str, subscription_id: str) -> None:
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM subscriptions WHERE project = ? AND source = ? AND id = ?",
+                (project, source, subscription_id),
+            )
+
+        await self._write(delete)
+
+    async def subscriptions_purge(self, project: str, source: str) -> None:
+        def purge(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM subscriptions WHERE project = ? AND source = ?", (project, source)
+            )
+
+        await self._write(purge)
+
+    async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
+        def every(db: sqlite3.Connection) -> list[Subscription]:
+            rows = db.execute(
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {LIVE_SUBSCRIPTIONS}"
+                " ORDER BY id",
+                (project, source, now),
+            )
+            return [_subscription(row) for row in rows]
+
+        return await self._run(every)
+
     # Housekeeping
 
     async def gc(self, now: float) -> int:
         def collect(db: sqlite3.Connection) -> int:
-            messages = db.execute("DELETE FROM messages WHERE expires <= ?", (now,)).rowcount
-            claims = db.execute("DELETE FROM claims WHERE expires <= ?", (now,)).rowcount
-            return messages + claims
+            removed = 0
+            for table in ("messages", "claims", "subscriptions"):
+                removed += db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,)).rowcount
+            return removed
 
         return await self._write(collect)
+
+    # Waiting for posts: other processes' posts show up as new rows (seqs only grow), found by
+    # a poll while someone waits; this process's own posts wake their waiters at once.
+
+    async def watch(self, project: str, queue: str, seconds: float) -> bool:
+        return await self._watchers.watch((project, queue), seconds)
+
+    async def newest_marker(self, project: str, queue: str) -> str | None:
+        def newest(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT max(seq) FROM messages WHERE project = ? AND queue = ?", (project, queue)
+            ).fetchone()
+            return None if row[0] is None else str(row[0])
+
+        return await self._run(newest)
+
+    async def _last_seq(self) -> int:
+        return await self._run(lambda db: int(db.execute(LAST_SEQ).fetchone()[0]))
+
+    async def _posted_since(self, seq: int) -> list[tuple[str, str, int]]:
+        """The queues that got messages after ``seq``, each with its newest seq."""
+
+        def posted(db: sqlite3.Connection) -> list[tuple[str, str, int]]:
+            rows = db.execute(POSTED_SINCE, (seq,)).fetchall()
+            return [(row["project"], row["queue"], int(row["newest"])) for row in rows]
+
+        return await self._run(posted)
+
+
+class _NewRows:
+    """The feed of posts for ``Watchers``: every POLL seconds while queues are listened to,
+    the rows added since the last look (by any process sharing the file) name the queues that
+    got messages."""
+
+    def __init__(self, storage: SQLiteStorage) -> None:
+        self._storage = storage
+        self._keys: set[Key] = set()
+        self._active = asyncio.Event()
+        self._seq = 0
+        self._posted: Callable[[Key], None] = lambda key: None
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self, posted: Callable[[Key], None]) -> None:
+        self._posted = posted
+        self._task = asyncio.create_task(self._poll(), name="tidings-sqlite-poll")
+
+    async def listen(self, keys: Collection[Key]) -> None:
+        if not self._keys:  # the poll was idle: start from what is stored now
+            self._seq = await self._storage._last_seq()
+            self._active.set()
+        self._keys.update(keys)
+
+    async def unlisten(self, keys: Collection[Key]) -> None:
+        self._keys.difference_update(keys)
+        if not self._keys:
+            self._active.clear()
+
+    async def lost(self) -> None:
+        assert self._task is not None
+        await self._task
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        while True:
+            await self._active.wait()
+            await asyncio.sleep(POLL)
+            for project, queue, newest in await self._storage._posted_since(self._seq):
+                self._seq = max(self._seq, newest)
+                if (project, queue) in self._keys:
+                    self._posted((project, queue))
 
 
 def _ensure_queue(
@@ -465,6 +730,44 @@ def _ensure_queue(
         (project, name, orjson.dumps(metadata), now),
     )
     return cursor.rowcount > 0
+
+
+def _live_subscription(
+    db: sqlite3.Connection, project: str, source: str, subscription_id: str, now: float
+) -> Subscription | None:
+    row = db.execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {LIVE_SUBSCRIPTIONS} AND id = ?",
+        (project, source, now, subscription_id),
+    ).fetchone()
+    return None if row is None else _subscription(row)
+
+
+def _subscriber_row(
+    db: sqlite3.Connection, project: str, source: str, subscriber: str, now: float
+) -> sqlite3.Row | None:
+    """The live subscription of ``subscriber`` to ``source``, after deleting an expired one
+    (the unique index must not meet it when the subscriber is written again)."""
+    where = "project = ? AND source = ? AND subscriber = ?"
+    args = (project, source, subscriber)
+    db.execute(f"DELETE FROM subscriptions WHERE {where} AND expires <= ?", (*args, now))
+    row: sqlite3.Row | None = db.execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {where}", args
+    ).fetchone()
+    return row
+
+
+def _taken(
+    db: sqlite3.Connection,
+    project: str,
+    source: str,
+    current: Subscription,
+    subscriber: str | None,
+    now: float,
+) -> bool:
+    """Whether changing ``current`` to ``subscriber`` collides with another subscription."""
+    if subscriber is None or subscriber == current.subscriber:
+        return False
+    return _subscriber_row(db, project, source, subscriber, now) is not None
 
 
 def _delete_queue_contents(db: sqlite3.Connection, project: str, name: str) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
@@ -20,10 +19,20 @@ from starlette.types import Lifespan
 from tidings import api, errors
 from tidings.api import openapi
 from tidings.api.operation import Operation, Reply, Request
+from tidings.api.policy import Policy
 from tidings.config import Settings
 from tidings.context import RequestContext
+from tidings.observability import Instruments
+from tidings.observability.asgi import (
+    OPERATION,
+    PROJECT,
+    REQUEST_ID,
+    REQUEST_ID_HEADER,
+    log_extra,
+)
 from tidings.service import Service
-from tidings.transport import wire
+from tidings.transport import websocket, wire
+from tidings.transport.auth import Authenticator
 from tidings.transport.status import status_of
 
 log = logging.getLogger(__name__)
@@ -31,10 +40,17 @@ log = logging.getLogger(__name__)
 ANONYMOUS = RequestContext(project_id="", client_id="")
 FORM = "application/x-www-form-urlencoded"
 ACCEPTABLE = ("*/*", "application/*", "application/json")
-REQUEST_ID = "X-OpenStack-Request-Id"
 
 
-def create_app(service: Service, settings: Settings, lifespan: Lifespan[Any] | None) -> Starlette:
+def create_app(
+    service: Service,
+    settings: Settings,
+    lifespan: Lifespan[Any] | None,
+    authenticator: Authenticator,
+    policy: Policy,
+    instruments: Instruments | None = None,
+) -> Starlette:
+    instruments = instruments or Instruments()
     routes: list[BaseRoute] = [
         Route(
             "/openapi.json",
@@ -45,10 +61,13 @@ def create_app(service: Service, settings: Settings, lifespan: Lifespan[Any] | N
     ]
     by_route = sorted(api.OPERATIONS.values(), key=lambda op: (op.path, op.method))
     for (path, method), group in groupby(by_route, key=lambda op: (op.path, op.method)):
-        endpoint = _endpoint(service, settings, list(group))
+        endpoint = _endpoint(service, settings, authenticator, policy, instruments, list(group))
         routes.append(Route(path, endpoint, methods=[method]))
     app = Starlette(
-        routes=routes,
+        routes=routes
+        + websocket.routes(service, settings, authenticator, policy, instruments)
+        + instruments.routes(),
+        middleware=[instruments.middleware()],
         lifespan=lifespan,
         exception_handlers={
             errors.TidingsError: _on_error,
@@ -60,19 +79,30 @@ def create_app(service: Service, settings: Settings, lifespan: Lifespan[Any] | N
     return app
 
 
-def _endpoint(service: Service, settings: Settings, operations: Sequence[Operation]) -> Any:
+def _endpoint(
+    service: Service,
+    settings: Settings,
+    authenticator: Authenticator,
+    policy: Policy,
+    instruments: Instruments,
+    operations: Sequence[Operation],
+) -> Any:
     async def endpoint(http: HttpRequest) -> Response:
-        request_id = f"req-{uuid.uuid4()}"
+        request_id = http.scope[REQUEST_ID]
         operation = _select(operations, http)
+        http.scope[OPERATION] = operation.name
         _check_accept(http)
+        caller = ANONYMOUS
         if operation.authenticated:
-            caller = wire.context(http.headers, settings.limits, settings.auth, request_id)
-        else:
-            caller = ANONYMOUS
+            caller = await authenticator.context(
+                http.headers, http.method, http.url.path, request_id
+            )
+            http.scope[PROJECT] = caller.project_id
         params = wire.params(operation, http.path_params, _query(operation, http.query_params))
         body, size = await _body(operation, http, settings)
-        reply = await api.call(operation, service, Request(caller, params, body, size))
-        return _render(reply, request_id)
+        with instruments.operation(operation.name, caller.project_id, params.get("queue_name")):
+            reply = await api.call(operation, service, Request(caller, params, body, size), policy)
+        return _render(reply)
 
     return endpoint
 
@@ -147,22 +177,27 @@ async def _read_capped(http: HttpRequest, cap: int) -> bytes:
     return bytes(chunks)
 
 
-def _render(reply: Reply, request_id: str) -> Response:
-    headers = {REQUEST_ID: request_id, **reply.headers}
+def _render(reply: Reply) -> Response:
+    headers = dict(reply.headers)
     if reply.location is not None:
         headers["Location"] = reply.location
     content = b"" if reply.body is None else orjson.dumps(reply.body)
     return Response(content, reply.status, headers, media_type=reply.media_type)
 
 
-def _error_response(status: int, title: str, description: str) -> Response:
+def _error_response(
+    status: int, title: str, description: str, headers: Mapping[str, str] | None = None
+) -> Response:
     body = orjson.dumps({"title": title, "description": description})
-    return Response(body, status, media_type="application/json")
+    return Response(body, status, headers, media_type="application/json")
 
 
 async def _on_error(http: HttpRequest, exc: Exception) -> Response:
     assert isinstance(exc, errors.TidingsError)
-    return _error_response(status_of(exc), exc.title, exc.description)
+    headers = {}
+    if isinstance(exc, errors.Unauthorized) and exc.challenge:
+        headers["WWW-Authenticate"] = exc.challenge
+    return _error_response(status_of(exc), exc.title, exc.description, headers)
 
 
 async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
@@ -175,8 +210,13 @@ async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
 
 
 async def _on_crash(http: HttpRequest, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", http.method, http.url.path)
-    return _error_response(500, "Internal server error", "The server met an unexpected error.")
+    """Sent from outside the request middleware, so the request id header is added here."""
+    extra = log_extra(http.scope)
+    log.exception("unexpected error on %s %s", http.method, http.url.path, extra=extra)
+    headers = {REQUEST_ID_HEADER: extra["request_id"]}
+    return _error_response(
+        500, "Internal server error", "The server met an unexpected error.", headers
+    )
 
 
 def _openapi_endpoint(settings: Settings) -> Any:

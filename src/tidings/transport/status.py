@@ -11,6 +11,7 @@ STATUS: dict[type[errors.TidingsError], int] = {
     errors.InvalidQueueName: 400,
     errors.MissingHeader: 400,
     errors.InvalidHeader: 400,
+    errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.MethodNotAllowed: 405,
@@ -18,6 +19,7 @@ STATUS: dict[type[errors.TidingsError], int] = {
     errors.Conflict: 409,
     errors.UnsupportedMediaType: 415,
     errors.StorageUnavailable: 503,
+    errors.IdentityUnavailable: 503,
 }
 
 

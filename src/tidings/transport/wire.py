@@ -1,5 +1,5 @@
-"""Turning wire values into typed ones: headers into a context, query strings into
-parameters, bytes into JSON. Shared by every transport; raises only ``tidings.errors``."""
+"""Turning wire values into typed ones: headers into a project and client, query strings
+into parameters, bytes into JSON. Shared by every transport; raises only ``tidings.errors``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import orjson
 
 from tidings import errors
 from tidings.api.operation import Operation, Param
-from tidings.config import AuthSettings, Limits
-from tidings.context import RequestContext
+from tidings.config import Limits
 from tidings.models import JSON
 
 TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
@@ -23,21 +22,6 @@ INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
 LONG_DIGITS = re.compile(rb"\d{19,}")
 SMALLEST_INT, LARGEST_INT = -(2**63), 2**64 - 1
 MAX_PROJECT_ID = 256
-
-
-def context(
-    headers: Mapping[str, str], limits: Limits, auth: AuthSettings, request_id: str = ""
-) -> RequestContext:
-    """The caller, from the Client-ID, X-Project-ID (and, when trusted, X-Roles) headers."""
-    roles: frozenset[str] = frozenset()
-    if auth.trust_role_headers:
-        roles = frozenset(role.strip() for role in headers.get("x-roles", "").split(",") if role)
-    return RequestContext(
-        project_id=project_id(headers.get("x-project-id")),
-        client_id=client_id(headers.get("client-id"), limits),
-        roles=roles,
-        request_id=request_id,
-    )
 
 
 def client_id(value: str | None, limits: Limits) -> str:

@@ -1,20 +1,53 @@
--- Post (or move in) messages, in the given order. ARGV[3]: '1' to create the queue when it is
--- missing (the caller has indexed it first); otherwise a missing queue answers 'NOQUEUE'.
--- Then six strings a message: id, body, created, expires, visible_at, client id. An id that is
--- already in the queue is skipped, so a retried call does not post twice.
-if redis.call('EXISTS', Q) == 0 then
-  if ARGV[3] ~= '1' then return 'NOQUEUE' end
-  redis.call('HSETNX', Q, 'meta', '{}')
+-- Post (or move in) messages into one or more queues of one slot, all or nothing. KEYS: the
+-- keys of each queue in common.lua's order, queue after queue. ARGV[3]: '1' to create missing
+-- queues (the caller has indexed them first); otherwise a missing queue answers 'NOQUEUE' and
+-- nothing is written. Then, per queue: its key prefix, its outbox guard, its message count and
+-- six strings a message: id, body, created, expires, visible_at, client id.
+-- The guard is '' for a queue that is no outbox. For an outbox it is '=' and the value of the
+-- outbox's index mark (key P..'ix') the caller expects: '=1' (the outbox is in the global
+-- outbox set), or the value an earlier 'NOINDEX' answer reported, after the caller added the
+-- outbox to that set. A mismatch answers {'NOINDEX', queue number, actual mark} and writes
+-- nothing. gc replaces the '1' of an empty outbox by a fresh token before it removes the
+-- outbox from the set, and by another fresh token after, so a writer whose set addition gc
+-- may have undone never matches (it adds the outbox again and retries).
+-- An id already in its queue is skipped, so a retried call does not post twice.
+local queues = {}
+local at = 4
+while at <= #ARGV do
+  local count = tonumber(ARGV[at + 2])
+  queues[#queues + 1] = {prefix = ARGV[at], guard = ARGV[at + 1], first = at + 3, count = count}
+  at = at + 3 + 6 * count
 end
-local count = (#ARGV - 3) / 6
-local seq = redis.call('HINCRBY', Q, 'seq', count) - count
-for at = 4, #ARGV, 6 do
-  local id, body, created, expires, visible, client = unpack(ARGV, at, at + 5)
-  if redis.call('EXISTS', mkey(id)) == 0 then
-    seq = seq + 1
-    redis.call('HSET', mkey(id), 's', seq, 'b', body, 'c', created, 'e', expires,
-      'v', visible, 'k', client, 'ci', '', 'ce', '0', 'n', '0')
-    index(id, seq, expires, visible)
+
+local function bind(n)
+  local k = (n - 1) * 8
+  Q, IDS, EXP, FREE, CLAIMED, DELAYED, CLAIMS, TRASH = unpack(KEYS, k + 1, k + 8)
+  P = queues[n].prefix
+end
+
+for n, queue in ipairs(queues) do
+  bind(n)
+  if ARGV[3] ~= '1' and redis.call('EXISTS', Q) == 0 then return 'NOQUEUE' end
+  if queue.guard ~= '' then
+    local mark = redis.call('GET', P .. 'ix') or ''
+    if '=' .. mark ~= queue.guard then return {'NOINDEX', n, mark} end
   end
+end
+
+for n, queue in ipairs(queues) do
+  bind(n)
+  redis.call('HSETNX', Q, 'meta', '{}')
+  if queue.guard ~= '' then redis.call('SET', P .. 'ix', '1') end
+  local seq = redis.call('HINCRBY', Q, 'seq', queue.count) - queue.count
+  for at = queue.first, queue.first + 6 * queue.count - 1, 6 do
+    local id, body, created, expires, visible, client = unpack(ARGV, at, at + 5)
+    if redis.call('EXISTS', mkey(id)) == 0 then
+      seq = seq + 1
+      redis.call('HSET', mkey(id), 's', seq, 'b', body, 'c', created, 'e', expires,
+        'v', visible, 'k', client, 'ci', '', 'ce', '0', 'n', '0')
+      index(id, seq, expires, visible)
+    end
+  end
+  redis.call('PUBLISH', P .. 'posted', '')  -- wakes the queue's watchers (Storage.watch)
 end
 return 'OK'

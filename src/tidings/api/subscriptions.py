@@ -1,0 +1,171 @@
+"""Subscription operations, on queues and (the same handlers) on topics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidings.api import views, ws_views
+from tidings.api.operation import Body, Operation, Reply, Request
+from tidings.api.params import LIMIT, MARKER, QUEUE_NAME, SUBSCRIPTION_ID
+from tidings.api.source import on_topics, source
+from tidings.config import Limits
+from tidings.service import Service
+
+
+async def subscription_create(service: Service, request: Request) -> Reply:
+    where = source(request)
+    created = await service.subscriptions.create(where.space, where.name, request.body)
+    body = {"subscription_id": created.id, "secret": created.secret}
+    return Reply(201, body, location=f"{where.href}/subscriptions")
+
+
+async def subscription_list(service: Service, request: Request) -> Reply:
+    params = request.params
+    where = source(request)
+    found = await service.subscriptions.page(
+        where.space, where.name, params.get("marker"), params.get("limit")
+    )
+    now = service.clock()
+    links = []
+    if found:
+        query = {key: params[key] for key in ("limit",) if key in params}
+        links = views.next_link(f"{where.href}/subscriptions", query, found[-1].id)
+    body = {"subscriptions": [views.subscription(s, now) for s in found], "links": links}
+    return Reply(200, body)
+
+
+async def subscription_get(service: Service, request: Request) -> Reply:
+    where = source(request)
+    found = await service.subscriptions.get(
+        where.space, where.name, request.params["subscription_id"]
+    )
+    return Reply(200, views.subscription(found, service.clock()))
+
+
+async def subscription_update(service: Service, request: Request) -> Reply:
+    where = source(request)
+    subscription_id = request.params["subscription_id"]
+    await service.subscriptions.update(where.space, where.name, subscription_id, request.body)
+    return Reply(204, location=f"{where.href}/subscriptions/{subscription_id}")
+
+
+async def subscription_delete(service: Service, request: Request) -> Reply:
+    where = source(request)
+    await service.subscriptions.delete(where.space, where.name, request.params["subscription_id"])
+    return Reply(204)
+
+
+async def subscription_confirm(service: Service, request: Request) -> Reply:
+    where = source(request)
+    subscription_id = request.params["subscription_id"]
+    await service.subscriptions.confirm(where.space, where.name, subscription_id, request.body)
+    return Reply(204, location=f"{where.href}/subscriptions/{subscription_id}")
+
+
+def _subscription_schema(limits: Limits) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "subscriber": {
+                "type": "string",
+                "description": "http(s)://..., mailto:address or queue:NAME "
+                f"(accepted here: {', '.join(limits.subscriber_types)})",
+            },
+            "ttl": {"type": "integer", "minimum": 60},
+            "options": {
+                "type": "object",
+                "description": "post_headers, post_data, from, subject, _retry_policy, "
+                "dead_letter_queue; other keys are kept",
+            },
+        },
+    }
+
+
+def _confirm_schema(limits: Limits) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["confirmed"],
+        "properties": {"confirmed": {"type": "boolean"}},
+    }
+
+
+SUBSCRIPTIONS = "/v2/queues/{queue_name}/subscriptions"
+SUBSCRIPTION = SUBSCRIPTIONS + "/{subscription_id}"
+
+QUEUE_OPERATIONS = (
+    Operation(
+        "subscription_create",
+        "POST",
+        SUBSCRIPTIONS,
+        "Subscribe a webhook, a mail address or another queue to the queue's messages",
+        "subscription:create",
+        subscription_create,
+        params=(QUEUE_NAME,),
+        body=Body(_subscription_schema),
+        responses={
+            201: "Subscribed; the body has the id and the secret signing the notifications",
+            409: "This subscriber is already subscribed and confirmed",
+        },
+        ws_render=ws_views.subscribed,
+    ),
+    Operation(
+        "subscription_list",
+        "GET",
+        SUBSCRIPTIONS,
+        "List the queue's subscriptions",
+        "subscription:get_all",
+        subscription_list,
+        params=(QUEUE_NAME, MARKER, LIMIT),
+        responses={200: "A page of subscriptions"},
+        ws_render=ws_views.subscriptions,
+    ),
+    Operation(
+        "subscription_get",
+        "GET",
+        SUBSCRIPTION,
+        "Get one subscription of the queue",
+        "subscription:get",
+        subscription_get,
+        params=(QUEUE_NAME, SUBSCRIPTION_ID),
+        responses={200: "The subscription", 404: "No such subscription"},
+    ),
+    Operation(
+        "subscription_update",
+        "PATCH",
+        SUBSCRIPTION,
+        "Change a subscription of the queue (options are replaced whole)",
+        "subscription:update",
+        subscription_update,
+        params=(QUEUE_NAME, SUBSCRIPTION_ID),
+        body=Body(_subscription_schema),
+        responses={204: "Updated", 404: "No such subscription", 409: "Subscriber taken"},
+    ),
+    Operation(
+        "subscription_delete",
+        "DELETE",
+        SUBSCRIPTION,
+        "Delete a subscription of the queue",
+        "subscription:delete",
+        subscription_delete,
+        params=(QUEUE_NAME, SUBSCRIPTION_ID),
+        responses={204: "Deleted (or never existed)"},
+        ws_render=ws_views.unsubscribed,
+    ),
+    Operation(
+        "subscription_confirm",
+        "PUT",
+        SUBSCRIPTION + "/confirm",
+        "Confirm (or, with false, cancel) a subscription of the queue; usually called with "
+        "the pre-signed headers of its confirmation request",
+        "subscription:confirm",
+        subscription_confirm,
+        params=(QUEUE_NAME, SUBSCRIPTION_ID),
+        body=Body(_confirm_schema),
+        responses={204: "Done", 404: "No such subscription"},
+    ),
+)
+
+OPERATIONS = (
+    *QUEUE_OPERATIONS,
+    *(on_topics(op, f"topic_{op.name}") for op in QUEUE_OPERATIONS),
+)

@@ -1,0 +1,141 @@
+"""The two sides of a comparison: servers to start (a git revision installed in its own
+virtual environment, the working tree, a command) or one already running (a URL)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+WORKTREE = "."
+READY_TIMEOUT = 60.0
+EXTRAS = {
+    "redis": "redis",
+    "redis+cluster": "redis",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+}
+"""Storage URL scheme to the extra a revision needs installed to serve it."""
+
+
+def describe(spec: str) -> str:
+    if spec == WORKTREE:
+        return "the working tree"
+    if spec.startswith(("http://", "https://")):
+        return spec
+    if spec.startswith("cmd:"):
+        return f"`{spec[4:]}`"
+    return f"revision {spec}"
+
+
+@contextlib.contextmanager
+def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[str]:
+    """The URL of a server for ``spec``, started (and stopped afterwards) unless it is a URL.
+
+    ``spec`` is a URL; ``.`` (the working tree, with this interpreter); ``cmd:COMMAND`` (a
+    shell command; ``{port}`` in it is replaced by a free port); or a git revision, installed
+    into a virtual environment cached by commit.
+    """
+    if spec.startswith(("http://", "https://")):
+        yield spec.rstrip("/")
+        return
+    port = free_port()
+    if spec.startswith("cmd:"):
+        command = ["bash", "-c", spec[4:].replace("{port}", str(port))]
+    else:
+        python = (
+            sys.executable if spec == WORKTREE else str(installed(spec, storage) / "bin/python")
+        )
+        command = [python, "-m", "tidings.cli", "serve", "--port", str(port)]
+        command += ["--workers", str(workers), "--storage", storage]
+    with _process(command, port, workdir) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _process(command: list[str], port: int, workdir: Path) -> Iterator[str]:
+    log_path = workdir / f"server-{port}.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log_path)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    headers = {"Client-ID": "5f8e2d52-3c3c-4b7e-9a83-7a1c1b2f6d10", "X-Project-ID": "bench"}
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/v2/ping", headers=headers, timeout=1).status_code == 204:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer within {READY_TIMEOUT:.0f} s: see {log_path}")
+
+
+def installed(revision: str, storage: str) -> Path:
+    """A virtual environment with ``revision`` installed (cached by commit and extras)."""
+    commit = _git("rev-parse", "--verify", f"{revision}^{{commit}}").strip()
+    extra = EXTRAS.get(urlsplit(storage).scheme)
+    venv = _cache() / (commit + (f"-{extra}" if extra else ""))
+    if (venv / "bin/python").exists():
+        return venv
+    with tempfile.TemporaryDirectory(prefix="tidings-rev-") as source:
+        archive = subprocess.run(
+            ["git", "archive", commit], check=True, capture_output=True, cwd=_repository()
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", source], input=archive, check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        target = source + (f"[{extra}]" if extra else "")
+        pip = [str(venv / "bin/pip"), "install", "--quiet", target]
+        result = subprocess.run(pip, capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise RuntimeError(f"installing {revision} failed: {shlex.join(pip)}\n{result.stderr}")
+    return venv
+
+
+def _cache() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = root / "tidings" / "bench-venvs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _repository() -> Path:
+    return Path(_git("rev-parse", "--show-toplevel").strip())
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

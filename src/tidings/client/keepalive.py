@@ -1,0 +1,132 @@
+"""A lean HTTP/1.1 transport for plain ``http://`` servers: a pool of keep-alive asyncio
+streams, requests written in one piece, responses framed by Content-Length or chunks.
+
+It exists for load generation: on a 2-core machine httpx spends several times the CPU per
+request of this transport, so a bench built on it measures httpx rather than the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from tidings.client.transport import Response
+
+_DROPPED = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.used = False
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class KeepAliveTransport:
+    def __init__(self, url: str, *, timeout: float = 30.0, max_connections: int = 100) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or parts.hostname is None:
+            raise ValueError(f"KeepAliveTransport speaks plain http:// only, not {url!r}")
+        self._host = parts.hostname
+        self._port = parts.port or 80
+        self._host_header = parts.netloc
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: list[_Connection] = []
+
+    async def request(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Response:
+        head = self._head(method, target, headers, body)
+        payload = head if body is None else head + body
+        async with self._slots, asyncio.timeout(self._timeout):
+            connection = self._idle.pop() if self._idle else await self._connect()
+            while True:
+                try:
+                    response = await self._send(connection, payload)
+                except _DROPPED as exc:
+                    if not connection.used:
+                        raise ConnectionError(f"{method} {target}: {exc!r}") from exc
+                    # The server had closed this idle connection: retry once on a fresh one.
+                    connection = await self._connect()
+                    continue
+                self._release(connection, response)
+                return response
+
+    async def aclose(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+    def _head(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
+    ) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _connect(self) -> _Connection:
+        try:
+            reader, writer = await asyncio.open_connection(self._host, self._port)
+        except OSError as exc:
+            raise ConnectionError(f"cannot connect to {self._host_header}: {exc!r}") from exc
+        return _Connection(reader, writer)
+
+    async def _send(self, connection: _Connection, payload: bytes) -> Response:
+        """One exchange; the connection is closed if it fails or is cancelled half-way."""
+        try:
+            return await self._exchange(connection, payload)
+        except BaseException:
+            connection.close()
+            raise
+
+    async def _exchange(self, connection: _Connection, payload: bytes) -> Response:
+        connection.writer.write(payload)
+        head = await connection.reader.readuntil(b"\r\n\r\n")
+        status, headers = _parse_head(head)
+        body = await _read_body(connection.reader, headers, status)
+        return Response(status, headers, body)
+
+    def _release(self, connection: _Connection, response: Response) -> None:
+        if response.headers.get("connection", "").lower() == "close":
+            connection.close()
+            return
+        connection.used = True
+        self._idle.append(connection)
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return int(status_line.split(" ", 2)[1]), headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], status: int) -> bytes:
+    if status in (204, 304) or 100 <= status < 200:
+        return b""
+    if "content-length" in headers:
+        return await reader.readexactly(int(headers["content-length"]))
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return await _read_chunks(reader)
+    headers["connection"] = "close"  # framed by the end of the stream
+    return await reader.read()
+
+
+async def _read_chunks(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            await reader.readuntil(b"\r\n")  # the empty trailer
+            return bytes(body)
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)

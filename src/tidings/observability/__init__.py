@@ -1,0 +1,85 @@
+"""What a server records about itself: Prometheus metrics, OpenTelemetry traces, structured
+logs. Whatever is switched off costs nothing on the request path: with tracing off, no span is
+made and the storage driver is not wrapped."""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tidings.clock import Clock
+from tidings.config import ObservabilitySettings
+from tidings.observability.asgi import RequestMiddleware
+from tidings.observability.metrics import Backlog, Metrics, forget_process
+from tidings.storage.base import Storage
+
+if TYPE_CHECKING:
+    from tidings.observability.tracing import Tracing
+
+_NO_SPAN: AbstractContextManager[None] = contextlib.nullcontext()
+
+
+class Instruments:
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+        backlog_interval: float = 15.0,
+    ) -> None:
+        self.metrics = metrics
+        self.tracing = tracing
+        self.backlog_interval = backlog_interval
+
+    @classmethod
+    def from_settings(cls, settings: ObservabilitySettings) -> Instruments:
+        tracing = None
+        if settings.tracing:
+            from tidings.observability.tracing import Tracing  # only loaded when on
+
+            tracing = Tracing.from_settings(settings)
+        metrics = Metrics() if settings.metrics else None
+        return cls(metrics, tracing, settings.backlog_interval)
+
+    def attach(self, storage: Storage, url: str, clock: Clock) -> Storage:
+        """Watch the storage: read the backlog from it, and (tracing on) trace its calls."""
+        if self.metrics is not None:
+            self.metrics.backlog = Backlog(self.metrics, storage, clock, self.backlog_interval)
+        if self.tracing is None:
+            return storage
+        from tidings.observability.storage import traced
+
+        return traced(storage, self.tracing.tracer, urlsplit(url).scheme)
+
+    def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Any]:
+        """The span of one operation, or nothing when tracing is off."""
+        if self.tracing is None:
+            return _NO_SPAN
+        return self.tracing.operation(name, project, queue)
+
+    def middleware(self) -> Middleware:
+        return Middleware(RequestMiddleware, instruments=self)
+
+    def routes(self) -> list[BaseRoute]:
+        if self.metrics is None:
+            return []
+        metrics = self.metrics
+
+        async def endpoint(http: Request) -> Response:
+            content, media_type = await metrics.exposition()
+            return Response(content, 200, media_type=media_type)
+
+        return [Route("/metrics", endpoint, methods=["GET"], include_in_schema=False)]
+
+    def shutdown(self) -> None:
+        """At the end of a server process: flush spans, drop this process's gauges."""
+        if self.metrics is not None:
+            forget_process()
+        if self.tracing is not None:
+            self.tracing.shutdown()

@@ -1,0 +1,62 @@
+"""OpenTelemetry spans for requests and operations, exported over OTLP/HTTP.
+
+Imported only when tracing is on (``observability.tracing = true``), so a server without the
+``tracing`` extra installed, or with tracing off, never loads OpenTelemetry.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import Scope
+
+from tidings.config import ObservabilitySettings
+
+PROPAGATED = (b"traceparent", b"tracestate")
+
+
+class Tracing:
+    """Spans from one provider: the test suite hands in one that keeps spans in memory."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
+        self.tracer = provider.get_tracer("tidings")
+        self._propagator = TraceContextTextMapPropagator()
+
+    @classmethod
+    def from_settings(cls, settings: ObservabilitySettings) -> Tracing:
+        provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+        exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        return cls(provider)
+
+    def request(self, scope: Scope) -> AbstractContextManager[Span]:
+        """The server span of one HTTP request, continuing the caller's trace if it sent one."""
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in PROPAGATED
+        }
+        return self.tracer.start_as_current_span(
+            f"{scope['method']} {scope['path']}",
+            context=self._propagator.extract(carrier) if carrier else None,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
+        )
+
+    def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Span]:
+        """The span of one operation from the operation table."""
+        attributes = {"tidings.operation": name, "tidings.project": project}
+        if queue is not None:
+            attributes["tidings.queue"] = queue
+        return self.tracer.start_as_current_span(name, attributes=attributes)
+
+    def shutdown(self) -> None:
+        """Export what is buffered and stop."""
+        self.provider.shutdown()

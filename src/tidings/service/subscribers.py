@@ -1,0 +1,107 @@
+"""Checks on a subscription's fields: the subscriber URI, the TTL and the options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from tidings import errors
+from tidings.config import Limits
+from tidings.models import JSON
+from tidings.service import retry_policy, validate
+from tidings.service.outbox import queue_sink
+
+MIN_TTL = 60
+LATEST = 253402300799
+"""9999-12-31T23:59:59Z: expiry must stay a representable date, as in Zaqar."""
+TRUST = (
+    "trust+http(s) subscribers are not supported: subscribe the http(s) URL and verify the "
+    "X-Tidings-Signature header, or use a queue:NAME subscriber to fill a queue."
+)
+
+
+def subscriber(value: Any, limits: Limits, source: str, is_queue: bool) -> str:
+    """A subscriber URI whose scheme the deployment accepts and whose shape fits it."""
+    uri: str = validate.typed(value, str, "subscriber")
+    try:
+        scheme = urlsplit(uri).scheme
+    except ValueError:
+        raise errors.InvalidRequest("The subscriber is not a valid URI.") from None
+    if scheme.startswith("trust+"):
+        raise errors.InvalidRequest(TRUST)
+    if scheme not in limits.subscriber_types:
+        raise errors.InvalidRequest(
+            "The subscriber type of subscription must be supported in the list "
+            f"{list(limits.subscriber_types)}."
+        )
+    SHAPES[scheme](uri)
+    if is_queue and queue_sink(uri) == source:
+        raise errors.InvalidRequest("A queue cannot subscribe to itself.")
+    return uri
+
+
+def _web(uri: str) -> None:
+    if not urlsplit(uri).hostname:
+        raise errors.InvalidRequest("The subscriber URL must name a host.")
+
+
+def _mail(uri: str) -> None:
+    addresses = urlsplit(uri).path.split(",")
+    if not all("@" in address for address in addresses):
+        raise errors.InvalidRequest("The subscriber must look like mailto:user@example.com.")
+
+
+def _queue(uri: str) -> None:
+    validate.queue_name(queue_sink(uri) or "")
+
+
+SHAPES: dict[str, Callable[[str], None]] = {
+    "http": _web,
+    "https": _web,
+    "mailto": _mail,
+    "queue": _queue,
+}
+
+
+def ttl(value: Any, now: float) -> int:
+    seconds: int = validate.typed(value, int, "ttl")
+    if seconds < MIN_TTL:
+        raise errors.InvalidRequest(
+            f"The TTL for a subscription must be at least {MIN_TTL} seconds long."
+        )
+    if now + seconds > LATEST:
+        raise errors.InvalidRequest(
+            "The TTL seconds for a subscription plus current time must be less than "
+            "9999-12-31T23:59:59."
+        )
+    return seconds
+
+
+def _headers(value: Any) -> None:
+    if not all(isinstance(item, str) for item in value.values()):
+        raise errors.InvalidRequest("post_headers values must be strings.")
+
+
+def _no_check(value: Any) -> None:
+    """The type check is all there is."""
+
+
+OPTIONS: dict[str, tuple[type, Callable[[Any], object]]] = {
+    "_retry_policy": (dict, retry_policy.checked),
+    "post_headers": (dict, _headers),
+    "post_data": (str, _no_check),
+    "from": (str, _no_check),
+    "subject": (str, _no_check),
+    "dead_letter_queue": (str, validate.queue_name),
+}
+"""Options tidings reads, with their checks; other keys are kept as given."""
+
+
+def options(value: Any) -> dict[str, JSON]:
+    if not isinstance(value, dict):
+        raise errors.InvalidRequest("Options must be a dict.")
+    for key, (kind, check) in OPTIONS.items():
+        if key in value:
+            check(validate.typed(value[key], kind, key))
+    return value

@@ -1,0 +1,78 @@
+"""Long polling: looking for messages again as they are posted, until a deadline.
+
+A waiting request holds no thread and no storage connection: between two looks it awaits the
+storage's ``watch``, which each driver answers from its own signal of posts. The deadline is
+real time (the monotonic clock); each look still takes ``now`` from the service's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tidings.config import Limits
+from tidings.service import validate
+from tidings.storage.base import Storage
+
+T = TypeVar("T")
+
+DEFAULT_KEY = "_default_wait_seconds"
+WAIT_RANGE = 'The "wait" parameter must be at least {low} and no greater than {high} seconds.'
+
+
+class LongPoll:
+    def __init__(self, storage: Storage, limits: Limits) -> None:
+        self.storage = storage
+        self.limits = limits
+
+    def check(self, wait: int | None) -> None:
+        if wait is not None:
+            validate.in_range(wait, 0, self.limits.max_wait_seconds, WAIT_RANGE)
+
+    async def until_found(
+        self,
+        project: str,
+        queue: str,
+        wait: int | None,
+        look: Callable[[], Awaitable[T]],
+        found: Callable[[T], bool],
+    ) -> T:
+        """What ``look`` finds, looking again as messages are posted for ``wait`` seconds
+        (None: the queue's ``_default_wait_seconds``) while it finds nothing."""
+        result = await look()
+        if found(result) or wait == 0:
+            return result
+        seconds = await self._queue_default(project, queue) if wait is None else wait
+        if seconds <= 0:
+            return result
+        return await watching(self.storage, project, queue, seconds, look, found)
+
+    async def _queue_default(self, project: str, queue: str) -> int:
+        queue_meta = await self.storage.queue_get_metadata(project, queue) or {}
+        seconds = queue_meta.get(DEFAULT_KEY)
+        return seconds if isinstance(seconds, int) else 0
+
+
+async def watching(
+    storage: Storage,
+    project: str,
+    queue: str,
+    seconds: float,
+    look: Callable[[], Awaitable[T]],
+    found: Callable[[T], bool],
+) -> T:
+    """Look, then wait for a post and look again, until ``look`` finds something or
+    ``seconds`` have passed; the last look's result. Each wait starts before its look, so a
+    post during the look is not missed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        watch = asyncio.ensure_future(storage.watch(project, queue, deadline - time.monotonic()))
+        try:
+            await asyncio.sleep(0)  # the watch registers in its first step
+            result = await look()
+            if found(result) or not await watch:
+                return result
+        finally:
+            watch.cancel()

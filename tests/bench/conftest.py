@@ -1,0 +1,19 @@
+"""A real server for the bench to load, shared by the module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(database=tmp_path_factory.mktemp("bench") / "tidings.db")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

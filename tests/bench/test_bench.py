@@ -1,0 +1,99 @@
+"""``tidings bench URL`` against a real server: short runs, their figures and their shape.
+No figure is compared with a speed: only that the run did what it says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.conftest import ServerProcess, free_port
+from tidings.bench import report
+from tidings.bench.runner import Options, run
+from tidings.bench.scenarios import SCENARIOS
+from tidings.client import Client
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tidings.cli", "bench", *args, "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_json_of_a_post_run(target: ServerProcess) -> None:
+    done = bench(target.url, "--scenario", "post-10", "--clients", "2", "--duration", "1", "--json")
+
+    assert done.returncode == 0, done.stderr
+    [result] = orjson.loads(done.stdout)["runs"]
+    post = result["operations"]["message_post"]
+    assert result["scenario"]["name"] == "post-10"
+    assert result["scenario"]["producers"] == 2
+    assert result["errors"] == 0
+    assert result["produced"] == 10 * post["requests"] > 0
+    assert result["messages_per_second"] > 0
+    assert 0 < post["p50_ms"] <= post["p95_ms"] <= post["p99_ms"] <= post["max_ms"]
+    assert sum(second["requests"] for second in result["timeline"]) <= post["requests"]
+
+
+def test_table_and_plot(target: ServerProcess, tmp_path: Path) -> None:
+    picture = tmp_path / "run.png"
+
+    done = bench(
+        target.url, "--scenario", "post-1", "--clients", "2", "--duration", "1",
+        "--plot", str(picture),
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "message_post" in done.stdout
+    assert "p99 ms" in done.stdout
+    assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+async def run_scenario(target: ServerProcess, name: str, **options: Any) -> dict[str, Any]:
+    scenario = SCENARIOS[name].with_clients(2)
+    settings = Options(url=target.url, duration=options.pop("duration", 1.0), **options)
+    return report.summary(scenario, settings, await run(scenario, settings))
+
+
+async def test_claim_and_delete_each_consumes_the_prefill(target: ServerProcess) -> None:
+    result = await run_scenario(target, "claim-10-delete-each", prefill=60, duration=30.0)
+
+    assert result["drained"]
+    assert result["consumed"] == 60
+    assert result["operations"]["message_delete"]["requests"] == 60
+    assert result["operations"]["claim_create"]["requests"] >= 6
+    assert result["errors"] == 0
+
+
+async def test_claim_and_bulk_delete(target: ServerProcess) -> None:
+    result = await run_scenario(target, "claim-10-bulk-delete", prefill=40, duration=30.0)
+
+    assert result["consumed"] == 40
+    assert "message_delete" not in result["operations"]
+    assert result["operations"]["message_delete_many"]["requests"] == 4
+
+
+async def test_mixed_roles_run_together(target: ServerProcess) -> None:
+    result = await run_scenario(target, "mixed", prefill=0)
+
+    assert set(result["operations"]) >= {"message_post", "claim_create", "message_list"}
+    assert result["produced"] > 0
+    assert result["listed"] >= 0
+    assert not result["drained"]
+
+
+async def test_the_queues_are_removed_afterwards(target: ServerProcess) -> None:
+    await run_scenario(target, "post-1", queue_prefix="tidy", project="tidy-project")
+
+    async with Client(target.url, "tidy-project") as client:
+        assert (await client.queue_list()).queues == []
+
+
+def test_an_unreachable_server_is_reported() -> None:
+    done = bench(f"http://127.0.0.1:{free_port()}", "--scenario", "post-1", "--duration", "1")
+
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,88 @@
+"""``tidings bench compare``: two real servers, alternating rounds, ratios, and the gate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import ServerProcess
+from tidings.bench.compare import judge
+
+
+def compare(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tidings.cli", "bench", "compare", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+
+
+SHORT = ("--rounds", "2", "--duration", "1", "--clients", "2", "--scenario", "post-1")
+
+
+def test_a_consistent_slowdown_fails() -> None:
+    verdict = judge("post-1", [1000, 1010, 990], [880, 900, 890], floor=0.05)
+
+    assert verdict.slower
+    assert verdict.tolerance == 0.05
+
+
+def test_a_slowdown_inside_the_noise_passes() -> None:
+    # Ratios 0.7 .. 1.1: half the spread (0.2) is the tolerance; the median 0.9 is inside it
+    verdict = judge("post-1", [1000, 1000, 1000], [700, 900, 1100], floor=0.05)
+
+    assert verdict.median == pytest.approx(0.9)
+    assert verdict.tolerance == pytest.approx(0.2)
+    assert not verdict.slower
+
+
+def test_faster_passes() -> None:
+    assert not judge("post-1", [1000, 1000], [1500, 1400], floor=0.05).slower
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    base = ServerProcess(database=tmp_path / "base.db")
+    candidate = ServerProcess(database=tmp_path / "candidate.db")
+    base.start()
+    try:
+        candidate.start()
+        try:
+            yield base, candidate
+        finally:
+            candidate.stop()
+    finally:
+        base.stop()
+
+
+def test_compare_two_running_servers(two_servers: tuple[ServerProcess, ServerProcess]) -> None:
+    base, candidate = two_servers
+
+    done = compare("--base", base.url, "--candidate", candidate.url, *SHORT, "--json")
+
+    assert done.returncode == 0, done.stderr
+    [verdict] = orjson.loads(done.stdout)
+    assert verdict["scenario"] == "post-1"
+    assert len(verdict["base"]) == len(verdict["candidate"]) == len(verdict["ratios"]) == 2
+    assert verdict["min"] <= verdict["median"] <= verdict["max"]
+    assert verdict["tolerance"] >= 0.05
+    assert done.stderr.count("round ") == 4
+
+
+def test_compare_starts_both_servers_from_the_working_tree() -> None:
+    done = compare("--base", ".", "--candidate", ".", "--workers", "1", *SHORT)
+
+    assert done.returncode == 0, done.stderr
+    assert "candidate / base msgs/s over 2 rounds" in done.stdout
+    assert "post-1" in done.stdout
+
+
+@pytest.mark.bench
+def test_compare_a_git_revision_in_its_own_venv() -> None:
+    """Installs HEAD from the package index into a cached virtual environment (slow once)."""
+    done = compare("--base", "HEAD", "--candidate", ".", "--workers", "1", *SHORT, "--gate")
+
+    assert done.returncode in (0, 1), done.stderr
+    assert "revision HEAD" in done.stderr

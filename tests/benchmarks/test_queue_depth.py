@@ -1,0 +1,78 @@
+"""Claim, post and delete cost against queue depth: 1,000 versus 1,000,000 messages.
+
+A benchmark, not a test of speed: it prints per-operation medians and the deep/shallow ratio
+for each backend. Run it with ``pytest -m bench tests/benchmarks -s``; docs/performance.md
+records the figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+
+import pytest
+
+from tests.servers.backends import storage_url
+from tidings.models import NewMessage
+from tidings.storage.base import Storage, storage_from_url
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
+
+PROJECT = "depth"
+SHALLOW = 1_000
+DEEP = 1_000_000
+FILL_BATCH = 1_000
+ROUNDS = 300
+
+
+async def fill(storage: Storage, queue: str, count: int, now: float) -> None:
+    for _ in range(count // FILL_BATCH):
+        batch = [new_message() for _ in range(FILL_BATCH)]
+        await storage.messages_post(PROJECT, queue, batch, now)
+
+
+def new_message() -> NewMessage:
+    return NewMessage(id=str(uuid.uuid4()), body={"n": 0}, ttl=3600, delay=0, client_id="c")
+
+
+async def measure(storage: Storage, queue: str, now: float) -> dict[str, float]:
+    """Median seconds of post-1, claim-10 and delete-10 on ``queue``."""
+    samples: dict[str, list[float]] = {"post": [], "claim": [], "delete": []}
+    for _ in range(ROUNDS):
+        one = [new_message()]
+        started = time.perf_counter()
+        await storage.messages_post(PROJECT, queue, one, now)
+        claimed = time.perf_counter()
+        claim = await storage.claim_create(PROJECT, queue, 300, 60, 10, now)
+        deleted = time.perf_counter()
+        assert claim is not None
+        ids = [message.id for message in claim.messages]
+        await storage.messages_delete(PROJECT, queue, ids, [claim.id], now)
+        samples["post"].append(claimed - started)
+        samples["claim"].append(deleted - claimed)
+        samples["delete"].append(time.perf_counter() - deleted)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "postgres"])
+async def test_cost_does_not_grow_with_queue_depth(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    storage = storage_from_url(storage_url(request, backend))
+    await storage.open()
+    try:
+        now = time.time()
+        await fill(storage, "shallow", SHALLOW, now)
+        await fill(storage, "deep", DEEP, now)
+        shallow = await measure(storage, "shallow", now)
+        deep = await measure(storage, "deep", now)
+    finally:
+        await storage.close()
+    for name in shallow:
+        ratio = deep[name] / shallow[name]
+        print(
+            f"{backend:12} {name:7} 1k {shallow[name] * 1e3:7.3f} ms"
+            f"  1M {deep[name] * 1e3:7.3f} ms  ratio {ratio:5.2f}"
+        )
+        assert ratio > 0

@@ -1,0 +1,118 @@
+"""Real-time delivery: push latency, long-poll wake-up latency, and the CPU that 1,000 idle
+long-pollers cost, with two ``tidings serve`` processes on one store (the post goes through
+one process, the socket or the waiting request is held by the other).
+
+A benchmark: it prints p50/p99 latencies and CPU seconds per backend; docs/performance.md
+records the figures. Run it with ``pytest -m bench tests/benchmarks/test_realtime.py -s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, caller_headers
+from tests.websocket.support import opened
+
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(1800)]
+
+ROUNDS = 200
+POLLERS = 1_000
+IDLE_WINDOW = 10.0
+"""Seconds over which the server's CPU time is read, with and without the pollers."""
+HEADERS = caller_headers("bench")
+
+
+def percentiles(samples: list[float]) -> str:
+    cuts = statistics.quantiles(samples, n=100)
+    return f"p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def post(client: httpx.AsyncClient, server: ServerProcess, queue: str, body: object) -> None:
+    response = await client.post(
+        f"{server.url}/v2/queues/{queue}/messages", json={"messages": [{"body": body}]}
+    )
+    assert response.status_code == 201
+
+
+async def push_latencies(holder: ServerProcess, poster: ServerProcess) -> list[float]:
+    """Seconds from the start of a POST on one process to the push on the other's socket."""
+    samples = []
+    ws_url = holder.url.replace("http", "ws") + "/v2/ws"
+    async with httpx.AsyncClient(headers=HEADERS) as client, opened(ws_url) as ws:
+        assert (await ws.call("subscription_create", queue_name="pushed"))[0] == 201
+        for n in range(ROUNDS):
+            started = time.perf_counter()
+            await post(client, poster, "pushed", n)
+            assert (await ws.pushed())["body"] == n
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def wake_latencies(waiter: ServerProcess, poster: ServerProcess) -> list[float]:
+    """Seconds from the start of a POST on one process to the answer of a claim waiting on
+    the other."""
+    samples = []
+    async with httpx.AsyncClient(headers=HEADERS, timeout=30) as client:
+        for n in range(ROUNDS):
+            claim = asyncio.create_task(
+                client.post(f"{waiter.url}/v2/queues/woken/claims", params={"wait": 20})
+            )
+            await asyncio.sleep(0.05)  # the claim is waiting
+            started = time.perf_counter()
+            await post(client, poster, "woken", n)
+            response = await claim
+            samples.append(time.perf_counter() - started)
+            assert response.status_code == 201
+            assert response.json()["messages"][0]["body"] == n
+    return samples
+
+
+async def idle_cpu(server: ServerProcess, pollers: int) -> float:
+    """The server's CPU seconds over IDLE_WINDOW while ``pollers`` long polls wait on it."""
+    limits = httpx.Limits(max_connections=pollers + 10)
+    async with httpx.AsyncClient(headers=HEADERS, timeout=60, limits=limits) as client:
+        waiting = [
+            asyncio.create_task(
+                client.get(f"{server.url}/v2/queues/idle-{n % 50}/messages", params={"wait": 20})
+            )
+            for n in range(pollers)
+        ]
+        await asyncio.sleep(3 if pollers else 0)  # every poll is in and waiting
+        before = cpu_seconds(server.pid)
+        await asyncio.sleep(IDLE_WINDOW)
+        spent = cpu_seconds(server.pid) - before
+        assert not any(task.done() for task in waiting)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+    return spent
+
+
+async def test_realtime_delivery(
+    two_servers: tuple[ServerProcess, ServerProcess], request: pytest.FixtureRequest
+) -> None:
+    holder, poster = two_servers
+    backend = request.node.callspec.id
+    pushes = await push_latencies(holder, poster)
+    wakes = await wake_latencies(holder, poster)
+    quiet = await idle_cpu(holder, 0)
+    busy = await idle_cpu(holder, POLLERS)
+    print(
+        f"\n{backend}: push {percentiles(pushes)}; long-poll wake-up {percentiles(wakes)};"
+        f" CPU over {IDLE_WINDOW:.0f} s idle: {quiet:.2f} s alone,"
+        f" {busy:.2f} s with {POLLERS} waiting long polls"
+    )
+    assert busy - quiet < 0.05 * IDLE_WINDOW  # waiting costs no CPU to speak of

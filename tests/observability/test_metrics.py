@@ -1,0 +1,92 @@
+"""Prometheus metrics at /metrics: requests and latency by operation and status, backlog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import ServerProcess, caller_headers
+from tests.observability.conftest import serve
+from tidings.observability import Instruments
+from tidings.observability.metrics import Metrics
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Sample name and sorted labels to value."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def requests_of(text: str, operation: str, status: str) -> float:
+    labels = (("operation", operation), ("status", status))
+    return samples(text).get(("tidings_requests_total", labels), 0.0)
+
+
+async def test_requests_are_counted_by_operation_and_status() -> None:
+    async with serve(Instruments(Metrics(), backlog_interval=0)) as api:
+        # Given two posts, a missing message and an unknown path
+        for _ in range(2):
+            await api.post("/v2/queues/q/messages", json={"messages": [{"body": 1}]})
+        await api.get("/v2/queues/q/messages/nope")
+        await api.get("/nowhere")
+
+        # When Prometheus scrapes
+        response = await api.get("/metrics")
+
+    # Then each outcome is a counter, and its latency a histogram
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert requests_of(response.text, "message_post", "201") == 2
+    assert requests_of(response.text, "message_get", "404") == 1
+    assert requests_of(response.text, "other", "404") == 1
+    count = (
+        "tidings_request_duration_seconds_count",
+        (("operation", "message_post"), ("status", "201")),
+    )
+    assert samples(response.text)[count] == 2
+
+
+async def test_backlog_gauges_sum_the_queues_seen() -> None:
+    async with serve(Instruments(Metrics(), backlog_interval=0)) as api:
+        await api.post("/v2/queues/a/messages", json={"messages": [{"body": 1}, {"body": 2}]})
+        await api.post("/v2/queues/b/messages", json={"messages": [{"body": 3}]})
+        await api.post("/v2/queues/b/claims?limit=1")
+
+        text = (await api.get("/metrics")).text
+
+    found = samples(text)
+    assert found["tidings_backlog_messages", (("state", "total"),)] == 3
+    assert found["tidings_backlog_messages", (("state", "claimed"),)] == 1
+    assert found["tidings_backlog_messages", (("state", "free"),)] == 2
+    assert found["tidings_backlog_queues", ()] == 2
+
+
+async def test_metrics_can_be_switched_off() -> None:
+    async with serve(Instruments()) as api:
+        response = await api.get("/metrics")
+
+    assert response.status_code == 404
+
+
+def test_workers_share_their_counts(tmp_path: Path) -> None:
+    # Given a server with two worker processes
+    server = ServerProcess(database=tmp_path / "tidings.db", workers=2)
+    server.start()
+    try:
+        headers = caller_headers()
+        with httpx.Client(base_url=server.url, headers=headers) as http:
+            # When 20 requests land on whichever worker accepts them
+            for _ in range(20):
+                http.put("/v2/queues/shared")
+            text = http.get("/metrics").text
+    finally:
+        server.stop()
+
+    # Then any worker reports the sum of both
+    created = requests_of(text, "queue_create", "201") + requests_of(text, "queue_create", "204")
+    assert created == 20

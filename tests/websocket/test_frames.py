@@ -1,0 +1,179 @@
+"""The frame protocol: encodings, the response envelope, and the errors of the WebSocket API
+itself (Zaqar's texts and statuses)."""
+
+from __future__ import annotations
+
+import msgpack
+import orjson
+import pytest
+
+from tests.websocket.conftest import OpenSocket
+from tests.websocket.support import Socket
+
+pytestmark = pytest.mark.parametrize("served", ["sqlite"], indirect=True)
+"""The binding does not depend on the backend: one is enough."""
+
+NO_REQUEST = {"action": None, "body": {}, "headers": None, "api": "v2"}
+
+
+async def test_a_response_holds_the_request_and_the_status(ws: Socket) -> None:
+    frame = await ws.request("queue_create", {"queue_name": "fizbit"})
+
+    assert frame == {
+        "request": {
+            "action": "queue_create",
+            "body": {"queue_name": "fizbit"},
+            "headers": ws.headers,
+            "api": "v2",
+        },
+        "body": "Queue fizbit created.",
+        "headers": {"status": 201},
+    }
+
+
+async def test_text_frames_are_answered_in_text(ws: Socket) -> None:
+    await ws.call("queue_list")
+
+    assert ws.kinds == [str]
+
+
+async def test_binary_frames_are_messagepack_and_answered_in_messagepack(
+    open_socket: OpenSocket,
+) -> None:
+    ws = await open_socket(binary=True)
+
+    status, body = await ws.call("queue_create", queue_name="packed")
+    listing = await ws.call("queue_list")
+
+    assert (status, body) == (201, "Queue packed created.")
+    assert listing == (200, {"queues": [{"name": "packed"}]})
+    assert ws.kinds == [bytes, bytes]
+
+
+async def test_the_root_path_speaks_the_same_api(open_socket: OpenSocket) -> None:
+    """Zaqar's WebSocket server listens at / (on its own port)."""
+    ws = await open_socket("/")
+
+    assert await ws.call("queue_list") == (200, {"queues": []})
+
+
+async def test_undecodable_json_is_400(ws: Socket) -> None:
+    await ws.send("{not json")
+
+    frame = await ws.response()
+
+    assert frame["headers"] == {"status": 400}
+    assert frame["request"] == NO_REQUEST
+    assert frame["body"]["error"].startswith("Can't decode text (JSON) request. JSONDecodeError")
+
+
+async def test_undecodable_messagepack_is_400_in_messagepack(ws: Socket) -> None:
+    await ws.send(b"\xc1")
+
+    frame = await ws.response()
+
+    assert ws.kinds == [bytes]
+    assert frame["headers"] == {"status": 400}
+    assert frame["body"]["error"].startswith("Can't decode binary (MessagePack) request.")
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "text", 7, None])
+async def test_a_frame_that_is_not_an_object_is_400(ws: Socket, payload: object) -> None:
+    await ws.send(orjson.dumps(payload).decode())
+
+    frame = await ws.response()
+
+    assert frame["headers"] == {"status": 400}
+    assert frame["body"] == {"error": "Unexpected body type. Expected dict or dict like."}
+
+
+async def test_an_unknown_action_is_400(ws: Socket) -> None:
+    assert await ws.call("queue_explode") == (400, {"error": "queue_explode is not a valid action"})
+
+
+async def test_a_frame_without_action_is_400(ws: Socket) -> None:
+    await ws.send(orjson.dumps({"headers": ws.headers}).decode())
+
+    assert (await ws.response())["body"] == {"error": "None is not a valid action"}
+
+
+@pytest.mark.parametrize("missing", ["Client-ID", "X-Project-ID"])
+async def test_a_missing_identity_header_fails_the_schema(ws: Socket, missing: str) -> None:
+    headers = {name: value for name, value in ws.headers.items() if name != missing}
+    await ws.send(orjson.dumps({"action": "queue_list", "headers": headers}).decode())
+
+    frame = await ws.response()
+
+    assert frame["headers"] == {"status": 400}
+    assert frame["body"] == {"error": "Schema validation failed."}
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("queue_create", {}),  # queue_name is required
+        ("message_get", {"queue_name": "q"}),  # message_id is required
+        ("message_list", {"queue_name": "q", "limit": 2.5}),
+        ("message_list", {"queue_name": "q", "echo": 3}),
+        ("message_get_many", {"queue_name": "q", "message_ids": [1, 2]}),
+        ("queue_get", {"queue_name": 12}),
+    ],
+)
+async def test_a_body_of_the_wrong_shape_fails_the_schema(
+    ws: Socket, action: str, body: dict[str, object]
+) -> None:
+    assert await ws.call(action, **body) == (400, {"error": "Schema validation failed."})
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+async def test_headers_or_body_that_are_not_objects_fail_the_schema(ws: Socket, part: str) -> None:
+    frame = {"action": "queue_list", "headers": ws.headers, part: ["nope"]}
+    await ws.send(orjson.dumps(frame).decode())
+
+    assert (await ws.response())["body"] == {"error": "Schema validation failed."}
+
+
+async def test_an_operations_error_names_its_title_and_description(ws: Socket) -> None:
+    status, body = await ws.call("queue_create", queue_name="bad name!")
+
+    assert status == 400
+    assert body["exception"] == "Invalid queue identification"
+    assert "Queue names may only contain" in body["error"]
+
+
+async def test_a_string_that_is_no_integer_is_refused_as_in_a_query(ws: Socket) -> None:
+    status, body = await ws.call("message_list", queue_name="q", limit="ten")
+
+    assert status == 400
+    assert body["error"] == 'The "limit" parameter is invalid. The value must be an integer.'
+
+
+async def test_strings_are_read_like_query_values(ws: Socket) -> None:
+    for body in ("a", "b", "c"):
+        await ws.call("message_post", queue_name="q", messages=[{"body": body}])
+
+    status, body = await ws.call("message_list", queue_name="q", limit="2", echo="true")
+
+    assert status == 200
+    assert [message["body"] for message in body["messages"]] == ["a", "b"]
+
+
+async def test_frames_are_answered_in_order(ws: Socket) -> None:
+    frames = [
+        {
+            "action": "message_post",
+            "headers": ws.headers,
+            "body": {"queue_name": "q", "messages": [{"body": n}]},
+        }
+        for n in range(20)
+    ]
+    for frame in frames:
+        await ws.send(msgpack.packb(frame))
+
+    answers = [await ws.response() for _ in frames]
+
+    assert [answer["request"]["body"]["messages"][0]["body"] for answer in answers] == list(
+        range(20)
+    )
+    _, body = await ws.call("message_list", queue_name="q", echo=True, limit=20)
+    assert [message["body"] for message in body["messages"]] == list(range(20))
