@@ -89,6 +89,14 @@ class ClaimNotFound(NotFound):
     """The specified claim does not exist or has expired."""
 
 
+class PoolNotFound(NotFound):
+    """Pool does not exist."""
+
+
+class FlavorNotFound(NotFound):
+    """Flavor does not exist."""
+
+
 class MethodNotAllowed(TidingsError):
     """The method is not allowed on this resource."""
 
@@ -104,6 +112,10 @@ class Conflict(TidingsError):
 class SubscriptionExists(Conflict):
     """Such subscription already exists. Subscriptions are unique by project + queue +
     subscriber URI."""
+
+
+class PoolInUse(Conflict):
+    """The pool still holds queues or subscriptions; it cannot be deleted."""
 
 
 class Unauthorized(TidingsError):
@@ -124,6 +136,12 @@ class Forbidden(TidingsError):
 
 class MessageIsClaimed(Forbidden):
     """This message is claimed; it cannot be deleted without a valid claim ID."""
+
+    title = "Unable to delete"
+
+
+class PoolInFlavor(Forbidden):
+    """This pool is used by a flavor; it cannot be deleted."""
 
     title = "Unable to delete"
 

@@ -118,3 +118,23 @@ class MessageFilter:
     include_delayed: bool = False
     marker: str | None = None
     limit: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A storage backend queues can be placed in, as registered by an operator."""
+
+    name: str
+    uri: str
+    weight: int
+    """Relative chance of receiving a new queue; 0 takes none."""
+    flavor: str | None = None
+    options: dict[str, JSON] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Flavor:
+    """A named group of pools; a queue created with ``_flavor`` goes to one of them."""
+
+    name: str
+    pools: tuple[str, ...] = ()

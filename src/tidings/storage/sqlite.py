@@ -706,9 +706,11 @@ class _NewRows:
         await self._task
 
     async def close(self) -> None:
+        self._keys.clear()
+        self._active.clear()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, errors.StorageUnavailable):
                 await self._task
 
     async def _poll(self) -> None:
