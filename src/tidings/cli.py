@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from tidings import __version__
+from tidings.api.policy import Policy
 from tidings.clock import system_clock
 from tidings.config import ConfigError, Settings, load_settings, settings_as_environ
 from tidings.errors import TidingsError
@@ -51,6 +52,11 @@ def serve(settings: Settings, config: Path | None) -> int:
     """Serve until SIGINT/SIGTERM; in-flight requests finish before the process exits."""
     if settings.server.workers > 1 and settings.storage.url.endswith(":memory:"):
         print("tidings: an in-memory store cannot be shared by several workers", file=sys.stderr)
+        return 2
+    try:
+        Policy.from_file(settings.auth.policy_file)  # refuse a bad policy before serving
+    except ConfigError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
         return 2
     os.environ.update(settings_as_environ(settings))
     if config is not None:

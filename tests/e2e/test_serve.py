@@ -276,6 +276,27 @@ def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> 
     assert "server.prot" in result.stderr
 
 
+def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> None:
+    # Given a policy file whose rule does not parse
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"queues:get_all": "role:admin and ("\n')
+    config = tmp_path / "tidings.toml"
+    config.write_text(f'[auth]\npolicy_file = "{policy}"\n')
+
+    # When the server is started with it
+    result = subprocess.run(
+        ServerProcess(database=tmp_path / "unused.db", flags=["--config", str(config)]).command(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    # Then it refuses to start with one clear line, not a traceback
+    assert result.returncode == 2
+    assert result.stderr.startswith("tidings: ")
+    assert "Traceback" not in result.stderr
+
+
 def test_in_memory_storage_serves_and_writes_no_file(tmp_path: Path) -> None:
     # Given a server on sqlite:///:memory:
     database = tmp_path / "never-created.db"

@@ -36,6 +36,7 @@ def document(operations: Iterable[Operation], limits: Limits) -> dict[str, Any]:
         "info": {"title": "tidings (OpenStack Zaqar v2 API)", "version": __version__},
         "paths": paths,
         "components": _components(),
+        "security": [{}, {"keystone": []}, {"presigned": []}],
     }
 
 
@@ -90,6 +91,21 @@ def _param(param: Param) -> dict[str, Any]:
 
 def _components() -> dict[str, Any]:
     return {
+        "securitySchemes": {
+            "keystone": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Auth-Token",
+                "description": "A Keystone token (auth.strategy = keystone)",
+            },
+            "presigned": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "URL-Signature",
+                "description": "A pre-signed URL's signature, sent with URL-Expires, "
+                "URL-Methods and URL-Paths (POST /v2/queues/{queue_name}/share)",
+            },
+        },
         "parameters": {
             "ClientId": {
                 "name": "Client-ID",

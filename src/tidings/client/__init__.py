@@ -8,11 +8,12 @@ from __future__ import annotations
 from tidings.client.client import Client
 from tidings.client.keepalive import KeepAliveTransport
 from tidings.client.records import Claim, Message, MessagePage, QueuePage, Stats
-from tidings.client.transport import HttpxTransport, Response, Transport
+from tidings.client.transport import ConnectFailed, HttpxTransport, Response, Transport
 
 __all__ = [
     "Claim",
     "Client",
+    "ConnectFailed",
     "HttpxTransport",
     "KeepAliveTransport",
     "Message",

@@ -140,13 +140,17 @@ class Client:
         echo: bool = False,
         include_claimed: bool = False,
         include_delayed: bool = False,
+        wait: int | None = None,
     ) -> MessagePage:
+        """A page of messages; with ``wait``, an empty page is answered only after waiting up
+        to that many seconds for a message."""
         query = _query(
             marker=marker,
             limit=limit,
             echo=echo,
             include_claimed=include_claimed,
             include_delayed=include_delayed,
+            wait=wait,
         )
         document = _object(await self._call("GET", f"{_queue(queue)}/messages", query))
         found = [Message.from_wire(item) for item in document["messages"]]
@@ -184,11 +188,18 @@ class Client:
     # Claims
 
     async def claim_create(
-        self, queue: str, limit: int | None = None, ttl: int | None = None, grace: int | None = None
+        self,
+        queue: str,
+        limit: int | None = None,
+        ttl: int | None = None,
+        grace: int | None = None,
+        wait: int | None = None,
     ) -> Claim | None:
-        """Claim up to ``limit`` messages; None when there is nothing to claim."""
+        """Claim up to ``limit`` messages; None when there is nothing to claim (after waiting
+        up to ``wait`` seconds for a message, when given)."""
         body = _present(ttl=ttl, grace=grace)
-        response = await self._call("POST", f"{_queue(queue)}/claims", _query(limit=limit), body)
+        query = _query(limit=limit, wait=wait)
+        response = await self._call("POST", f"{_queue(queue)}/claims", query, body)
         if response.status == 204:
             return None
         messages = [Message.from_wire(item) for item in _object(response)["messages"]]
@@ -209,6 +220,31 @@ class Client:
     async def claim_delete(self, queue: str, claim_id: str) -> None:
         """Release the claim; its messages become claimable at once."""
         await self._call("DELETE", _claim(queue, claim_id))
+
+    # Subscriptions
+
+    async def subscription_create(
+        self,
+        queue: str,
+        subscriber: str,
+        ttl: int | None = None,
+        options: Mapping[str, JSON] | None = None,
+    ) -> str:
+        """Subscribe ``subscriber`` (``queue:NAME``, ``https://...``, ``mailto:...``) to the
+        queue; return the subscription id."""
+        body = _present(subscriber=subscriber, ttl=ttl, options=options)
+        response = await self._call("POST", f"{_queue(queue)}/subscriptions", body=body)
+        subscription_id: str = _object(response)["subscription_id"]
+        return subscription_id
+
+    async def subscription_update(
+        self, queue: str, subscription_id: str, ttl: int | None = None
+    ) -> None:
+        """Renew the subscription: it expires ``ttl`` seconds from now."""
+        await self._call("PATCH", _subscription(queue, subscription_id), body=_present(ttl=ttl))
+
+    async def subscription_delete(self, queue: str, subscription_id: str) -> None:
+        await self._call("DELETE", _subscription(queue, subscription_id))
 
     async def _call(
         self,
@@ -237,6 +273,10 @@ def _queue(name: str) -> str:
 
 def _claim(queue: str, claim_id: str) -> str:
     return f"{_queue(queue)}/claims/{quote(claim_id)}"
+
+
+def _subscription(queue: str, subscription_id: str) -> str:
+    return f"{_queue(queue)}/subscriptions/{quote(subscription_id)}"
 
 
 def _present(**values: Any) -> dict[str, Any] | None:

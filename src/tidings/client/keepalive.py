@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from tidings.client.transport import Response
+from tidings.client.transport import ConnectFailed, Response
 
 _DROPPED = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
 
@@ -74,7 +74,7 @@ class KeepAliveTransport:
         try:
             reader, writer = await asyncio.open_connection(self._host, self._port)
         except OSError as exc:
-            raise ConnectionError(f"cannot connect to {self._host_header}: {exc!r}") from exc
+            raise ConnectFailed(f"cannot connect to {self._host_header}: {exc!r}") from exc
         return _Connection(reader, writer)
 
     async def _send(self, connection: _Connection, payload: bytes) -> Response:

@@ -15,6 +15,11 @@ from typing import Protocol
 import httpx
 
 
+class ConnectFailed(ConnectionError):
+    """The server could not be reached: the request was never sent, so sending it again
+    cannot duplicate it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
@@ -28,7 +33,8 @@ class Transport(Protocol):
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
     ) -> Response:
         """Send one request; ``target`` is the path with its query string. Raise
-        ``ConnectionError`` when the server cannot be reached or drops the connection."""
+        ``ConnectFailed`` when the server cannot be reached, ``ConnectionError`` when it drops
+        the connection."""
         ...
 
     async def aclose(self) -> None: ...
@@ -54,6 +60,8 @@ class HttpxTransport:
     ) -> Response:
         try:
             reply = await self._http.request(method, target, headers=headers, content=body)
+        except httpx.ConnectError as exc:
+            raise ConnectFailed(f"{method} {target}: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise ConnectionError(f"{method} {target}: {exc!r}") from exc
         return Response(reply.status_code, reply.headers, reply.content)
