@@ -21,7 +21,12 @@ from tidings.app import build_app
 from tidings.clock import FakeClock
 from tidings.config import AuthSettings, NotificationSettings, Settings, StorageSettings
 
-pytest_plugins = ("tests.servers.redis", "tests.servers.postgres", "tests.servers.pair")
+pytest_plugins = (
+    "tests.servers.redis",
+    "tests.servers.postgres",
+    "tests.servers.swift",
+    "tests.servers.pair",
+)
 """Private backend servers (and pairs of tidings on one), started only by the tests that ask
 for them."""
 

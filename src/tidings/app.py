@@ -1,5 +1,5 @@
-"""Assembling a server: settings → storage driver → service, authenticator and policy → HTTP
-app, plus background GC and notification delivery."""
+"""Assembling a server: settings → storage (the default driver, its catalog and pools) →
+service, authenticator and policy → HTTP app, plus background GC and notification delivery."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from tidings.notify import Notifier
 from tidings.observability import Instruments, logs
 from tidings.service import Service
 from tidings.service.encryption import BodyCipher
-from tidings.storage.base import storage_from_url
+from tidings.service.pools import PoolService
+from tidings.storage.pooled import pooled_from_url
 from tidings.transport import auth
 from tidings.transport.http import create_app
 
@@ -31,7 +32,8 @@ def build_app(
 ) -> Starlette:
     instruments = instruments or Instruments.from_settings(settings.observability)
     url = settings.storage.url
-    storage = instruments.attach(storage_from_url(url), url, clock)
+    router = pooled_from_url(url, settings.storage.catalog_refresh, clock)
+    storage = instruments.attach(router, url, clock)
     cipher = BodyCipher(settings.encryption.key)
     service = Service(
         storage,
@@ -40,6 +42,7 @@ def build_app(
         cipher,
         settings.signed_url.secret_key,
         settings.notification,
+        pools=PoolService(router, settings.limits),
     )
     notifier = Notifier(
         storage, settings.notification, clock, cipher, settings.limits.max_message_ttl

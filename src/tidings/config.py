@@ -22,6 +22,13 @@ class ServerSettings:
 class StorageSettings:
     url: str = "sqlite:///./data/tidings.db"
     gc_interval: float = 30.0
+    catalog_refresh: float = 1.0
+    """Seconds a server trusts what it read of the pool catalog before it checks the
+    catalog's version again (pool and flavor changes reach every server within this)."""
+
+    def __post_init__(self) -> None:
+        if self.catalog_refresh <= 0:
+            raise ConfigError("storage.catalog_refresh must be positive")
 
 
 STRATEGIES = ("noauth", "keystone")
@@ -170,6 +177,8 @@ class Limits:
     """Longest long poll (``wait``, ``_default_wait_seconds``); beyond Zaqar, as SQS's 20 s."""
     default_subscription_ttl: int = 3600
     max_subscriptions_per_page: int = 20
+    max_pools_per_page: int = 20
+    max_flavors_per_page: int = 20
     subscriber_types: tuple[str, ...] = ("http", "https", "mailto", "queue")
     """URI schemes a subscriber may use; ``trust+http(s)`` is not supported."""
 

@@ -51,7 +51,7 @@ async def push_latencies(holder: ServerProcess, poster: ServerProcess) -> list[f
     """Seconds from the start of a POST on one process to the push on the other's socket."""
     samples = []
     ws_url = holder.url.replace("http", "ws") + "/v2/ws"
-    async with httpx.AsyncClient(headers=HEADERS) as client, opened(ws_url) as ws:
+    async with httpx.AsyncClient(headers=HEADERS) as client, opened(ws_url, headers=HEADERS) as ws:
         assert (await ws.call("subscription_create", queue_name="pushed"))[0] == 201
         for n in range(ROUNDS):
             started = time.perf_counter()

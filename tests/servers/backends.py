@@ -36,16 +36,22 @@ def _postgres(request: pytest.FixtureRequest) -> str:
     return url
 
 
+def _swift(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("swift_url")
+    return url
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "sqlite": _sqlite_memory,
     "sqlite-file": _sqlite_file,
     "redis": _redis,
     "redis-cluster": _redis_cluster,
     "postgres": _postgres,
+    "swift": _swift,
 }
 """Backend name to the URL of a fresh, empty store for the requesting test."""
 
-SERVED_BACKENDS = ("sqlite", "redis", "redis-cluster", "postgres")
+SERVED_BACKENDS = ("sqlite", "redis", "redis-cluster", "postgres", "swift")
 """The backends the HTTP API suite runs on (one SQLite variant is enough there)."""
 
 

@@ -176,7 +176,9 @@ class SwiftServers:
         memcached = ["memcached", "-l", HOST, "-p", str(self.ports["memcached"]), "-U", "0"]
         self._launch("memcached", [*memcached, "-u", getpass.getuser()])
         for name in SERVERS:
-            self._launch(name, [f"swift-{name}-server", str(self.etc / f"{name}-server.conf"), "-v"])
+            self._launch(
+                name, [f"swift-{name}-server", str(self.etc / f"{name}-server.conf"), "-v"]
+            )
         self._launch("proxy", ["swift-proxy-server", str(self.etc / "proxy-server.conf"), "-v"])
         self.wait_ready()
 

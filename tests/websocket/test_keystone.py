@@ -91,7 +91,7 @@ async def test_the_socket_is_closed_with_4003_when_the_token_expires(
     code, reason = await ws.closed(within=expires - time.time() + 5)
 
     assert (code, reason) == (4003, "Authentication expired.")
-    assert time.time() >= expires - 0.5
+    assert time.time() >= expires - 1.5  # fernet tokens keep whole seconds of their expiry
 
 
 async def test_pre_signed_frames_need_no_authenticate(

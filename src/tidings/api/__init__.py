@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tidings.api import claims, messages, queues, subscriptions, system, topics
+from tidings.api import claims, messages, pools, queues, subscriptions, system, topics
 from tidings.api.operation import Operation, Reply, Request
 from tidings.api.policy import Policy
 from tidings.service import Service
@@ -16,6 +16,7 @@ OPERATIONS: dict[str, Operation] = {
         *claims.OPERATIONS,
         *subscriptions.OPERATIONS,
         *topics.OPERATIONS,
+        *pools.OPERATIONS,
     )
 }
 

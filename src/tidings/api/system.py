@@ -121,8 +121,8 @@ async def ping(service: Service, request: Request) -> Reply:
 
 
 async def health(service: Service, request: Request) -> Reply:
-    alive = await service.is_alive()
-    return Reply(200 if alive else 503, {"storage_reachable": alive})
+    healthy, report = await service.health()
+    return Reply(200 if healthy else 503, report)
 
 
 OPERATIONS = (

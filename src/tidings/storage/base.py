@@ -356,5 +356,7 @@ DRIVERS = {
     "redis+cluster": "tidings.storage.redis",
     "postgresql": "tidings.storage.postgres",
     "postgres": "tidings.storage.postgres",
+    "swift": "tidings.storage.swift",
+    "swift+keystone": "tidings.storage.swift",
 }
 """URL scheme to driver module; the module is imported only when used."""

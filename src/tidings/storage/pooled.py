@@ -53,7 +53,7 @@ from tidings.storage.base import (
     outbox_queue,
     storage_from_url,
 )
-from tidings.storage.catalog import Catalog
+from tidings.storage.catalog import Catalog, catalog_from_url
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,11 @@ class Layout:
         if flavor is None:
             return DEFAULT
         raise errors.StorageUnavailable(f"No pool of flavor {flavor} takes new queues.")
+
+
+def pooled_from_url(url: str, refresh: float = 1.0, clock: Clock = system_clock) -> PooledStorage:
+    """The default storage at ``url`` with its catalog and pools (nothing opened yet)."""
+    return PooledStorage(storage_from_url(url), url, catalog_from_url(url), refresh, clock)
 
 
 def _key(project: str, queue: str) -> Key:

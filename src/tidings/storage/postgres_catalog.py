@@ -8,6 +8,7 @@ row, and deleting a pool takes an update lock on it before it looks for placemen
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 from tidings import errors
 from tidings.models import Flavor, Pool
 from tidings.storage.catalog import Catalog
-from tidings.storage.postgres import ACQUIRE_TIMEOUT, COMMAND_TIMEOUT, UNAVAILABLE
+from tidings.storage.postgres import ACQUIRE_TIMEOUT, CLOSE_TIMEOUT, COMMAND_TIMEOUT, UNAVAILABLE
 from tidings.storage.postgres import from_url as storage_from_url
 
 Record = Any
@@ -93,7 +94,11 @@ class PostgresCatalog(Catalog):
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except (*UNAVAILABLE, asyncpg.PostgresError):
             pool.terminate()
 
     @contextlib.asynccontextmanager
@@ -178,7 +183,9 @@ class PostgresCatalog(Catalog):
 
     async def flavor_delete(self, name: str) -> None:
         async with self._transaction() as connection:
-            await connection.execute("UPDATE catalog_pools SET flavor = NULL WHERE flavor = $1", name)
+            await connection.execute(
+                "UPDATE catalog_pools SET flavor = NULL WHERE flavor = $1", name
+            )
             deleted = await connection.fetch(
                 "DELETE FROM catalog_flavors WHERE name = $1 RETURNING 1", name
             )

@@ -1,0 +1,1253 @@
+"""The OpenStack Swift driver: a container per queue, an object per message.
+
+URLs (percent-encode ``:`` and ``@`` inside the user and key)::
+
+    swift://USER:KEY@HOST:PORT/auth/v1.0                  tempauth (v1 auth)
+    swift+keystone://USER:PASSWORD@HOST:PORT/v3?project=P  Keystone v3 password auth
+
+Options: ``prefix`` (the namespace of every container, default ``tidings``), ``tls=true``
+(https), ``timeout`` (seconds per request, default 5), and for Keystone ``domain`` (of the user
+and the project, default ``Default``), ``user_domain``, ``project_domain``, ``region`` and
+``interface`` (default ``public``) of the object-store endpoint.
+
+Layout, in the authenticated account (``N`` the prefix, ``P`` the project in unpadded base64url,
+or ``~`` and its SHA-256 when that is too long for a container name)::
+
+    N:q:P:QUEUE          container of one queue
+        meta             {"project", "queue", "metadata"}: the queue exists while it does
+        m/SEQ.ID         a message (JSON); SEQ, 16 digits of microseconds, orders the names
+        i/ID             the message's index: its body is the m/ name
+        c/CLAIM          a claim: created, expires and the names of its messages
+    N:s:P:SOURCE         container of the subscriptions of SOURCE: s/ID
+    N:l:DIGEST:GEN       a claim lock: exists for the instant one message is taken
+
+Listings carry each object's state in its content type (``e`` expiry, ``v`` visible at, ``c``
+claim expiry, ``g`` claim generation, ``k`` client id), so claims, stats and gc filter a listing
+without reading the objects. Objects expire by themselves (``X-Delete-After``, which Swift
+stores as ``X-Delete-At``), and every read also compares the stored times with ``now``, so an
+expired object that Swift has not removed yet never shows.
+
+Swift has no transactions and no compare-and-swap: a conditional PUT (``If-None-Match: *``) is
+checked before the upload and two concurrent ones both succeed, and ``If-Match`` is ignored on
+PUT. What IS atomic is creating a container: exactly one of concurrent PUTs gets 201. So taking
+a message (claim, pop) creates the lock container of its next claim generation; whoever gets
+201 re-reads the message, and writes it only if its generation is still the one it saw. The
+other updates (renew, release, delete) are last-writer-wins. A batch post writes its messages
+one by one (outbox jobs first, so a failed post may notify but never loses a notification);
+ids are unique per queue, so a retried post stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import math
+import re
+import uuid
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeGuard, TypeVar
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+import httpx
+import orjson
+
+from tidings import errors
+from tidings.models import (
+    JSON,
+    Claim,
+    Message,
+    MessageFilter,
+    NewMessage,
+    QueueRecord,
+    QueueStats,
+    Subscription,
+)
+from tidings.storage.base import AOD, CLAIMS, DURABILITY, OUTBOX_SUFFIX, Storage
+from tidings.storage.watch import Key, Watchers
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+T = TypeVar("T")
+Doc = dict[str, Any]
+Named = tuple[str, Doc]
+"""A message document and its object name."""
+
+TIMEOUT = 5.0
+"""Seconds a Swift request may take (connecting: CONNECT_TIMEOUT) before it is a 503."""
+CONNECT_TIMEOUT = 2.0
+CONNECTIONS = 64
+WIDTH = 16
+"""Requests one operation keeps in flight at once."""
+LISTING_LIMIT = 10_000
+"""Swift's largest listing page."""
+POLL = 0.25
+"""Seconds between two looks at the newest message of the queues someone waits on."""
+LOCK_STALE = 300.0
+"""Seconds after which gc removes a claim lock left behind by a crashed process."""
+DELETE_ATTEMPTS = 3
+MAX_PROJECT_KEY = 120
+PREFIX = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MARKER = re.compile(r"\d{16}\.[^/]+")
+
+META = "meta"
+MESSAGES, INDEX, CLAIMS_PREFIX, SUBSCRIPTIONS = "m/", "i/", "c/", "s/"
+MESSAGE_TYPE = "application/x-tidings-message"
+EXPIRY_TYPE = "application/x-tidings-expiry"
+JSON_TYPE = "application/json"
+USAGE = (
+    "Swift URLs look like swift://USER:KEY@HOST:PORT/auth/v1.0 or "
+    "swift+keystone://USER:PASSWORD@HOST:PORT/v3?project=PROJECT"
+)
+
+
+# Configuration and authentication
+
+
+@dataclass(frozen=True)
+class SwiftConfig:
+    auth_url: str
+    user: str
+    key: str
+    keystone: bool = False
+    project: str = ""
+    user_domain: str = "Default"
+    project_domain: str = "Default"
+    region: str | None = None
+    interface: str = "public"
+    prefix: str = "tidings"
+    timeout: float = TIMEOUT
+
+
+def parse_url(url: str) -> SwiftConfig:
+    parts = urlsplit(url)
+    if parts.scheme not in ("swift", "swift+keystone") or not parts.hostname:
+        raise ValueError(USAGE)
+    if parts.username is None or parts.password is None:
+        raise ValueError(USAGE)
+    query = dict(parse_qsl(parts.query))
+    scheme = "https" if query.get("tls", "").lower() in ("1", "true", "yes") else "http"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    prefix = query.get("prefix", "tidings")
+    if not PREFIX.fullmatch(prefix):
+        raise ValueError("The Swift prefix holds 1 to 32 letters, digits, '_' or '-'.")
+    keystone = parts.scheme == "swift+keystone"
+    if keystone and not query.get("project"):
+        raise ValueError("swift+keystone URLs need ?project=PROJECT")
+    domain = query.get("domain", "Default")
+    return SwiftConfig(
+        auth_url=f"{scheme}://{host}{port}{parts.path or '/auth/v1.0'}",
+        user=unquote(parts.username),
+        key=unquote(parts.password),
+        keystone=keystone,
+        project=query.get("project", ""),
+        user_domain=query.get("user_domain", domain),
+        project_domain=query.get("project_domain", domain),
+        region=query.get("region"),
+        interface=query.get("interface", "public"),
+        prefix=prefix,
+        timeout=float(query.get("timeout", TIMEOUT)),
+    )
+
+
+def from_url(url: str) -> SwiftStorage:
+    return SwiftStorage(parse_url(url))
+
+
+async def tempauth(client: httpx.AsyncClient, config: SwiftConfig) -> tuple[str, str]:
+    """The storage URL and token that Swift's v1 auth (tempauth, swauth) gives the user."""
+    headers = {"X-Auth-User": config.user, "X-Auth-Key": config.key}
+    response = await client.get(config.auth_url, headers=headers)
+    if response.status_code not in (200, 204):
+        raise errors.StorageUnavailable(f"Swift auth answered {response.status_code}.")
+    return response.headers["x-storage-url"], response.headers["x-auth-token"]
+
+
+async def keystone(client: httpx.AsyncClient, config: SwiftConfig) -> tuple[str, str]:
+    """A project-scoped Keystone v3 token, and the object-store endpoint of its catalog."""
+    password = {
+        "user": {"name": config.user, "domain": {"name": config.user_domain}},
+        "password": config.key,
+    }
+    body = {
+        "auth": {
+            "identity": {"methods": ["password"], "password": password},
+            "scope": {
+                "project": {"name": config.project, "domain": {"name": config.project_domain}}
+            },
+        }
+    }
+    response = await client.post(config.auth_url.rstrip("/") + "/auth/tokens", json=body)
+    if response.status_code != 201:
+        raise errors.StorageUnavailable(f"Keystone answered {response.status_code}.")
+    return object_store_endpoint(response.json(), config), response.headers["x-subject-token"]
+
+
+def object_store_endpoint(token: Doc, config: SwiftConfig) -> str:
+    for service in token["token"].get("catalog", []):
+        if service.get("type") != "object-store":
+            continue
+        for endpoint in service.get("endpoints", []):
+            region = endpoint.get("region_id", endpoint.get("region"))
+            if endpoint.get("interface") == config.interface and config.region in (None, region):
+                return str(endpoint["url"]).rstrip("/")
+    raise errors.StorageUnavailable("Keystone's catalog names no object-store endpoint.")
+
+
+class SwiftClient:
+    """Swift's HTTP API on one account: a token, renewed once on a 401; failures to reach
+    Swift, timeouts and 5xx answers become StorageUnavailable."""
+
+    def __init__(self, config: SwiftConfig) -> None:
+        self._config = config
+        self._client: httpx.AsyncClient | None = None
+        self._session: tuple[str, str] | None = None
+        self._auth_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        timeout = httpx.Timeout(self._config.timeout, connect=CONNECT_TIMEOUT)
+        limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+        self._client = httpx.AsyncClient(timeout=timeout, limits=limits)
+        await self._renew(None)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise errors.StorageUnavailable("The Swift store is closed.")
+        return self._client
+
+    async def _renew(self, stale: str | None) -> tuple[str, str]:
+        async with self._auth_lock:
+            if self._session is None or self._session[1] == stale:
+                authenticate = keystone if self._config.keystone else tempauth
+                try:
+                    self._session = await authenticate(self._http(), self._config)
+                except (httpx.HTTPError, KeyError, ValueError) as exc:
+                    raise errors.StorageUnavailable(f"Swift auth failed: {exc!r}.") from exc
+            return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str = "",
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        session = self._session or await self._renew(None)
+        for last in (False, True):
+            url, token = session
+            try:
+                response = await self._http().request(
+                    method,
+                    url + path,
+                    headers={**(headers or {}), "X-Auth-Token": token},
+                    params=params,
+                    content=content,
+                )
+            except httpx.HTTPError as exc:
+                raise errors.StorageUnavailable(f"Swift: {exc!r}. Please try again.") from exc
+            if response.status_code != 401 or last:
+                break
+            session = await self._renew(token)
+        if response.status_code >= 500 or response.status_code in (401, 403, 429, 498):
+            raise errors.StorageUnavailable(f"Swift answered {response.status_code}.")
+        return response
+
+    async def create(self, container: str, headers: dict[str, str] | None = None) -> bool:
+        """Create the container; False when it already existed (atomic, even across nodes)."""
+        status = (await self.request("PUT", _path(container), headers)).status_code
+        return _expect(status, 201, 202) == 201
+
+    async def listing(self, container: str, **params: str) -> list[Doc] | None:
+        """A page of the container's (or, for "", the account's) listing; None when absent."""
+        path = _path(container) if container else ""
+        response = await self.request("GET", path, params={"format": "json", **params})
+        if _expect(response.status_code, 200, 204, 404) != 200:
+            return None if response.status_code == 404 else []
+        rows: list[Doc] = orjson.loads(response.content)
+        return rows
+
+    async def get(self, container: str, name: str) -> httpx.Response | None:
+        response = await self.request("GET", _path(container, name))
+        return response if _expect(response.status_code, 200, 404) == 200 else None
+
+    async def put(self, container: str, name: str, content: bytes, headers: dict[str, str]) -> int:
+        """201, or 412 for If-None-Match on an existing object, or 404 without container."""
+        response = await self.request("PUT", _path(container, name), headers, content=content)
+        return _expect(response.status_code, 201, 404, 412)
+
+    async def post(self, container: str, name: str, headers: dict[str, str]) -> int:
+        return _expect(
+            (await self.request("POST", _path(container, name), headers)).status_code, 202, 404
+        )
+
+    async def delete(self, container: str, name: str = "") -> int:
+        """204, 404 when absent, 409 for a container that is not empty."""
+        path = _path(container, name) if name else _path(container)
+        return _expect((await self.request("DELETE", path)).status_code, 204, 404, 409)
+
+    async def exists(self, container: str, name: str) -> bool:
+        status = (await self.request("HEAD", _path(container, name))).status_code
+        return _expect(status, 200, 404) == 200
+
+
+def _path(container: str, name: str | None = None) -> str:
+    path = "/" + quote(container, safe="")
+    return path if name is None else path + "/" + quote(name, safe="/")
+
+
+def _expect(status: int, *expected: int) -> int:
+    if status not in expected:
+        raise errors.StorageUnavailable(f"Swift answered {status}.")
+    return status
+
+
+# Names and listing entries
+
+
+def _project_key(project: str) -> str:
+    encoded = base64.urlsafe_b64encode(project.encode()).decode().rstrip("=")
+    if len(encoded) <= MAX_PROJECT_KEY:
+        return encoded
+    return "~" + hashlib.sha256(project.encode()).hexdigest()
+
+
+def _project_of(key: str) -> str | None:
+    """The project a container name's key stands for (None: a hashed key; read the meta)."""
+    if key.startswith("~"):
+        return None
+    return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode()
+
+
+def _escape(name: str) -> str:
+    """A queue name as part of a container name: queue names keep their characters (and
+    order); '/', which Swift refuses there, and anything else unusual is percent-encoded."""
+    return quote(name, safe="#-_.~")
+
+
+def _message_name(seq: int, message_id: str) -> str:
+    return f"{MESSAGES}{seq:016d}.{quote(message_id, safe='')}"
+
+
+def _index_name(message_id: str) -> str:
+    return INDEX + quote(message_id, safe="")
+
+
+def _index_of(name: str) -> str:
+    """The index object of the message object ``name``."""
+    return INDEX + name.partition(".")[2]
+
+
+def _id_of(name: str) -> str:
+    return unquote(name.partition(".")[2])
+
+
+def _after(marker: str | None) -> str:
+    """The listing marker of a message marker (the name of the last message seen)."""
+    if marker is None:
+        return ""
+    if not MARKER.fullmatch(marker):
+        raise errors.InvalidParameter('The "marker" parameter is not a valid marker.')
+    return MESSAGES + marker
+
+
+def _hint(doc: Doc) -> str:
+    """A message's state, carried by its content type into container listings."""
+    client = quote(doc["client_id"], safe="")
+    return (
+        f"{MESSAGE_TYPE};e={doc['expires']!r};v={doc['visible_at']!r};"
+        f"c={doc['claim_expires']!r};g={doc['gen']};k={client}"
+    )
+
+
+def _params(content_type: str) -> dict[str, str]:
+    _, *pairs = content_type.split(";")
+    return {key.strip(): value for key, _, value in (pair.partition("=") for pair in pairs)}
+
+
+def _expiry_of(row: Doc) -> float:
+    return float(_params(row.get("content_type", "")).get("e", "inf"))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A message as its listing row shows it (maybe a little behind the object itself)."""
+
+    name: str
+    expires: float
+    visible_at: float
+    claim_expires: float
+    gen: int
+    client_id: str
+
+    def claimable(self, now: float) -> bool:
+        return self.claim_expires <= now and self.visible_at <= now
+
+    def shown(self, query: MessageFilter, now: float) -> bool:
+        return _shown(query, now, self.client_id, self.claim_expires, self.visible_at)
+
+
+def _shown(
+    query: MessageFilter, now: float, client_id: str, claim_expires: float, visible_at: float
+) -> bool:
+    return (
+        (query.echo or client_id != query.client_id)
+        and (query.include_claimed or claim_expires <= now)
+        and (query.include_delayed or visible_at <= now)
+    )
+
+
+def _entry(row: Doc) -> Entry | None:
+    params = _params(row.get("content_type", ""))
+    try:
+        return Entry(
+            name=row["name"],
+            expires=float(params["e"]),
+            visible_at=float(params["v"]),
+            claim_expires=float(params["c"]),
+            gen=int(params["g"]),
+            client_id=unquote(params["k"]),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _live(doc: Doc | None, now: float) -> TypeGuard[Doc]:
+    return doc is not None and doc["expires"] > now
+
+
+def _claimable(doc: Doc, now: float) -> bool:
+    return bool(doc["expires"] > now and doc["claim_expires"] <= now and doc["visible_at"] <= now)
+
+
+def _message(doc: Doc) -> Message:
+    fields = {name: doc[name] for name in Message.__dataclass_fields__}
+    return Message(**fields)
+
+
+def _delete_after(expires: float, now: float) -> str:
+    return str(max(1, math.ceil(expires - now)))
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
+
+
+async def _gather(work: Iterable[Awaitable[T]]) -> list[T]:
+    """Await everything at once; the first failure cancels the rest and is raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(each)) for each in work]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(work: Awaitable[T]) -> T:
+    return await work
+
+
+async def _each(items: Iterable[T], work: Callable[[T], Awaitable[Any]]) -> None:
+    """``work`` on every item, at most WIDTH at a time."""
+    gate = asyncio.Semaphore(WIDTH)
+
+    async def one(item: T) -> None:
+        async with gate:
+            await work(item)
+
+    await _gather(one(item) for item in items)
+
+
+async def _collect(
+    items: AsyncGenerator[S, None], limit: int, work: Callable[[list[S]], Awaitable[list[T]]]
+) -> list[T]:
+    """Hand ``work`` chunks of ``items``, each as long as what is still missing, until it has
+    produced ``limit`` results or the items run out."""
+    results: list[T] = []
+    chunk: list[S] = []
+    async with contextlib.aclosing(items):
+        async for item in items:
+            chunk.append(item)
+            if len(chunk) >= limit - len(results):
+                results += await work(chunk)
+                chunk = []
+                if len(results) >= limit:
+                    return results
+    return results + (await work(chunk) if chunk else [])
+
+
+class SwiftStorage(Storage):
+    capabilities = frozenset({CLAIMS, DURABILITY, AOD})
+
+    def __init__(self, config: SwiftConfig) -> None:
+        self.config = config
+        self._swift = SwiftClient(config)
+        self._seq = 0
+        self._watchers = Watchers(_Poll(self))
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def open(self) -> None:
+        await self._swift.open()
+
+    async def close(self) -> None:
+        await self._watchers.close()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._swift.close()
+
+    async def is_alive(self) -> bool:
+        try:
+            return (await self._swift.request("HEAD")).is_success
+        except errors.StorageUnavailable:
+            return False
+
+    # Names
+
+    def _queue(self, project: str, queue: str) -> str:
+        return f"{self.config.prefix}:q:{_project_key(project)}:{_escape(queue)}"
+
+    def _subscriptions(self, project: str, source: str) -> str:
+        return f"{self.config.prefix}:s:{_project_key(project)}:{_escape(source)}"
+
+    def _lock(self, container: str, name: str, gen: int) -> str:
+        return f"{self.config.prefix}:l:{_digest(container, name)}:{gen}"
+
+    def _next_seq(self, now: float) -> int:
+        """Post order within this process: the microsecond of ``now``, always increasing."""
+        self._seq = max(self._seq + 1, int(now * 1_000_000))
+        return self._seq
+
+    def _later(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` in the background (awaited by close); its failure is only logged."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("Swift background request failed: %r", task.exception())
+
+    # Listings
+
+    async def _rows(
+        self, container: str, prefix: str, marker: str = ""
+    ) -> AsyncGenerator[Doc, None]:
+        """Every listing row under ``prefix`` after ``marker``, in name order."""
+        page = 100
+        while True:
+            rows = await self._swift.listing(
+                container, prefix=prefix, marker=marker, limit=str(page)
+            )
+            for row in rows or ():
+                yield row
+            if rows is None or len(rows) < page:
+                return
+            marker, page = rows[-1]["name"], min(page * 10, LISTING_LIMIT)
+
+    async def _entries(
+        self, container: str, now: float, marker: str = "", where: Callable[[Entry], bool] = bool
+    ) -> AsyncGenerator[Entry, None]:
+        """The live messages whose listing rows satisfy ``where``, in post order."""
+        async for row in self._rows(container, MESSAGES, marker):
+            entry = _entry(row)
+            if entry is not None and entry.expires > now and where(entry):
+                yield entry
+
+    async def _names(self, container: str, prefix: str = "") -> list[str]:
+        return [row["name"] async for row in self._rows(container, prefix)]
+
+    # Objects
+
+    async def _json(self, container: str, name: str) -> Doc | None:
+        response = await self._swift.get(container, name)
+        return None if response is None else dict(orjson.loads(response.content))
+
+    async def _lookup(self, container: str, message_id: str) -> Named | None:
+        """The name and document of a message, found by id through its index."""
+        index = await self._swift.get(container, _index_name(message_id))
+        if index is None:
+            return None
+        doc = await self._json(container, index.text)
+        return None if doc is None else (index.text, doc)
+
+    async def _lookup_live(self, container: str, ids: Iterable[str], now: float) -> list[Named]:
+        """The live messages among ``ids``, in post order."""
+        found = await _gather(self._lookup(container, each) for each in dict.fromkeys(ids))
+        return sorted((each for each in found if each and _live(each[1], now)), key=_first)
+
+    async def _write(self, container: str, name: str, doc: Doc, now: float) -> None:
+        headers = {"Content-Type": _hint(doc), "X-Delete-After": _delete_after(doc["expires"], now)}
+        await self._swift.put(container, name, orjson.dumps(doc), headers)
+
+    async def _extend(self, container: str, name: str, doc: Doc, old: Doc, now: float) -> Doc:
+        """Write the changed message; its index lives as long as it does."""
+        writes: list[Awaitable[object]] = [self._write(container, name, doc, now)]
+        if doc["expires"] > old["expires"]:
+            expiry = {"X-Delete-After": _delete_after(doc["expires"], now)}
+            writes.append(self._swift.post(container, _index_name(doc["id"]), expiry))
+        await _gather(writes)
+        return doc
+
+    async def _remove(self, container: str, name: str) -> None:
+        deletes = [
+            self._swift.delete(container, name),
+            self._swift.delete(container, _index_of(name)),
+        ]
+        await _gather(deletes)
+
+    async def _store(self, container: str, name: str, doc: Doc, now: float) -> None:
+        """Write a new message and its index; an id already stored is left as it is (and its
+        message completed if a failed post stored only the index)."""
+        expiry = _delete_after(doc["expires"], now)
+        headers = {"Content-Type": EXPIRY_TYPE, "X-Delete-After": expiry, "If-None-Match": "*"}
+        index = _index_name(doc["id"])
+        status = await self._swift.put(container, index, name.encode(), headers)
+        if status == 404:
+            raise _NoContainer()
+        if status == 412:
+            stored = await self._swift.get(container, index)
+            name = stored.text if stored else name
+            if await self._swift.exists(container, name):
+                return
+        await self._write(container, name, doc, now)
+
+    # Queues
+
+    async def _ensure_queue(self, project: str, name: str, metadata: dict[str, JSON]) -> bool:
+        container = self._queue(project, name)
+        if not await self._swift.create(container):
+            return False
+        await self._put_meta(container, project, name, metadata)
+        return True
+
+    async def _put_meta(
+        self, container: str, project: str, name: str, metadata: dict[str, JSON]
+    ) -> int:
+        meta = orjson.dumps({"project": project, "queue": name, "metadata": metadata})
+        return await self._swift.put(container, META, meta, {"Content-Type": JSON_TYPE})
+
+    async def queue_create(
+        self, project: str, name: str, metadata: dict[str, JSON], now: float
+    ) -> bool:
+        return await self._ensure_queue(project, name, metadata)
+
+    async def queue_get_metadata(self, project: str, name: str) -> dict[str, JSON] | None:
+        meta = await self._json(self._queue(project, name), META)
+        return None if meta is None else dict(meta["metadata"])
+
+    async def queue_set_metadata(self, project: str, name: str, metadata: dict[str, JSON]) -> None:
+        container = self._queue(project, name)
+        if not await self._swift.exists(container, META):
+            raise errors.QueueNotFound()
+        if await self._put_meta(container, project, name, metadata) == 404:
+            raise errors.QueueNotFound()
+
+    async def _queue_names(self, project: str, marker: str | None) -> AsyncGenerator[str, None]:
+        prefix = self._queue(project, "")
+        async for row in self._rows("", prefix, prefix + marker if marker else ""):
+            name = unquote(row["name"][len(prefix) :])
+            if "#" not in name:
+                yield name
+
+    async def queue_list(self, project: str, marker: str | None, limit: int) -> list[QueueRecord]:
+        async def records(names: list[str]) -> list[QueueRecord]:
+            metas = await _gather(self.queue_get_metadata(project, name) for name in names)
+            pairs = zip(names, metas, strict=True)
+            return [QueueRecord(name, meta) for name, meta in pairs if meta is not None]
+
+        if limit <= 0:
+            return []
+        return await _collect(self._queue_names(project, marker), limit, records)
+
+    async def queue_count(self, project: str) -> int:
+        return len([name async for name in self._queue_names(project, None)])
+
+    async def queue_delete(self, project: str, name: str) -> None:
+        container = self._queue(project, name)
+        await self._swift.delete(container, META)
+        for _ in range(DELETE_ATTEMPTS):
+            await _each(
+                await self._names(container), lambda each: self._swift.delete(container, each)
+            )
+            if await self._swift.delete(container) != 409:
+                return
+        log.warning("Swift container %s kept objects posted while its queue was deleted", container)
+
+    async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
+        container = self._queue(project, name)
+        entries = [entry async for entry in self._entries(container, now)]
+        if not entries:
+            return QueueStats()
+        ends = await _gather(self._json(container, each.name) for each in (entries[0], entries[-1]))
+        oldest, newest = (_message(doc) if _live(doc, now) else None for doc in ends)
+        claimed = sum(entry.claim_expires > now for entry in entries)
+        delayed = sum(entry.claim_expires <= now < entry.visible_at for entry in entries)
+        return QueueStats(claimed, delayed, len(entries), oldest, newest)
+
+    async def queue_purge(self, project: str, name: str) -> None:
+        container = self._queue(project, name)
+        doomed = [each for each in await self._names(container) if each != META]
+        await _each(doomed, lambda each: self._swift.delete(container, each))
+
+    # Messages
+
+    async def messages_post(
+        self,
+        project: str,
+        queue: str,
+        messages: Sequence[NewMessage],
+        now: float,
+        outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
+    ) -> list[str]:
+        batches = [*((target, batch) for target, batch in outbox if batch), (queue, messages)]
+        for _, batch in batches:  # an unstorable body fails the post before anything is written
+            for message in batch:
+                orjson.dumps(message.body)
+        for target, batch in batches:
+            named = [
+                (_message_name(self._next_seq(now), message.id), _new_doc(message, now))
+                for message in batch
+            ]
+            try:
+                await self._post(project, target, named, now)
+            except _NoContainer:
+                await self._ensure_queue(project, target, {})
+                await self._post(project, target, named, now)
+            self._watchers.posted((project, target))
+        return [message.id for message in messages]
+
+    async def _post(self, project: str, queue: str, named: list[Named], now: float) -> None:
+        container = self._queue(project, queue)
+        await _each(named, lambda pair: self._store(container, pair[0], pair[1], now))
+
+    async def messages_list(
+        self, project: str, queue: str, query: MessageFilter, now: float
+    ) -> tuple[list[Message], str | None]:
+        container = self._queue(project, queue)
+        after = _after(query.marker)
+
+        async def fetch(chunk: list[Entry]) -> list[Named]:
+            docs = await _gather(self._json(container, entry.name) for entry in chunk)
+            return [
+                (entry.name, doc)
+                for entry, doc in zip(chunk, docs, strict=True)
+                if doc is not None and _doc_shown(doc, query, now)
+            ]
+
+        if query.limit <= 0:
+            return [], None
+        shown = self._entries(container, now, after, lambda entry: entry.shown(query, now))
+        found = await _collect(shown, query.limit, fetch)
+        marker = found[-1][0][len(MESSAGES) :] if found else None
+        return [_message(doc) for _, doc in found], marker
+
+    async def messages_get(
+        self, project: str, queue: str, ids: Sequence[str], now: float
+    ) -> list[Message]:
+        found = await self._lookup_live(self._queue(project, queue), ids, now)
+        return [_message(doc) for _, doc in found]
+
+    async def message_delete(
+        self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
+    ) -> None:
+        container = self._queue(project, queue)
+        found = await self._lookup(container, message_id)
+        if found is None or not _live(found[1], now):
+            return
+        name, doc = found
+        claimed = doc["claim_id"] is not None and doc["claim_expires"] > now
+        if claim_id is None:
+            if claimed:
+                raise errors.MessageIsClaimed()
+        elif await self._claim(container, claim_id, now) is None:
+            raise errors.ClaimExpired()
+        elif not claimed:
+            raise errors.MessageNotClaimed()
+        elif doc["claim_id"] != claim_id:
+            raise errors.MessageIsClaimed()
+        await self._remove(container, name)
+
+    async def messages_delete(
+        self,
+        project: str,
+        queue: str,
+        ids: Sequence[str],
+        claim_ids: Sequence[str] | None,
+        now: float,
+    ) -> None:
+        container = self._queue(project, queue)
+        found = await _gather(self._lookup(container, each) for each in dict.fromkeys(ids))
+        doomed = [
+            name
+            for name, doc in filter(None, found)
+            if claim_ids is None or (doc["claim_id"] in claim_ids and doc["claim_expires"] > now)
+        ]
+        await _each(doomed, lambda name: self._remove(container, name))
+
+    async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
+        container = self._queue(project, queue)
+
+        async def remove(name: str, doc: Doc) -> Doc:
+            await self._remove(container, name)
+            return doc
+
+        return [_message(doc) for _, doc in await self._take(container, limit, now, remove)]
+
+    async def messages_move(
+        self,
+        project: str,
+        queue: str,
+        ids: Sequence[str],
+        target: str,
+        ttl: int | None,
+        now: float,
+    ) -> None:
+        source = self._queue(project, queue)
+        found = await self._lookup_live(source, ids, now)
+        await self._ensure_queue(project, target, {})
+        moved = [
+            (_message_name(self._next_seq(now), doc["id"]), _moved(doc, ttl, now))
+            for _, doc in found
+        ]
+        await self._post(project, target, moved, now)
+        await _each([name for name, _ in found], lambda name: self._remove(source, name))
+        if moved:
+            self._watchers.posted((project, target))
+
+    # Taking messages: claims and pops
+
+    async def _take(
+        self,
+        container: str,
+        limit: int,
+        now: float,
+        change: Callable[[str, Doc], Awaitable[Doc]],
+    ) -> list[Named]:
+        """Up to ``limit`` claimable messages, oldest first, each passed through ``change``
+        by exactly one taker."""
+
+        async def grab_all(chunk: list[Entry]) -> list[Named]:
+            taken = await _gather(self._grab(container, entry, now, change) for entry in chunk)
+            return [doc for doc in taken if doc is not None]
+
+        if limit <= 0:
+            return []
+        claimable = self._entries(container, now, where=lambda entry: entry.claimable(now))
+        return await _collect(claimable, limit, grab_all)
+
+    async def _grab(
+        self,
+        container: str,
+        entry: Entry,
+        now: float,
+        change: Callable[[str, Doc], Awaitable[Doc]],
+    ) -> Named | None:
+        lock = self._lock(container, entry.name, entry.gen + 1)
+        if not await self._swift.create(lock):
+            return None  # another taker has this generation
+        try:
+            doc = await self._json(container, entry.name)
+            if doc is None or doc["gen"] != entry.gen or not _claimable(doc, now):
+                return None  # the listing was behind
+            return entry.name, await change(entry.name, doc)
+        finally:
+            self._later(self._swift.delete(lock))
+
+    # Claims
+
+    async def _claim(self, container: str, claim_id: str, now: float) -> Doc | None:
+        claim = await self._json(container, CLAIMS_PREFIX + quote(claim_id, safe=""))
+        return claim if _live(claim, now) else None
+
+    async def _put_claim(self, container: str, claim: Doc, now: float) -> None:
+        headers = {
+            "Content-Type": f"{EXPIRY_TYPE};e={claim['expires']!r}",
+            "X-Delete-After": _delete_after(claim["expires"], now),
+        }
+        name = CLAIMS_PREFIX + quote(claim["id"], safe="")
+        await self._swift.put(container, name, orjson.dumps(claim), headers)
+
+    async def _held(self, container: str, claim: Doc, now: float) -> list[Named]:
+        """The live messages still held by ``claim``, in post order."""
+        docs = await _gather(self._json(container, name) for name in claim["messages"])
+        return [
+            (name, doc)
+            for name, doc in zip(claim["messages"], docs, strict=True)
+            if doc is not None and _live(doc, now) and doc["claim_id"] == claim["id"]
+        ]
+
+    async def claim_create(
+        self, project: str, queue: str, ttl: int, grace: int, limit: int, now: float
+    ) -> Claim | None:
+        container = self._queue(project, queue)
+        claim_id, expires = str(uuid.uuid4()), now + ttl
+
+        async def claim(name: str, doc: Doc) -> Doc:
+            claimed = {
+                **doc,
+                "claim_id": claim_id,
+                "claim_expires": expires,
+                "claim_count": doc["claim_count"] + 1,
+                "gen": doc["gen"] + 1,
+                "expires": max(doc["expires"], expires + grace),
+            }
+            return await self._extend(container, name, claimed, doc, now)
+
+        taken = await self._take(container, limit, now, claim)
+        if not taken:
+            return None
+        names = [name for name, _ in taken]
+        record = {"id": claim_id, "created": now, "expires": expires, "messages": names}
+        await self._put_claim(container, record, now)
+        return Claim(claim_id, queue, now, expires, [_message(doc) for _, doc in taken])
+
+    async def claim_get(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
+        container = self._queue(project, queue)
+        claim = await self._claim(container, claim_id, now)
+        if claim is None:
+            return None
+        held = await self._held(container, claim, now)
+        messages = [_message(doc) for _, doc in held]
+        return Claim(claim_id, queue, claim["created"], claim["expires"], messages)
+
+    async def claim_renew(
+        self, project: str, queue: str, claim_id: str, ttl: int, grace: int, now: float
+    ) -> bool:
+        container = self._queue(project, queue)
+        claim = await self._claim(container, claim_id, now)
+        if claim is None:
+            return False
+        expires = now + ttl
+
+        def renewed(doc: Doc) -> Doc:
+            lives = max(doc["expires"], expires + grace)
+            return {**doc, "claim_expires": expires, "expires": lives}
+
+        writes = [
+            self._extend(container, name, renewed(doc), doc, now)
+            for name, doc in await self._held(container, claim, now)
+        ]
+        record = {**claim, "created": now, "expires": expires}
+        await _gather([self._put_claim(container, record, now), *writes])
+        return True
+
+    async def claim_release(self, project: str, queue: str, claim_id: str) -> None:
+        container = self._queue(project, queue)
+        claim_name = CLAIMS_PREFIX + quote(claim_id, safe="")
+        claim = await self._json(container, claim_name)
+        if claim is not None:
+            await _gather(self._free(container, name, claim_id) for name in claim["messages"])
+            await self._swift.delete(container, claim_name)
+
+    async def _free(self, container: str, name: str, claim_id: str) -> None:
+        """Rewrite the message without its claim, if ``claim_id`` still holds it. Without a
+        clock at hand, the object keeps the expiry Swift has for it (``X-Delete-At``)."""
+        response = await self._swift.get(container, name)
+        if response is None:
+            return
+        doc = orjson.loads(response.content)
+        if doc["claim_id"] != claim_id:
+            return
+        freed = {**doc, "claim_id": None, "claim_expires": 0.0}
+        headers = {"Content-Type": _hint(freed)}
+        if "x-delete-at" in response.headers:
+            headers["X-Delete-At"] = response.headers["x-delete-at"]
+        await self._swift.put(container, name, orjson.dumps(freed), headers)
+
+    async def outboxes(self, now: float) -> list[tuple[str, str]]:
+        prefix = f"{self.config.prefix}:q:"
+        outboxes = [name for name in await self._names("", prefix) if name.endswith(OUTBOX_SUFFIX)]
+        found: list[tuple[str, str]] = []
+
+        async def look(container: str) -> None:
+            work = self._entries(container, now, where=lambda entry: entry.claimable(now))
+            async with contextlib.aclosing(work):
+                if await anext(work, None) is not None:
+                    found.append(await self._owner(container))
+
+        await _each(outboxes, look)
+        return sorted(found)
+
+    async def _owner(self, container: str) -> tuple[str, str]:
+        """The (project, queue) a queue container belongs to."""
+        _, _, key, escaped = container.split(":", 3)
+        queue, project = unquote(escaped), _project_of(key)
+        if project is None:
+            meta = await self._json(container, META) or {}
+            project = str(meta.get("project", ""))
+        return project, queue
+
+    # Subscriptions
+
+    async def _subscription_docs(
+        self, container: str, now: float, subscriber: str | None = None
+    ) -> list[Subscription]:
+        """The live subscriptions of the container (only those of ``subscriber`` if given)."""
+        wanted = None if subscriber is None else _digest(subscriber)
+        names = [
+            row["name"]
+            async for row in self._rows(container, SUBSCRIPTIONS)
+            if _expiry_of(row) > now
+            and wanted in (None, _params(row.get("content_type", "")).get("u"))
+        ]
+        docs = await _gather(self._json(container, name) for name in names)
+        subscriptions = [Subscription(**doc) for doc in docs if _live(doc, now)]
+        return sorted(subscriptions, key=lambda each: each.id)
+
+    async def _put_subscription(self, project: str, subscription: Subscription, now: float) -> None:
+        container = self._subscriptions(project, subscription.source)
+        hint = f"{EXPIRY_TYPE};e={subscription.expires!r};u={_digest(subscription.subscriber)}"
+        headers = {"Content-Type": hint, "X-Delete-After": _delete_after(subscription.expires, now)}
+        name = SUBSCRIPTIONS + quote(subscription.id, safe="")
+        body = orjson.dumps(dataclasses.asdict(subscription))
+        if await self._swift.put(container, name, body, headers) == 404:
+            await self._swift.create(container)
+            await self._swift.put(container, name, body, headers)
+
+    async def subscription_create(
+        self,
+        project: str,
+        source: str,
+        subscriber: str,
+        ttl: int,
+        options: dict[str, JSON],
+        secret: str,
+        now: float,
+    ) -> tuple[Subscription, bool]:
+        container = self._subscriptions(project, source)
+        for existing in await self._subscription_docs(container, now, subscriber):
+            if existing.subscriber == subscriber:
+                return existing, False
+        new = Subscription(
+            str(uuid.uuid4()), source, subscriber, now, now + ttl, options, False, secret
+        )
+        await self._put_subscription(project, new, now)
+        return new, True
+
+    async def subscription_get(
+        self, project: str, source: str, subscription_id: str, now: float
+    ) -> Subscription | None:
+        container = self._subscriptions(project, source)
+        doc = await self._json(container, SUBSCRIPTIONS + quote(subscription_id, safe=""))
+        return Subscription(**doc) if doc is not None and _live(doc, now) else None
+
+    async def subscription_list(
+        self, project: str, source: str, marker: str | None, limit: int, now: float
+    ) -> list[Subscription]:
+        every = await self._subscription_docs(self._subscriptions(project, source), now)
+        return [each for each in every if marker is None or each.id > marker][:limit]
+
+    async def subscription_update(
+        self,
+        project: str,
+        source: str,
+        subscription_id: str,
+        now: float,
+        *,
+        subscriber: str | None = None,
+        ttl: int | None = None,
+        options: dict[str, JSON] | None = None,
+    ) -> Subscription | None:
+        current = await self.subscription_get(project, source, subscription_id, now)
+        if current is None:
+            return None
+        if subscriber is not None and subscriber != current.subscriber:
+            container = self._subscriptions(project, source)
+            others = await self._subscription_docs(container, now, subscriber)
+            if any(other.subscriber == subscriber for other in others):
+                raise errors.Conflict("Such subscription already exists.")
+        changed = dataclasses.replace(
+            current,
+            subscriber=current.subscriber if subscriber is None else subscriber,
+            expires=current.expires if ttl is None else now + ttl,
+            options=current.options if options is None else options,
+        )
+        await self._put_subscription(project, changed, now)
+        return changed
+
+    async def subscription_confirm(
+        self, project: str, source: str, subscription_id: str, confirmed: bool, now: float
+    ) -> Subscription | None:
+        current = await self.subscription_get(project, source, subscription_id, now)
+        if current is None:
+            return None
+        changed = dataclasses.replace(current, confirmed=confirmed)
+        await self._put_subscription(project, changed, now)
+        return changed
+
+    async def subscription_delete(self, project: str, source: str, subscription_id: str) -> None:
+        container = self._subscriptions(project, source)
+        await self._swift.delete(container, SUBSCRIPTIONS + quote(subscription_id, safe=""))
+
+    async def subscriptions_purge(self, project: str, source: str) -> None:
+        container = self._subscriptions(project, source)
+        await _each(await self._names(container), lambda name: self._swift.delete(container, name))
+
+    async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
+        return await self._subscription_docs(self._subscriptions(project, source), now)
+
+    # Housekeeping
+
+    async def gc(self, now: float) -> int:
+        removed: list[int] = []
+
+        async def collect(container: str) -> None:
+            removed.append(await self._collect_expired(container, now))
+
+        prefix = self.config.prefix
+        for kind in ("q", "s"):
+            await _each(await self._names("", f"{prefix}:{kind}:"), collect)
+        await self._sweep_locks(now)
+        return sum(removed)
+
+    async def _collect_expired(self, container: str, now: float) -> int:
+        """Delete the expired messages (with their index), claims and subscriptions."""
+        doomed: list[str] = []
+        async for row in self._rows(container, ""):
+            name = row["name"]
+            if name == META or name.startswith(INDEX) or _expiry_of(row) > now:
+                continue
+            doomed.append(name)
+        messages = [name for name in doomed if name.startswith(MESSAGES)]
+        others = [name for name in doomed if not name.startswith(MESSAGES)]
+        await _each(messages, lambda name: self._remove(container, name))
+        await _each(others, lambda name: self._swift.delete(container, name))
+        return len(doomed)
+
+    async def _sweep_locks(self, now: float) -> None:
+        """Remove claim locks that a crashed process left behind."""
+        stale = [
+            row["name"]
+            async for row in self._rows("", f"{self.config.prefix}:l:")
+            if _timestamp(row["last_modified"]) < now - LOCK_STALE
+        ]
+        await _each(stale, self._swift.delete)
+
+    # Waiting for posts
+
+    async def watch(self, project: str, queue: str, seconds: float) -> bool:
+        return await self._watchers.watch((project, queue), seconds)
+
+    async def newest_marker(self, project: str, queue: str) -> str | None:
+        name = await self._newest(project, queue)
+        return None if name is None else name[len(MESSAGES) :]
+
+    async def _newest(self, project: str, queue: str) -> str | None:
+        rows = await self._swift.listing(
+            self._queue(project, queue), prefix=MESSAGES, limit="1", reverse="true"
+        )
+        return str(rows[0]["name"]) if rows else None
+
+
+class _NoContainer(Exception):
+    """The queue's container does not exist (yet)."""
+
+
+class _Poll:
+    """The feed of posts for ``Watchers``: every POLL seconds while queues are listened to,
+    the newest message name of each; a new one means a post (by any process)."""
+
+    def __init__(self, storage: SwiftStorage) -> None:
+        self._storage = storage
+        self._newest: dict[Key, str | None] = {}
+        self._active = asyncio.Event()
+        self._posted: Callable[[Key], None] = lambda key: None
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self, posted: Callable[[Key], None]) -> None:
+        self._posted = posted
+        self._task = asyncio.create_task(self._poll(), name="tidings-swift-poll")
+
+    async def listen(self, keys: Collection[Key]) -> None:
+        for key in keys:
+            self._newest[key] = await self._storage._newest(*key)
+        self._active.set()
+
+    async def unlisten(self, keys: Collection[Key]) -> None:
+        for key in keys:
+            self._newest.pop(key, None)
+        if not self._newest:
+            self._active.clear()
+
+    async def lost(self) -> None:
+        assert self._task is not None
+        await self._task
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        while True:
+            await self._active.wait()
+            await asyncio.sleep(POLL)
+            keys = list(self._newest)
+            newest = await _gather(self._storage._newest(*key) for key in keys)
+            for key, name in zip(keys, newest, strict=True):
+                if key in self._newest and self._newest[key] != name:
+                    self._newest[key] = name
+                    self._posted(key)
+
+
+def _new_doc(message: NewMessage, now: float) -> Doc:
+    return {
+        "id": message.id,
+        "body": message.body,
+        "created": now,
+        "expires": now + message.ttl,
+        "visible_at": now + message.delay,
+        "client_id": message.client_id,
+        "claim_id": None,
+        "claim_expires": 0.0,
+        "claim_count": 0,
+        "gen": 0,
+    }
+
+
+def _moved(doc: Doc, ttl: int | None, now: float) -> Doc:
+    """A message as a move writes it into its target: free, never claimed."""
+    expires = doc["expires"] if ttl is None else now + ttl
+    return {
+        **doc,
+        "expires": expires,
+        "claim_id": None,
+        "claim_expires": 0.0,
+        "claim_count": 0,
+        "gen": 0,
+    }
+
+
+def _doc_shown(doc: Doc, query: MessageFilter, now: float) -> bool:
+    shown = _shown(query, now, doc["client_id"], doc["claim_expires"], doc["visible_at"])
+    return shown and _live(doc, now)
+
+
+def _first(pair: Named) -> str:
+    return pair[0]
