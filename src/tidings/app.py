@@ -32,7 +32,7 @@ def build_app(
 ) -> Starlette:
     instruments = instruments or Instruments.from_settings(settings.observability)
     url = settings.storage.url
-    router = pooled_from_url(url, settings.storage.catalog_refresh, clock)
+    router = pooled_from_url(url, settings.storage.catalog_refresh)
     storage = instruments.attach(router, url, clock)
     cipher = BodyCipher(settings.encryption.key)
     service = Service(

@@ -16,24 +16,31 @@ from tests.conftest import caller_headers
 QUEUE = "work"
 SECRET_META = "meta-secret-of-a"
 SECRET_BODIES = ["body-secret-claimed", "body-secret-free", "body-secret-delayed"]
+SECRET_SUBSCRIBER = "http://127.0.0.1:9/hook-secret-of-a"
 
 
 @dataclass(frozen=True)
 class Victim:
-    """Project A's queue ``work``: a claimed, a free and a delayed message, and the claim."""
+    """Project A's queue ``work``: a claimed, a free and a delayed message, the claim, and a
+    subscription."""
 
     claimed_id: str
     free_id: str
     delayed_id: str
     claim_id: str
+    subscription_id: str
 
     def secrets(self) -> list[str]:
         ids = [self.claimed_id, self.free_id, self.delayed_id, self.claim_id]
-        return [*ids, SECRET_META, *SECRET_BODIES]
+        return [*ids, self.subscription_id, SECRET_META, SECRET_SUBSCRIBER, *SECRET_BODIES]
 
     def fill(self, template: str, own_id: str) -> str:
         return template.format(
-            mid=self.claimed_id, free=self.free_id, cid=self.claim_id, own=own_id
+            mid=self.claimed_id,
+            free=self.free_id,
+            cid=self.claim_id,
+            sid=self.subscription_id,
+            own=own_id,
         )
 
 
@@ -45,8 +52,8 @@ class Attacker:
     """A message of the attacker's queue held by the attacker's own claim."""
 
 
-@pytest.fixture
-async def victim(api: httpx.AsyncClient) -> Victim:
+async def make_victim(api: httpx.AsyncClient) -> Victim:
+    """Fill the caller's queue ``work`` with what attackers must never reach."""
     await api.put(f"/v2/queues/{QUEUE}", json={"secret": SECRET_META, "_default_message_ttl": 600})
     claimed_id, free_id, delayed_id = await post_messages(
         api,
@@ -56,7 +63,17 @@ async def victim(api: httpx.AsyncClient) -> Victim:
         {"body": SECRET_BODIES[2], "delay": 300},
     )
     claim_id, _ = await claim(api, QUEUE, ttl=120, limit=1)
-    return Victim(claimed_id, free_id, delayed_id, claim_id)
+    subscribed = await api.post(
+        f"/v2/queues/{QUEUE}/subscriptions", json={"subscriber": SECRET_SUBSCRIBER, "ttl": 3600}
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    subscription_id = subscribed.json()["subscription_id"]
+    return Victim(claimed_id, free_id, delayed_id, claim_id, subscription_id)
+
+
+@pytest.fixture
+async def victim(api: httpx.AsyncClient) -> Victim:
+    return await make_victim(api)
 
 
 async def make_attacker(
@@ -84,6 +101,8 @@ async def snapshot(api: httpx.AsyncClient, victim: Victim) -> dict[str, Any]:
         "by_ids": f"{base}/messages?ids={ids}",
         "claimed": f"{base}/messages/{victim.claimed_id}",
         "claim": f"{base}/claims/{victim.claim_id}",
+        "subscriptions": f"{base}/subscriptions",
+        "subscription": f"{base}/subscriptions/{victim.subscription_id}",
     }
     seen = {}
     for name, url in reads.items():
@@ -137,6 +156,23 @@ QUEUE_ATTACKS = [
     ("list-with-marker", "GET", "/v2/queues/work/messages?echo=true&marker=0", None, 200, 200),
     ("pop", "DELETE", "/v2/queues/work/messages?pop=20", None, 200, 200),
     ("claim", "POST", "/v2/queues/work/claims?limit=20", {"ttl": 60}, 204, 201),
+    ("list-subscriptions", "GET", "/v2/queues/work/subscriptions", None, 200, 200),
+    (
+        "subscribe-same-subscriber",
+        "POST",
+        "/v2/queues/work/subscriptions",
+        {"subscriber": SECRET_SUBSCRIBER},
+        201,
+        201,
+    ),
+    (
+        "purge-subscriptions",
+        "POST",
+        "/v2/queues/work/purge",
+        {"resource_types": ["subscriptions"]},
+        204,
+        204,
+    ),
 ]
 
 # Attacks using A's ids on the attacker's queue: (method, url template, body, status when the
@@ -154,6 +190,10 @@ ID_ATTACKS = [
     ("renew-claim", "PATCH", "/claims/{cid}", {"ttl": 900, "grace": 900}, 404, 404),
     ("release-claim", "DELETE", "/claims/{cid}", None, 204, 204),
     ("own-message-with-a-claim", "DELETE", "/messages/{own}?claim_id={cid}", None, 204, 400),
+    ("get-subscription", "GET", "/subscriptions/{sid}", None, 404, 404),
+    ("update-subscription", "PATCH", "/subscriptions/{sid}", {"ttl": 60}, 404, 404),
+    ("confirm-subscription", "PUT", "/subscriptions/{sid}/confirm", {"confirmed": True}, 404, 404),
+    ("delete-subscription", "DELETE", "/subscriptions/{sid}", None, 204, 204),
 ]
 
 SCENARIOS = [

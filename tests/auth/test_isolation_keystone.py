@@ -1,5 +1,6 @@
 """Tenant isolation with Keystone tokens: project A's users (a member, an admin) call every
-endpoint with project B's queue name and B's message and claim ids, and never reach B's data.
+endpoint with project B's queue name and B's message, claim and subscription ids, and never
+reach B's data.
 
 The attack tables are those of ``tests/api/test_isolation.py`` (there the caller's project is a
 header; here it comes from the token). After each attack, B's view of its queue is unchanged.
@@ -17,11 +18,10 @@ from tests.api.test_isolation import (
     ID_ATTACKS,
     QUEUE,
     QUEUE_ATTACKS,
-    SECRET_BODIES,
-    SECRET_META,
     Victim,
     assert_no_leak,
     attack_params,
+    make_victim,
     snapshot,
 )
 from tests.auth.conftest import MakeApi, user
@@ -36,17 +36,8 @@ async def api(make_api: MakeApi) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def victim(api: httpx.AsyncClient) -> Victim:
-    """B's queue ``work``: a claimed, a free and a delayed message, and the claim."""
-    await api.put(f"/v2/queues/{QUEUE}", json={"secret": SECRET_META, "_default_message_ttl": 600})
-    claimed_id, free_id, delayed_id = await post_messages(
-        api,
-        QUEUE,
-        {"body": SECRET_BODIES[0]},
-        {"body": SECRET_BODIES[1]},
-        {"body": SECRET_BODIES[2], "delay": 300},
-    )
-    claim_id, _ = await claim(api, QUEUE, ttl=120, limit=1)
-    return Victim(claimed_id, free_id, delayed_id, claim_id)
+    """B's queue ``work``: messages, a claim and a subscription."""
+    return await make_victim(api)
 
 
 async def attacker(

@@ -54,13 +54,15 @@ def url(tidings: ServerProcess) -> str:
 def rpc_server(url: str) -> Iterator[subprocess.Popen[str]]:
     command = [sys.executable, "-m", "tests.benchmarks.oslo_echo_server", url, TOPIC]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    try:
-        yield process
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(30)
+    assert process.stdout is not None
+    assert process.stdin is not None
+    with process.stdout, process.stdin:
+        assert process.stdout.readline().strip() == "ready"
+        try:
+            yield process
+        finally:
+            process.stdin.close()
+            process.wait(30)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.servers.backends import storage_url
-from tidings.clock import FakeClock
 from tidings.models import Pool
 from tidings.storage.base import storage_from_url
 from tidings.storage.catalog import Catalog, catalog_from_url
@@ -33,9 +32,9 @@ async def catalog(request: pytest.FixtureRequest) -> AsyncIterator[Catalog]:
 
 
 @pytest.fixture
-async def router(tmp_path: Path, clock: FakeClock) -> AsyncIterator[PooledStorage]:
+async def router(tmp_path: Path) -> AsyncIterator[PooledStorage]:
     """A default store (a SQLite file) with no pool yet; the catalog is read at every call."""
-    storage = pooled_from_url(f"sqlite:///{tmp_path / 'default.db'}", refresh=1e-9, clock=clock)
+    storage = pooled_from_url(f"sqlite:///{tmp_path / 'default.db'}", refresh=1e-9)
     await storage.open()
     try:
         yield storage

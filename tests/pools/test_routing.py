@@ -335,7 +335,7 @@ async def test_another_process_sees_pool_changes_within_the_refresh(
     router: PooledStorage, clock: FakeClock, tmp_path: Path
 ) -> None:
     # Given a second router on the same default storage, that checked the catalog just now
-    other = pooled_from_url(router.default_url, refresh=0.2, clock=clock)
+    other = pooled_from_url(router.default_url, refresh=0.2)
     await other.open()
     try:
         await other.queue_create(PROJECT, "before", {}, clock())
@@ -357,7 +357,7 @@ async def test_a_queue_deleted_elsewhere_is_found_again_where_it_is_recreated(
     # Given a second router that knows where a queue lives
     await add_pool(router, "a", sqlite_pool(tmp_path, "a"))
     await add_pool(router, "b", sqlite_pool(tmp_path, "b"), weight=0)
-    other = pooled_from_url(router.default_url, refresh=0.2, clock=clock)
+    other = pooled_from_url(router.default_url, refresh=0.2)
     await other.open()
     try:
         await router.messages_post(PROJECT, "q", new("first"), clock())
@@ -383,7 +383,7 @@ async def test_a_watch_wakes_on_a_post_in_the_pool(
 ) -> None:
     await add_pool(router, "a", sqlite_pool(tmp_path, "a"))
     await router.queue_create(PROJECT, "q", {}, clock())
-    slow = pooled_from_url(router.default_url, refresh=60, clock=clock)
+    slow = pooled_from_url(router.default_url, refresh=60)
     await slow.open()
     try:
         assert await slow.watch(PROJECT, "q", 5) is True  # learnt where q is: look again

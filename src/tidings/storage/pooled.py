@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tidings import errors
-from tidings.clock import Clock, system_clock
 from tidings.models import (
     JSON,
     Claim,
@@ -66,6 +65,7 @@ DEFAULT_LABEL = "default storage"
 MAX_CACHED = 100_000
 """Placements one process remembers before it starts over."""
 RELEASE_PAGE = 100
+EPOCH = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ class Layout:
         raise errors.StorageUnavailable(f"No pool of flavor {flavor} takes new queues.")
 
 
-def pooled_from_url(url: str, refresh: float = 1.0, clock: Clock = system_clock) -> PooledStorage:
+def pooled_from_url(url: str, refresh: float = 1.0) -> PooledStorage:
     """The default storage at ``url`` with its catalog and pools (nothing opened yet)."""
-    return PooledStorage(storage_from_url(url), url, catalog_from_url(url), refresh, clock)
+    return PooledStorage(storage_from_url(url), url, catalog_from_url(url), refresh)
 
 
 def _key(project: str, queue: str) -> Key:
@@ -107,7 +107,6 @@ class PooledStorage(Storage):
         default_url: str,
         catalog: Catalog,
         refresh: float = 1.0,
-        clock: Clock = system_clock,
         connect: Callable[[str], Storage] = storage_from_url,
     ) -> None:
         self.default = default
@@ -115,7 +114,6 @@ class PooledStorage(Storage):
         self.catalog = catalog
         self.capabilities = default.capabilities
         self._refresh = refresh
-        self._clock = clock
         self._connect = connect
         self._layout = Layout()
         self._fresh_until = 0.0
@@ -313,13 +311,13 @@ class PooledStorage(Storage):
         return await call(await self._driver(uri))
 
     async def _still_used(self, storage: Storage, project: str, queue: str) -> bool:
-        """Whether the queue, its subscriptions or its pending notifications are there."""
-        now = self._clock()
+        """Whether the queue, its subscriptions or its notifications are stored there (expired
+        ones too, until gc drops them: seen as of ``EPOCH``, nothing has expired yet)."""
         if await storage.queue_get_metadata(project, queue) is not None:
             return True
-        if await storage.subscription_list(project, queue, None, 1, now):
+        if await storage.subscription_list(project, queue, None, 1, EPOCH):
             return True
-        return (await storage.queue_stats(project, outbox_queue(queue), now)).total > 0
+        return (await storage.queue_stats(project, outbox_queue(queue), EPOCH)).total > 0
 
     # What the admin API needs
 
@@ -567,6 +565,8 @@ class PooledStorage(Storage):
         is known at once. Otherwise it is looked up, and True tells the caller to look again
         (and watch again, by then at once). A queue found nowhere may be created in any pool:
         its watch on the default storage wakes the caller every ``refresh`` seconds."""
+        if seconds <= 0:
+            return False
         key = _key(project, queue)
         if key in self._unplaced and time.monotonic() < self._fresh_until:
             woke = await self.default.watch(project, queue, min(seconds, self._refresh))
