@@ -1,4 +1,4 @@
-"""``tidings serve | gc | migrate | bench``: the command line."""
+"""``tidings serve | gc | migrate | bench | pool | flavor``: the command line."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from types import FrameType
 
 import uvicorn
 
-from tidings import __version__
+from tidings import __version__, cli_pools
 from tidings.api.policy import Policy
 from tidings.clock import system_clock
 from tidings.config import ConfigError, Settings, load_settings, settings_as_environ
 from tidings.errors import TidingsError
 from tidings.observability import logs, metrics
 from tidings.storage.base import storage_from_url
+from tidings.storage.pooled import pooled_from_url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings, args.config)
     if args.command == "migrate":
         return asyncio.run(migrate(settings))
+    if args.command in ("pool", "flavor"):
+        return asyncio.run(cli_pools.run(settings, args))
     return asyncio.run(collect_garbage(settings))
 
 
@@ -93,8 +96,8 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 
 async def collect_garbage(settings: Settings) -> int:
-    """Drop expired messages and claims once (for cron)."""
-    storage = storage_from_url(settings.storage.url)
+    """Drop expired messages and claims once (for cron), in the default storage and every pool."""
+    storage = pooled_from_url(settings.storage.url)
     await storage.open()
     try:
         removed = await storage.gc(system_clock())
@@ -139,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     gc_cmd = commands.add_parser("gc", help="drop expired messages and claims once")
     migrate_cmd = commands.add_parser("migrate", help="apply pending storage schema migrations")
     commands.add_parser("bench", help="load a Zaqar v2 server (see: tidings bench --help)")
-    for command in (serve_cmd, gc_cmd, migrate_cmd):
+    for command in (serve_cmd, gc_cmd, migrate_cmd, *cli_pools.add_parsers(commands)):
         command.add_argument("--storage", help="storage URL, e.g. sqlite:///./data/tidings.db")
         command.add_argument("--config", type=Path, help="TOML config file")
     return parser

@@ -28,9 +28,9 @@ from tests.oslo.conftest import conf, om  # noqa: F401  (om: oslo_messaging, imp
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
 
 WARMUP = 200
-SEQUENTIAL = 2_000
+SEQUENTIAL = 1_000
 CALLERS = 50
-DURATION = 10.0
+DURATION = 5.0
 TOPIC = "bench"
 
 

@@ -173,3 +173,24 @@ async def test_a_bad_default_wait_is_400(api: httpx.AsyncClient, value: Any) -> 
 
     assert response.status_code == 400
     assert (await api.get(QUEUE)).json()["_default_wait_seconds"] == 0
+
+
+async def test_a_crowd_of_waiting_consumers_shares_the_posts(api: httpx.AsyncClient) -> None:
+    """A post wakes every waiter; they look again a few at a time, one claims, the others
+    wait on (no 5xx from a storm of looks)."""
+    claims = []
+    for n in range(100):
+        claims.append(
+            asyncio.create_task(api.post(f"{QUEUE}/claims", params={"wait": 3, "limit": 1}))
+        )
+        if n % 20 == 19:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+
+    await post_bodies(api, "waiting", *range(5))
+    responses = await asyncio.gather(*claims)
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] * 5 + [204] * 95
+    claimed = [r.json()["messages"][0]["body"] for r in responses if r.status_code == 201]
+    assert sorted(claimed) == [0, 1, 2, 3, 4]

@@ -14,7 +14,7 @@ from tidings.storage.base import storage_from_url
 from tidings.storage.catalog import Catalog, catalog_from_url
 from tidings.storage.pooled import PooledStorage, pooled_from_url
 
-CATALOG_BACKENDS = ("sqlite", "redis", "redis-cluster", "postgres")
+CATALOG_BACKENDS = ("sqlite", "redis", "redis-cluster", "postgres", "swift")
 """The management stores (each default storage keeps its catalog)."""
 
 

@@ -53,6 +53,8 @@ BATCH_COUNT = 20
 """Messages per post, claim, listing and bulk delete (the API's default page limits)."""
 BATCH_BYTES = 200_000
 """Body bytes per post, under the API's 262,144-byte request limit."""
+POSTS_IN_FLIGHT = 4
+"""Concurrent posts to one queue; what arrives while all are in flight waits for the next."""
 RETRYABLE = (ConnectFailed, errors.StorageUnavailable)
 """Failures after which a post provably stored nothing, so posting again cannot duplicate."""
 RETRY_PAUSE = (0.25, 5.0)
@@ -84,7 +86,7 @@ class Bus:
 
     def __init__(self, make_client: Callable[[], Client], options: BusOptions) -> None:
         self.options = options
-        self._loop = asyncio.new_event_loop()
+        self._loop = _new_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.name = "tidings-bus"
         self._thread.start()
@@ -201,6 +203,15 @@ class Bus:
         await self.client.aclose()
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """On uvloop where it is installed: the bus then costs its threads less CPU."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is not on every platform
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 async def _made(make_client: Callable[[], Client]) -> Client:
     return make_client()
 
@@ -217,19 +228,20 @@ class _Pending:
 
 
 class _Sender:
-    """Posts to one queue; what arrives while a request is in flight goes in the next one."""
+    """Posts to one queue: at once while fewer than ``POSTS_IN_FLIGHT`` requests are in
+    flight, else in the next batch."""
 
     def __init__(self, bus: Bus, queue_name: str) -> None:
         self._bus = bus
         self._queue = queue_name
         self._pending: list[_Pending] = []
-        self._draining = False
+        self._in_flight = 0
 
     def submit(self, body: str | bytes, ttl: int) -> asyncio.Future[None]:
         done = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(body, ttl, done))
-        if not self._draining:
-            self._draining = True
+        if self._in_flight < POSTS_IN_FLIGHT:
+            self._in_flight += 1
             self._bus.task(self._drain())
         return done
 
@@ -238,7 +250,7 @@ class _Sender:
             while self._pending:
                 await self._send(self._next_batch())
         finally:
-            self._draining = False
+            self._in_flight -= 1
 
     def _next_batch(self) -> list[_Pending]:
         size = count = 0

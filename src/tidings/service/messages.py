@@ -88,7 +88,7 @@ class MessageService:
             limit=self.limits.max_messages_per_page,
         )
         while True:
-            look = functools.partial(self._page, project, queue, query)
+            look = self.long_poll.gated(functools.partial(self._page, project, queue, query))
             try:
                 found, marker = await waiting.watching(
                     self.storage, project, queue, FOLLOW_SECONDS, look, _has_messages

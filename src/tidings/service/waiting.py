@@ -3,6 +3,10 @@
 A waiting request holds no thread and no storage connection: between two looks it awaits the
 storage's ``watch``, which each driver answers from its own signal of posts. The deadline is
 real time (the monotonic clock); each look still takes ``now`` from the service's clock.
+
+A post wakes every waiter of its queue in the process, and each looks again: the looks that
+follow a wait pass a gate of CONCURRENT_LOOKS, so a thousand waiters woken at once never ask
+the store more than that at a time (its connection pool would refuse or time them out).
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ T = TypeVar("T")
 
 DEFAULT_KEY = "_default_wait_seconds"
 WAIT_RANGE = 'The "wait" parameter must be at least {low} and no greater than {high} seconds.'
+CONCURRENT_LOOKS = 8
 
 
 class LongPoll:
     def __init__(self, storage: Storage, limits: Limits) -> None:
         self.storage = storage
         self.limits = limits
+        self.gate = asyncio.Semaphore(CONCURRENT_LOOKS)
 
     def check(self, wait: int | None) -> None:
         if wait is not None:
@@ -47,7 +53,16 @@ class LongPoll:
         seconds = await self._queue_default(project, queue) if wait is None else wait
         if seconds <= 0:
             return result
-        return await watching(self.storage, project, queue, seconds, look, found)
+        return await watching(self.storage, project, queue, seconds, self.gated(look), found)
+
+    def gated(self, look: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        """``look`` through the gate."""
+
+        async def gated() -> T:
+            async with self.gate:
+                return await look()
+
+        return gated
 
     async def _queue_default(self, project: str, queue: str) -> int:
         queue_meta = await self.storage.queue_get_metadata(project, queue) or {}

@@ -104,5 +104,7 @@ CATALOGS = {
     "postgres": "tidings.storage.postgres_catalog",
     "redis": "tidings.storage.redis_catalog",
     "redis+cluster": "tidings.storage.redis_catalog",
+    "swift": "tidings.storage.swift_catalog",
+    "swift+keystone": "tidings.storage.swift_catalog",
 }
 """Storage URL scheme to catalog module; the module is imported only when used."""

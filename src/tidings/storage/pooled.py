@@ -264,9 +264,9 @@ class PooledStorage(Storage):
             await driver.open()
         except BaseException as exc:
             await driver.close()
-            if isinstance(exc, errors.StorageUnavailable | asyncio.CancelledError):
-                raise
-            raise errors.StorageUnavailable(f"A pool cannot be opened: {exc}") from exc
+            if isinstance(exc, Exception) and not isinstance(exc, errors.TidingsError):
+                raise errors.StorageUnavailable(f"A pool cannot be opened: {exc}") from exc
+            raise
         return driver
 
     async def _at(self, project: str, queue: str) -> Storage:

@@ -1,0 +1,272 @@
+"""The Swift driver beyond the shared contract: URLs, Keystone auth, what Swift itself sees
+(X-Delete-At, expired objects it has not removed yet), consumers in several processes racing
+for the same messages, half-written posts, leftover claim locks and an unreachable Swift."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.servers.swift import free_port
+from tidings import errors
+from tidings.models import MessageFilter, NewMessage
+from tidings.storage import swift
+from tidings.storage.base import storage_from_url
+from tidings.storage.swift_client import SwiftClient, SwiftConfig, keystone, parse_url
+
+PROJECT = "project-a"
+QUEUE = "fizbit"
+CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
+EVERYTHING = MessageFilter(CLIENT, echo=True, include_claimed=True, include_delayed=True)
+
+
+def new(*bodies: object, ttl: int = 300) -> list[NewMessage]:
+    return [
+        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=0, client_id=CLIENT)
+        for body in bodies
+    ]
+
+
+@pytest.fixture
+async def storage(swift_url: str) -> AsyncIterator[swift.SwiftStorage]:
+    driver = swift.from_url(swift_url)
+    await driver.open()
+    try:
+        yield driver
+    finally:
+        await driver.close()
+
+
+@pytest.fixture
+async def raw(swift_url: str) -> AsyncIterator[SwiftClient]:
+    """Swift's HTTP API on the store's account, beside the driver."""
+    client = SwiftClient(parse_url(swift_url))
+    await client.open()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+# URLs and authentication
+
+
+def test_a_tempauth_url_names_the_auth_endpoint_and_the_user() -> None:
+    driver = storage_from_url("swift://test%3Atester:s%40cret@swift.example:8080/auth/v1.0")
+
+    assert isinstance(driver, swift.SwiftStorage)
+    config = driver.config
+    assert (config.auth_url, config.user, config.key) == (
+        "http://swift.example:8080/auth/v1.0",
+        "test:tester",
+        "s@cret",
+    )
+    assert (config.keystone, config.prefix) == (False, "tidings")
+
+
+def test_a_keystone_url_names_the_project_and_domains() -> None:
+    config = parse_url(
+        "swift+keystone://alice:pw@keystone.example:5000/v3"
+        "?project=demo&domain=corp&project_domain=ops&region=R2&tls=true&prefix=q1&timeout=2"
+    )
+
+    assert config == SwiftConfig(
+        auth_url="https://keystone.example:5000/v3",
+        user="alice",
+        key="pw",
+        keystone=True,
+        project="demo",
+        user_domain="corp",
+        project_domain="ops",
+        region="R2",
+        prefix="q1",
+        timeout=2.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "swift://swift.example:8080/auth/v1.0",
+        "swift+keystone://alice:pw@keystone.example:5000/v3",
+        "swift://u:k@swift.example/auth/v1.0?prefix=has:colon",
+    ],
+)
+def test_incomplete_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="(?i)swift"):
+        swift.from_url(url)
+
+
+def test_the_driver_declares_no_fifo() -> None:
+    driver = swift.from_url("swift://u:k@swift.example/auth/v1.0")
+
+    assert driver.capabilities == {"CLAIMS", "DURABILITY", "AOD"}
+
+
+async def test_keystone_auth_scopes_a_token_and_finds_the_object_store() -> None:
+    # Given a Keystone that answers a password auth with a token and a catalog
+    seen: list[dict[str, object]] = []
+
+    def identity(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        catalog = [
+            {"type": "identity", "endpoints": [{"interface": "public", "url": "http://k"}]},
+            {
+                "type": "object-store",
+                "endpoints": [
+                    {"interface": "internal", "region_id": "R1", "url": "http://in/v1/AUTH_p"},
+                    {"interface": "public", "region_id": "R1", "url": "http://one/v1/AUTH_p"},
+                    {"interface": "public", "region_id": "R2", "url": "http://two/v1/AUTH_p/"},
+                ],
+            },
+        ]
+        body = {"token": {"catalog": catalog}}
+        return httpx.Response(201, json=body, headers={"X-Subject-Token": "tok"})
+
+    config = parse_url("swift+keystone://alice:pw@k.example:5000/v3?project=demo&region=R2")
+    # When the driver authenticates
+    async with httpx.AsyncClient(transport=httpx.MockTransport(identity)) as client:
+        url, token = await keystone(client, config)
+    # Then it asked for a token scoped to the project and uses that region's public endpoint
+    assert (url, token) == ("http://two/v1/AUTH_p", "tok")
+    [auth] = seen
+    assert auth == {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": "alice", "domain": {"name": "Default"}, "password": "pw"}
+                },
+            },
+            "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}},
+        }
+    }
+
+
+async def test_a_keystone_refusal_is_unavailable_storage() -> None:
+    config = parse_url("swift+keystone://alice:bad@k.example:5000/v3?project=demo")
+    transport = httpx.MockTransport(lambda request: httpx.Response(401))
+
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(errors.StorageUnavailable, match="401"):
+            await keystone(client, config)
+
+
+# What Swift sees
+
+
+async def test_messages_and_their_index_carry_x_delete_at(
+    storage: swift.SwiftStorage, raw: SwiftClient
+) -> None:
+    now = time.time()
+
+    [message_id] = await storage.messages_post(PROJECT, QUEUE, new("a", ttl=120), now)
+
+    container = storage._queue(PROJECT, QUEUE)
+    names = [row["name"] for row in await raw.listing(container) or []]
+    assert names[0].startswith("i/") and names[1].startswith("m/") and names[2] == "meta"
+    for name in names[:2]:
+        head = await raw.head(container, name)
+        assert head is not None
+        assert abs(int(head.headers["x-delete-at"]) - (now + 120)) <= 2
+
+
+async def test_expired_objects_swift_still_lists_never_show(storage: swift.SwiftStorage) -> None:
+    # Given a message and a claim that Swift expired but (no expirer runs) still lists
+    await storage.messages_post(PROJECT, QUEUE, new("short", ttl=1), time.time())
+    await storage.messages_post(PROJECT, QUEUE, new("held", ttl=60), time.time())
+    claim = await storage.claim_create(PROJECT, QUEUE, 1, 0, 1, time.time())
+    assert claim is not None
+    await asyncio.sleep(1.2)
+    now = time.time()
+    # When the queue is read
+    listed, _ = await storage.messages_list(PROJECT, QUEUE, EVERYTHING, now)
+    stats = await storage.queue_stats(PROJECT, QUEUE, now)
+    # Then only the live message shows, free again
+    assert [message.body for message in listed] == ["held"]
+    assert (stats.total, stats.claimed, stats.free) == (1, 0, 1)
+    assert await storage.claim_get(PROJECT, QUEUE, claim.id, now) is None
+
+
+# Consumers in several processes
+
+
+async def test_consumers_in_several_processes_never_share_a_message(swift_url: str) -> None:
+    # Given 40 messages and six drivers (as six API processes would have)
+    drivers = [swift.from_url(swift_url) for _ in range(6)]
+    for driver in drivers:
+        await driver.open()
+    try:
+        now = time.time()
+        posted = await drivers[0].messages_post(PROJECT, QUEUE, new(*range(40)), now)
+
+        # When they all claim, and pop, at once until nothing is left
+        async def consume(driver: swift.SwiftStorage, pop: bool) -> list[str]:
+            taken: list[str] = []
+            while True:
+                if pop:
+                    batch = await driver.messages_pop(PROJECT, QUEUE, 3, now)
+                else:
+                    claim = await driver.claim_create(PROJECT, QUEUE, 300, 60, 5, now)
+                    batch = [] if claim is None else claim.messages
+                if not batch:
+                    return taken
+                taken += [message.id for message in batch]
+
+        results = await asyncio.gather(*(consume(d, i % 2 == 0) for i, d in enumerate(drivers)))
+    finally:
+        for driver in drivers:
+            await driver.close()
+    # Then every message went to exactly one of them
+    taken = [message_id for result in results for message_id in result]
+    assert sorted(taken) == sorted(posted)
+
+
+# Failures
+
+
+async def test_a_post_retried_after_a_half_write_completes_it(
+    storage: swift.SwiftStorage, raw: SwiftClient
+) -> None:
+    # Given a post whose message object was lost after its index was written
+    batch = new("a")
+    await storage.messages_post(PROJECT, QUEUE, batch, time.time())
+    container = storage._queue(PROJECT, QUEUE)
+    [name] = [row["name"] for row in await raw.listing(container, prefix="m/") or []]
+    await raw.delete(container, name)
+    # When the same post is retried
+    await storage.messages_post(PROJECT, QUEUE, batch, time.time())
+    # Then the message is there, once
+    listed, _ = await storage.messages_list(PROJECT, QUEUE, EVERYTHING, time.time())
+    assert [message.id for message in listed] == [batch[0].id]
+
+
+async def test_gc_removes_claim_locks_left_by_a_crash(
+    storage: swift.SwiftStorage, raw: SwiftClient
+) -> None:
+    lock = f"{storage.config.prefix}:l:{uuid.uuid4().hex}:1"
+    await raw.create(lock)
+
+    await storage.gc(time.time())
+    assert await raw.listing(lock) is not None  # too young to be a leftover
+    await storage.gc(time.time() + swift.LOCK_STALE + 60)
+
+    assert await raw.listing(lock) is None
+
+
+async def test_an_unreachable_swift_is_unavailable_within_the_connect_timeout() -> None:
+    driver = swift.from_url(f"swift://u:k@127.0.0.1:{free_port()}/auth/v1.0")
+    start = time.monotonic()
+
+    with pytest.raises(errors.StorageUnavailable):
+        await driver.open()
+
+    assert time.monotonic() - start < 3
+    assert await driver.is_alive() is False
+    await driver.close()
