@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,12 +29,13 @@ pytestmark = [pytest.mark.bench, pytest.mark.timeout(900)]
 
 CGROUPS = Path("/sys/fs/cgroup/cpu")
 """cgroup v1's CPU controller (with v2, ``cpu.max`` would do the same)."""
-PERIOD_US = 100_000
-REDIS_CPU = 0.10
+PERIOD_US = 40_000
+REDIS_CPU = 0.03
 """Share of one CPU each Redis may use when throttled."""
 QUEUES = 64
 WORKERS = 64
-SECONDS = 10.0
+SECONDS = 8.0
+ROUNDS = 3
 PROJECT = "bench"
 
 
@@ -92,8 +94,8 @@ async def test_two_redis_pools_carry_twice_the_load_of_one(tmp_path: Path) -> No
     servers = [RedisServer(tmp_path / f"redis-{number}") for number in range(2)]
     for server in servers:
         server.start()
+    rates: dict[tuple[bool, int], list[float]] = {}
     try:
-        rates = {}
         for throttled in (False, True):
             with contextlib.ExitStack() as stack:
                 if throttled:
@@ -101,14 +103,21 @@ async def test_two_redis_pools_carry_twice_the_load_of_one(tmp_path: Path) -> No
                         assert server.process is not None
                         name = f"tidings-bench-{server.port}"
                         stack.enter_context(cpu_quota(server.process.pid, REDIS_CPU, name))
-                for count in (1, 2):
-                    management = f"sqlite:///{tmp_path / f'management-{throttled}-{count}.db'}"
-                    rates[throttled, count] = await measure(management, servers[:count])
+                for run in range(ROUNDS if throttled else 1):  # alternate: noise hits both
+                    for count in (1, 2):
+                        database = tmp_path / f"management-{throttled}-{count}-{run}.db"
+                        rate = await measure(f"sqlite:///{database}", servers[:count])
+                        rates.setdefault((throttled, count), []).append(rate)
     finally:
         for server in servers:
             server.stop()
     for throttled in (False, True):
         label = f"Redis held to {REDIS_CPU:.0%} of a CPU" if throttled else "Redis unthrottled"
-        one, two = rates[throttled, 1], rates[throttled, 2]
-        print(f"{label:28} 1 pool {one:8.0f} msg/s  2 pools {two:8.0f} msg/s  x{two / one:.2f}")
-    assert all(rate > 0 for rate in rates.values())
+        one, two = (statistics.median(rates[throttled, count]) for count in (1, 2))
+        pairs = zip(rates[throttled, 1], rates[throttled, 2], strict=True)
+        runs = " ".join(f"{one_pool:.0f}/{two_pools:.0f}" for one_pool, two_pools in pairs)
+        print(
+            f"{label:28} 1 pool {one:6.0f} msg/s  2 pools {two:6.0f} msg/s  x{two / one:.2f}"
+            f"  (rounds, 1/2 pools: {runs})"
+        )
+    assert all(rate > 0 for found in rates.values() for rate in found)

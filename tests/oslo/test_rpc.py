@@ -10,6 +10,7 @@ from typing import Any
 import oslo_messaging as om
 import pytest
 
+from tests.conftest import free_port
 from tests.oslo.conftest import eventually, rpc_servers, stays
 
 CTXT = {"user": "alice", "request_id": "req-1"}
@@ -137,3 +138,14 @@ def test_a_cast_waits_in_its_queue_for_a_server_to_start(
     (server,) = rpc_servers(transport, started, "later", ["s1"])
 
     eventually(lambda: server.casts == ["stored"])
+
+
+def test_sending_to_an_unreachable_tidings_fails_after_its_retries(
+    transports: Callable[..., Any],
+) -> None:
+    transport = transports(transport_url=f"tidings://127.0.0.1:{free_port()}/")
+
+    with pytest.raises(om.MessageDeliveryFailure):
+        client(transport, "nowhere").prepare(retry=1).cast(CTXT, "remember", item=1)
+    with pytest.raises(om.MessagingTimeout):
+        client(transport, "nowhere", timeout=0.5).call(CTXT, "echo", value=1)

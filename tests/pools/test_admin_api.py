@@ -12,19 +12,22 @@ import pytest
 from tests.api.support import assert_error
 from tests.conftest import in_process_client
 from tests.pools.conftest import sqlite_pool
+from tests.servers.backends import storage_url
 from tests.servers.redis import free_port
 from tidings.clock import FakeClock
 from tidings.config import AuthSettings, NotificationSettings, Settings, StorageSettings
 
+MANAGEMENT_STORES = ("sqlite-file", "redis", "postgres")
+"""Zaqar's Redis management store answered 500 to pool changes: each store must work."""
 ADMIN = {"X-Roles": "admin"}
 MEMBER = {"X-Roles": "member"}
 
 
-@pytest.fixture
-async def api(tmp_path: Path, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of a server on a SQLite file, as an admin of project-a."""
+@pytest.fixture(params=MANAGEMENT_STORES)
+async def api(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a server on each management store, as an admin of project-a."""
     settings = Settings(
-        storage=StorageSettings(url=f"sqlite:///{tmp_path / 'default.db'}", catalog_refresh=60),
+        storage=StorageSettings(url=storage_url(request, request.param), catalog_refresh=60),
         auth=AuthSettings(trust_role_headers=True),
         notification=NotificationSettings(workers=0),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,6 +47,13 @@ async def bodies(storage: Storage, queue: str, now: float) -> list[JSON]:
     query = MessageFilter(client_id="reader", echo=True, include_claimed=True, limit=20)
     found, _ = await storage.messages_list(PROJECT, queue, query, now)
     return [message.body for message in found]
+
+
+def test_every_call_of_the_contract_is_routed() -> None:
+    """A method the contract gains with a default body would reach only the default store."""
+    calls = {name for name, value in vars(Storage).items() if inspect.iscoroutinefunction(value)}
+
+    assert calls - set(vars(PooledStorage)) == set()
 
 
 # Placement

@@ -99,7 +99,7 @@ def test_a_keystone_url_names_the_project_and_domains() -> None:
     ],
 )
 def test_incomplete_urls_are_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="(?i)swift"):
+    with pytest.raises(ValueError, match=r"(?i)swift"):
         swift.from_url(url)
 
 
@@ -166,11 +166,11 @@ async def test_messages_and_their_index_carry_x_delete_at(
 ) -> None:
     now = time.time()
 
-    [message_id] = await storage.messages_post(PROJECT, QUEUE, new("a", ttl=120), now)
+    await storage.messages_post(PROJECT, QUEUE, new("a", ttl=120), now)
 
     container = storage._queue(PROJECT, QUEUE)
     names = [row["name"] for row in await raw.listing(container) or []]
-    assert names[0].startswith("i/") and names[1].startswith("m/") and names[2] == "meta"
+    assert [name[:2] for name in names] == ["i/", "m/", "me"]
     for name in names[:2]:
         head = await raw.head(container, name)
         assert head is not None

@@ -19,7 +19,7 @@ from tidings.cli import WEBSOCKETS
 from tidings.clock import Clock
 from tidings.config import Settings
 
-SECOND = 5.0
+SECOND = 10.0
 """Seconds an answer or a push may take before a test gives up on it."""
 
 

@@ -144,11 +144,13 @@ class Bus:
                 time.sleep(pause)
 
     def replies(self) -> ReplyBox:
-        """This bus's reply queue, made (and its reader started) on first use."""
+        """This bus's reply queue, made (and its reader started) on first use; if tidings
+        cannot be reached yet, the first lease renewal makes it."""
         with self._replies_lock:
             if self._replies is None:
                 box = ReplyBox(self, self.leases.new_owned_name("reply"))
-                self.call(self.leases.hold_queue(box.name))
+                with contextlib.suppress(Exception):
+                    self.call(_logged(self.leases.hold_queue(box.name)))
                 self.spawn(box.run())
                 self._replies = box
             return self._replies
@@ -516,8 +518,8 @@ class Leases:
         return f"{OWNED_PREFIX}{kind}.{uuid.uuid4().hex}"
 
     async def hold_queue(self, name: str) -> None:
-        await self._bus.client.queue_create(name, self._stamp())
         self._queues.add(name)
+        await self._bus.client.queue_create(name, self._stamp())
 
     async def drop_queue(self, name: str) -> None:
         self._queues.discard(name)

@@ -30,9 +30,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from oslo_messaging import exceptions as oslo_errors
@@ -47,6 +47,7 @@ from tidings.integrations.bus import OWNED_PREFIX, Bus, BusOptions, ClaimTerms, 
 from tidings.models import JSON
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEME = "tidings"
 FLAGS = frozenset({"keystone", "https"})
@@ -333,11 +334,12 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
         bus = self._bus()
         exchange = self._exchange(target)
         fanout = fanout_queue(target.topic)
-        bus.call(bus.leases.hold_queue(fanout))
-        lease = bus.call(
+        _set_up(bus, bus.leases.hold_queue(fanout))
+        lease = _set_up(
+            bus,
             bus.leases.hold_subscription(
                 fanout_source(target.topic), fanout, bus.options.lease, owned=True
-            )
+            ),
         )
         queues = [rpc_queue(exchange, target.topic), fanout]
         if target.server:
@@ -368,7 +370,7 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
                 continue
             member = pool_queue(exchange, pool, topic)
             hold = bus.leases.hold_subscription(shared, member, self.settings.pool_ttl, owned=False)
-            leases.append(bus.call(hold))
+            leases.append(_set_up(bus, hold))
             queues[member] = None
         terms = ClaimTerms(ttl=self.settings.claim_ttl, grace=MIN_TTL)
         listener = _Listener(
@@ -413,6 +415,14 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
         if settings.credentials is not None:
             transport = KeystoneTransport(transport, settings.credentials)
         return Client(settings.endpoint, settings.project, transport=transport)
+
+
+def _set_up(bus: Bus, work: Coroutine[Any, Any, T]) -> T:
+    """Run a listener's set-up step; its failure as ``MessageDeliveryFailure``."""
+    try:
+        return bus.call(work)
+    except (ConnectionError, PermissionError, TimeoutError, errors.TidingsError) as exc:
+        raise oslo_errors.MessageDeliveryFailure(f"tidings: {exc!r}") from exc
 
 
 def _next(

@@ -36,3 +36,5 @@ def configure(log_format: str, level: str) -> None:
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request at INFO: each Swift storage request, each webhook delivery
+    logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))

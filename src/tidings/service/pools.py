@@ -19,7 +19,6 @@ from tidings.storage.base import (
     DURABILITY,
     FIFO,
     HIGH_THROUGHPUT,
-    Storage,
     storage_from_url,
 )
 from tidings.storage.pooled import PooledStorage
@@ -51,16 +50,10 @@ FIELD_CHECKS: dict[str, tuple[Check, str]] = {
 
 
 class PoolService:
-    def __init__(
-        self,
-        router: PooledStorage,
-        limits: Limits,
-        connect: Callable[[str], Storage] = storage_from_url,
-    ) -> None:
+    def __init__(self, router: PooledStorage, limits: Limits) -> None:
         self.router = router
         self.catalog = router.catalog
         self.limits = limits
-        self._connect = connect
 
     # Pools
 
@@ -129,7 +122,7 @@ class PoolService:
         if uri.endswith(":memory:"):
             raise errors.InvalidRequest(f"cannot connect to {uri}: memory cannot be shared")
         try:
-            driver = self._connect(uri)
+            driver = storage_from_url(uri)
         except ValueError as exc:
             raise errors.InvalidRequest(f"cannot connect to {uri}: {exc}") from None
         try:

@@ -107,14 +107,12 @@ class PooledStorage(Storage):
         default_url: str,
         catalog: Catalog,
         refresh: float = 1.0,
-        connect: Callable[[str], Storage] = storage_from_url,
     ) -> None:
         self.default = default
         self.default_url = default_url
         self.catalog = catalog
         self.capabilities = default.capabilities
         self._refresh = refresh
-        self._connect = connect
         self._layout = Layout()
         self._fresh_until = 0.0
         self._refreshing = asyncio.Lock()
@@ -259,7 +257,7 @@ class PooledStorage(Storage):
         return driver
 
     async def _open_driver(self, uri: str) -> Storage:
-        driver = self._connect(uri)
+        driver = storage_from_url(uri)
         try:
             await driver.open()
         except BaseException as exc:
@@ -338,7 +336,7 @@ class PooledStorage(Storage):
         driver = self._drivers.get(uri)
         if driver is not None:
             return driver.capabilities
-        driver = self._connect(uri)
+        driver = storage_from_url(uri)
         await driver.close()
         return driver.capabilities
 

@@ -61,7 +61,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 import redis.exceptions
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -126,6 +126,12 @@ TIMEOUT = 1.0
 """Seconds to connect or to wait for an answer before the backend counts as unavailable."""
 DEADLINE = 1.5
 """Seconds one call may take in all, retries and cluster rediscovery included."""
+CONNECTIONS = 100
+"""Connections per process to a single server; a call waits (up to TIMEOUT) for a free one, so
+a burst of requests (a thousand long polls woken at once) queues instead of failing."""
+CLUSTER_CONNECTIONS = 1000
+"""Connections per process and cluster node: redis-py's cluster pools cannot make a call wait
+for a free connection, so they must be large enough for bursts."""
 BATCH = 1000
 """Keys that one gc or sweep script deletes at most, so no script holds Redis for long."""
 
@@ -339,9 +345,12 @@ def _connect(address: Address) -> Client:
             socket_timeout=TIMEOUT,
             socket_connect_timeout=TIMEOUT,
             retry=retry,
+            max_connections=CLUSTER_CONNECTIONS,
         )
     [(host, port)] = address.nodes
-    return Redis(
+    pool = BlockingConnectionPool(
+        max_connections=CONNECTIONS,
+        timeout=TIMEOUT,
         host=host,
         port=port,
         db=address.db,
@@ -351,6 +360,7 @@ def _connect(address: Address) -> Client:
         socket_connect_timeout=TIMEOUT,
         retry=retry,
     )
+    return Redis.from_pool(pool)  # closing the client closes the pool
 
 
 class RedisStorage(Storage):

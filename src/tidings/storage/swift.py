@@ -1,14 +1,5 @@
-"""The OpenStack Swift driver: a container per queue, an object per message.
-
-URLs (percent-encode ``:`` and ``@`` inside the user and key)::
-
-    swift://USER:KEY@HOST:PORT/auth/v1.0                  tempauth (v1 auth)
-    swift+keystone://USER:PASSWORD@HOST:PORT/v3?project=P  Keystone v3 password auth
-
-Options: ``prefix`` (the namespace of every container, default ``tidings``), ``tls=true``
-(https), ``timeout`` (seconds per request, default 5), and for Keystone ``domain`` (of the user
-and the project, default ``Default``), ``user_domain``, ``project_domain``, ``region`` and
-``interface`` (default ``public``) of the object-store endpoint.
+"""The OpenStack Swift driver: a container per queue, an object per message. URLs, auth and
+requests: ``swift_client.py``; documentation: docs/storage.md.
 
 Layout, in the authenticated account (``N`` the prefix, ``P`` the project in unpadded base64url,
 or ``~`` and its SHA-256 when that is too long for a container name)::
@@ -92,7 +83,7 @@ LISTING_LIMIT = 10_000
 """Swift's largest listing page."""
 POLL = 0.25
 """Seconds between two looks at the newest message of the queues someone waits on."""
-LOCK_STALE = 300.0
+LOCK_STALE = 60.0
 """Seconds after which gc removes a claim lock left behind by a crashed process."""
 DELETE_ATTEMPTS = 3
 MAX_PROJECT_KEY = 120
@@ -143,10 +134,6 @@ def _index_name(message_id: str) -> str:
 def _index_of(name: str) -> str:
     """The index object of the message object ``name``."""
     return INDEX + name.partition(".")[2]
-
-
-def _id_of(name: str) -> str:
-    return unquote(name.partition(".")[2])
 
 
 def _after(marker: str | None) -> str:
@@ -384,11 +371,13 @@ class SwiftStorage(Storage):
     async def _lookup_live(self, container: str, ids: Iterable[str], now: float) -> list[Named]:
         """The live messages among ``ids``, in post order."""
         found = await _gather(self._lookup(container, each) for each in dict.fromkeys(ids))
-        return sorted((each for each in found if each and _live(each[1], now)), key=_first)
+        return sorted(
+            (each for each in found if each and _live(each[1], now)), key=lambda pair: pair[0]
+        )
 
-    async def _write(self, container: str, name: str, doc: Doc, now: float) -> None:
+    async def _write(self, container: str, name: str, doc: Doc, now: float) -> int:
         headers = {"Content-Type": _hint(doc), "X-Delete-After": _delete_after(doc["expires"], now)}
-        await self._swift.put(container, name, orjson.dumps(doc), headers)
+        return await self._swift.put(container, name, orjson.dumps(doc), headers)
 
     async def _extend(self, container: str, name: str, doc: Doc, old: Doc, now: float) -> Doc:
         """Write the changed message; its index lives as long as it does."""
@@ -407,20 +396,27 @@ class SwiftStorage(Storage):
         await _gather(deletes)
 
     async def _store(self, container: str, name: str, doc: Doc, now: float) -> None:
-        """Write a new message and its index; an id already stored is left as it is (and its
-        message completed if a failed post stored only the index)."""
+        """Write a new message and its index at once. When the id was stored before (a retried
+        post), the new copy is deleted again, unless the first copy's message was never
+        written: then the index is pointed at the new one."""
         expiry = _delete_after(doc["expires"], now)
         headers = {"Content-Type": EXPIRY_TYPE, "X-Delete-After": expiry, "If-None-Match": "*"}
         index = _index_name(doc["id"])
-        status = await self._swift.put(container, index, name.encode(), headers)
+        status, _ = await _gather(
+            [
+                self._swift.put(container, index, name.encode(), headers),
+                self._write(container, name, doc, now),
+            ]
+        )
         if status == 404:
             raise _NoContainer()
         if status == 412:
-            stored = await self._swift.get(container, index)
-            name = stored.text if stored else name
-            if await self._swift.exists(container, name):
-                return
-        await self._write(container, name, doc, now)
+            first = await self._swift.get(container, index)
+            if first is not None and await self._swift.exists(container, first.text):
+                await self._swift.delete(container, name)
+            else:
+                del headers["If-None-Match"]
+                await self._swift.put(container, index, name.encode(), headers)
 
     # Queues
 
@@ -455,7 +451,7 @@ class SwiftStorage(Storage):
 
     async def _queue_names(self, project: str, marker: str | None) -> AsyncGenerator[str, None]:
         prefix = self._queue(project, "")
-        async for row in self._rows("", prefix, prefix + marker if marker else ""):
+        async for row in self._rows("", prefix, self._queue(project, marker) if marker else ""):
             name = unquote(row["name"][len(prefix) :])
             if "#" not in name:
                 yield name
@@ -567,15 +563,15 @@ class SwiftStorage(Storage):
             return
         name, doc = found
         claimed = doc["claim_id"] is not None and doc["claim_expires"] > now
-        if claim_id is None:
+        if claimed and doc["claim_id"] == claim_id:
+            pass  # held by its live claim (whose expiry the message carries): no need to read it
+        elif claim_id is None:
             if claimed:
                 raise errors.MessageIsClaimed()
         elif await self._claim(container, claim_id, now) is None:
             raise errors.ClaimExpired()
-        elif not claimed:
-            raise errors.MessageNotClaimed()
-        elif doc["claim_id"] != claim_id:
-            raise errors.MessageIsClaimed()
+        else:
+            raise errors.MessageIsClaimed() if claimed else errors.MessageNotClaimed()
         await self._remove(container, name)
 
     async def messages_delete(
@@ -950,8 +946,8 @@ class SwiftStorage(Storage):
         return str(rows[0]["name"]) if rows else None
 
 
-class _NoContainer(Exception):
-    """The queue's container does not exist (yet)."""
+class _NoContainer(errors.StorageUnavailable):
+    """The queue's container vanished while messages were written to it."""
 
 
 class _Poll:
@@ -1033,7 +1029,3 @@ def _moved(doc: Doc, ttl: int | None, now: float) -> Doc:
 def _doc_shown(doc: Doc, query: MessageFilter, now: float) -> bool:
     shown = _shown(query, now, doc["client_id"], doc["claim_expires"], doc["visible_at"])
     return shown and _live(doc, now)
-
-
-def _first(pair: Named) -> str:
-    return pair[0]

@@ -46,7 +46,12 @@ class SwiftCatalog(Catalog):
 
     async def open(self) -> None:
         await self._swift.open()
-        await self._swift.create(self._container)
+
+    async def _put(self, name: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """Write an object, creating the catalog's container at the first write."""
+        if await self._swift.put(self._container, name, body, headers or {}) == 404:
+            await self._swift.create(self._container)
+            await self._swift.put(self._container, name, body, headers or {})
 
     async def close(self) -> None:
         await self._swift.close()
@@ -57,7 +62,7 @@ class SwiftCatalog(Catalog):
 
     async def _bump(self) -> None:
         version = str(random.getrandbits(53)).encode()
-        await self._swift.put(self._container, VERSION, version, {})
+        await self._put(VERSION, version)
 
     async def _json(self, name: str) -> Doc | None:
         stored = await self._swift.get(self._container, name)
@@ -72,7 +77,7 @@ class SwiftCatalog(Catalog):
     async def _put_pool(self, pool: Pool) -> None:
         name = POOLS + quote(pool.name, safe="")
         body = orjson.dumps({key: getattr(pool, key) for key in Pool.__dataclass_fields__})
-        await self._swift.put(self._container, name, body, {})
+        await self._put(name, body)
 
     async def pool_put(self, pool: Pool) -> bool:
         new = await self.pool_get(pool.name) is None
@@ -102,7 +107,7 @@ class SwiftCatalog(Catalog):
 
     async def flavor_put(self, name: str, pools: Sequence[str]) -> bool:
         new = await self.flavor_get(name) is None
-        await self._swift.put(self._container, FLAVORS + quote(name, safe=""), b"", {})
+        await self._put(FLAVORS + quote(name, safe=""), b"")
         changed = [
             Pool(pool.name, pool.uri, pool.weight, name if joins else None, pool.options)
             for pool in await self._pools()
@@ -156,7 +161,7 @@ class SwiftCatalog(Catalog):
         if await self._swift.create(self._claim(project, queue)):
             body = orjson.dumps({"pool": pool, "project": project, "queue": queue})
             headers = {"Content-Type": f"{PLACEMENT_TYPE};pool={quote(pool, safe='')}"}
-            await self._swift.put(self._container, self._placement(project, queue), body, headers)
+            await self._put(self._placement(project, queue), body, headers)
             return pool
         return await self._placed(project, queue)
 

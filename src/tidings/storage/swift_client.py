@@ -1,6 +1,16 @@
 """Swift's HTTP API for the Swift driver and its pool catalog: the storage URL, v1 auth
 (tempauth) or Keystone v3 auth, and requests on one account with httpx's async client.
 
+URLs (percent-encode ``:`` and ``@`` inside the user and key)::
+
+    swift://USER:KEY@HOST:PORT/auth/v1.0                  tempauth (v1 auth)
+    swift+keystone://USER:PASSWORD@HOST:PORT/v3?project=P  Keystone v3 password auth
+
+Options: ``prefix`` (the namespace of every container, default ``tidings``), ``tls=true``
+(https), ``timeout`` (seconds per request, default 5), and for Keystone ``domain`` (of the user
+and the project, default ``Default``), ``user_domain``, ``project_domain``, ``region`` and
+``interface`` (default ``public``) of the object-store endpoint.
+
 Failures to reach Swift, timeouts and 5xx answers become ``StorageUnavailable``; a token that
 Swift stops accepting (401) is renewed once, then the request is retried.
 """
@@ -89,13 +99,10 @@ async def tempauth(client: httpx.AsyncClient, config: SwiftConfig) -> tuple[str,
 
 async def keystone(client: httpx.AsyncClient, config: SwiftConfig) -> tuple[str, str]:
     """A project-scoped Keystone v3 token, and the object-store endpoint of its catalog."""
-    password = {
-        "user": {"name": config.user, "domain": {"name": config.user_domain}},
-        "password": config.key,
-    }
+    user = {"name": config.user, "domain": {"name": config.user_domain}, "password": config.key}
     body = {
         "auth": {
-            "identity": {"methods": ["password"], "password": password},
+            "identity": {"methods": ["password"], "password": {"user": user}},
             "scope": {
                 "project": {"name": config.project, "domain": {"name": config.project_domain}}
             },
@@ -161,20 +168,15 @@ class SwiftClient:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         content: bytes | None = None,
+        again: bool = True,
     ) -> httpx.Response:
+        """Send the request (with a renewed token after a 401). A request sent on a kept-alive
+        connection that turns out broken is sent once more if ``again``."""
         session = self._session or await self._renew(None)
         for last in (False, True):
             url, token = session
-            try:
-                response = await self._http().request(
-                    method,
-                    url + path,
-                    headers={**(headers or {}), "X-Auth-Token": token},
-                    params=params,
-                    content=content,
-                )
-            except httpx.HTTPError as exc:
-                raise errors.StorageUnavailable(f"Swift: {exc!r}. Please try again.") from exc
+            headers = {**(headers or {}), "X-Auth-Token": token}
+            response = await self._send(method, url + path, headers, params, content, again)
             if response.status_code != 401 or last:
                 break
             session = await self._renew(token)
@@ -182,10 +184,33 @@ class SwiftClient:
             raise errors.StorageUnavailable(f"Swift answered {response.status_code}.")
         return response
 
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+        content: bytes | None,
+        again: bool,
+    ) -> httpx.Response:
+        while True:
+            try:
+                return await self._http().request(
+                    method, url, headers=headers, params=params, content=content
+                )
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                if not again:
+                    raise errors.StorageUnavailable(f"Swift: {exc!r}. Please try again.") from exc
+                again = False
+            except httpx.HTTPError as exc:
+                raise errors.StorageUnavailable(f"Swift: {exc!r}. Please try again.") from exc
+
     async def create(self, container: str, headers: dict[str, str] | None = None) -> bool:
-        """Create the container; False when it already existed (atomic, even across nodes)."""
-        status = (await self.request("PUT", _path(container), headers)).status_code
-        return _expect(status, 201, 202) == 201
+        """Create the container; False when it exists, or was deleted by a request that
+        started after this one (409). Of concurrent creators, only one gets True."""
+        # never sent twice: the answer to the first one (created or not) would be lost
+        response = await self.request("PUT", _path(container), headers, again=False)
+        return _expect(response.status_code, 201, 202, 409) == 201
 
     async def listing(self, container: str, **params: str) -> list[Doc] | None:
         """A page of the container's (or, for "", the account's) listing; None when absent."""

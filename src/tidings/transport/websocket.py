@@ -95,14 +95,6 @@ def routes(
 
 
 @dataclass
-class _Login:
-    """What ``authenticate`` established: the credentials later frames act with."""
-
-    headers: dict[str, str]
-    project: str
-
-
-@dataclass
 class _Subscription:
     queue: tuple[str, str]
     stop: Callable[[], None]
@@ -115,7 +107,8 @@ class Socket:
     outbox: asyncio.Queue[Frame | tuple[int, str]] = field(
         default_factory=lambda: asyncio.Queue(BACKLOG)
     )
-    login: _Login | None = None
+    credentials: dict[str, str] | None = None
+    """What ``authenticate`` established, for the later frames to act with."""
     expiry: asyncio.TimerHandle | None = None
     subscriptions: dict[str, _Subscription] = field(default_factory=dict)
     push_binary: bool = False
@@ -210,8 +203,8 @@ class Socket:
         if any(name not in headers for name in REQUIRED_HEADERS):
             raise Refused(400, SCHEMA_FAILED)
         signed = is_signed(headers)
-        if self.login is not None and not signed:
-            headers = {**self.login.headers, **headers}
+        if self.credentials is not None and not signed:
+            headers = {**self.credentials, **headers}
         elif self.binding.keystone and not signed:
             raise Refused(403, "Not authentified.")
         path = actions.path(operation, params)
@@ -246,11 +239,11 @@ class Socket:
     async def _authenticate(self, headers: dict[str, str]) -> tuple[int, JSON]:
         authenticator = self.binding.authenticator
         try:
-            context = await authenticator.context(headers, "GET", PATHS[0], f"req-{uuid.uuid4()}")
+            await authenticator.context(headers, "GET", PATHS[0], f"req-{uuid.uuid4()}")
         except errors.Unauthorized:
             return 401, {"error": "Authentication failed."}
         token = headers.get("x-auth-token")
-        self.login = _Login({"x-auth-token": token} if token else {}, context.project_id)
+        self.credentials = {"x-auth-token": token} if token else {}
         self._expire_at(await authenticator.expires(headers))
         return 200, {"message": "Authentified."}
 
@@ -263,7 +256,7 @@ class Socket:
             self.expiry = asyncio.get_running_loop().call_later(delay, self._expire)
 
     def _expire(self) -> None:
-        self.login = None
+        self.credentials = None
         self._close(*EXPIRED)
 
     def _subscribe(
