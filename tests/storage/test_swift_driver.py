@@ -228,6 +228,29 @@ async def test_consumers_in_several_processes_never_share_a_message(swift_url: s
     assert sorted(taken) == sorted(posted)
 
 
+async def test_a_reader_paging_while_a_batch_is_written_skips_nothing(
+    storage: swift.SwiftStorage,
+) -> None:
+    # Given a batch of 30 messages being written (all at once, finishing in any order)
+    now = time.time()
+    await storage.queue_create(PROJECT, QUEUE, {}, now)
+    posting = asyncio.create_task(storage.messages_post(PROJECT, QUEUE, new(*range(30)), now))
+    # When a reader of the same process pages through the queue meanwhile, and after
+    seen: list[object] = []
+    marker: str | None = None
+    while True:
+        written = posting.done()
+        query = MessageFilter(CLIENT, echo=True, marker=marker, limit=4)
+        page, marker = await storage.messages_list(PROJECT, QUEUE, query, now)
+        seen += [message.body for message in page]
+        marker = marker or query.marker
+        if written and not page:
+            break
+    await posting
+    # Then it saw every message once, in post order
+    assert seen == list(range(30))
+
+
 # Failures
 
 

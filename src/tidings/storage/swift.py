@@ -136,6 +136,11 @@ def _index_of(name: str) -> str:
     return INDEX + name.partition(".")[2]
 
 
+def _seq(name: str) -> int:
+    """The sequence number of the message object ``name``."""
+    return int(name[len(MESSAGES) : len(MESSAGES) + 16])
+
+
 def _after(marker: str | None) -> str:
     """The listing marker of a message marker: the name of the last message seen, or a bare
     sequence number (every name of that microsecond sorts before ``m/SEQ/``)."""
@@ -282,6 +287,8 @@ class SwiftStorage(Storage):
         self._seq = 0
         self._watchers = Watchers(_Poll(self))
         self._background: set[asyncio.Task[Any]] = set()
+        self._writing: dict[Key, list[int]] = {}
+        """The first sequence number of each batch this process is writing, by queue."""
 
     async def open(self) -> None:
         await self._swift.open()
@@ -524,8 +531,24 @@ class SwiftStorage(Storage):
         return [message.id for message in messages]
 
     async def _post(self, project: str, queue: str, named: list[Named], now: float) -> None:
+        """Write the messages, all at once. Until they are all written, listings in this
+        process stop before the first of them: a reader paging with markers never steps over
+        a message of the batch that is not written yet."""
         container = self._queue(project, queue)
-        await _each(named, lambda pair: self._store(container, pair[0], pair[1], now))
+        writing = self._writing.setdefault((project, queue), [])
+        first = _seq(named[0][0]) if named else 0
+        writing.append(first)
+        try:
+            await _each(named, lambda pair: self._store(container, pair[0], pair[1], now))
+        finally:
+            writing.remove(first)
+            if not writing:
+                del self._writing[project, queue]
+
+    def _written(self, project: str, queue: str) -> Callable[[Entry], bool]:
+        """Whether a message is before every batch this process is still writing."""
+        bound = min(self._writing.get((project, queue), ()), default=None)
+        return lambda entry: bound is None or _seq(entry.name) < bound
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -543,7 +566,10 @@ class SwiftStorage(Storage):
 
         if query.limit <= 0:
             return [], None
-        shown = self._entries(container, now, after, lambda entry: entry.shown(query, now))
+        written = self._written(project, queue)
+        shown = self._entries(
+            container, now, after, lambda entry: written(entry) and entry.shown(query, now)
+        )
         found = await _collect(shown, query.limit, fetch)
         marker = found[-1][0][len(MESSAGES) :] if found else None
         return [_message(doc) for _, doc in found], marker
@@ -936,6 +962,9 @@ class SwiftStorage(Storage):
         return await self._watchers.watch((project, queue), seconds)
 
     async def newest_marker(self, project: str, queue: str) -> str | None:
+        writing = self._writing.get((project, queue))
+        if writing:  # before the batches still being written
+            return str(min(writing) - 1)
         name = await self._newest(project, queue)
         return None if name is None else name[len(MESSAGES) :]
 
