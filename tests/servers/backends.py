@@ -54,6 +54,10 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
 SERVED_BACKENDS = ("sqlite", "redis", "redis-cluster", "postgres", "swift")
 """The backends the HTTP API suite runs on (one SQLite variant is enough there)."""
 
+FIFO_BACKENDS = ("sqlite", "redis", "redis-cluster", "postgres")
+"""The served backends that list messages in post order (Swift's listings are eventually
+consistent: it declares no FIFO capability), which live push relies on."""
+
 
 def storage_url(request: pytest.FixtureRequest, backend: str) -> str:
     return BACKENDS[backend](request)

@@ -19,13 +19,21 @@ from tidings.config import AuthSettings, Settings, StorageSettings
 OpenSocket = Callable[..., Awaitable[Socket]]
 
 
-@pytest.fixture(params=SERVED_BACKENDS)
-async def served(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Served]:
+@contextlib.asynccontextmanager
+async def served_on(
+    request: pytest.FixtureRequest, clock: FakeClock, backend: str
+) -> AsyncIterator[Served]:
     settings = Settings(
-        storage=StorageSettings(url=storage_url(request, request.param)),
+        storage=StorageSettings(url=storage_url(request, backend)),
         auth=AuthSettings(trust_role_headers=True),
     )
     async with serving(settings, clock) as server:
+        yield server
+
+
+@pytest.fixture(params=SERVED_BACKENDS)
+async def served(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Served]:
+    async with served_on(request, clock, request.param) as server:
         yield server
 
 

@@ -4,19 +4,29 @@ queue to the socket, as Zaqar's bare notification frames, until the socket close
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from tests.api.support import post_bodies, post_messages
-from tests.websocket.conftest import OpenSocket
-from tests.websocket.support import Socket
+from tests.servers.backends import FIFO_BACKENDS
+from tests.websocket.conftest import OpenSocket, served_on
+from tests.websocket.support import Served, Socket
 from tidings.clock import FakeClock
 from tidings.config import Limits
 from tidings.models import MessageFilter
 from tidings.service import Service
 from tidings.storage.base import storage_from_url
 from tidings.transport.push import PushHub
+
+
+@pytest.fixture(params=FIFO_BACKENDS)
+async def served(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Served]:
+    """Live push pages through the queue in post order, which Swift's listings do not promise."""
+    async with served_on(request, clock, request.param) as server:
+        yield server
+
 
 QUIET = 0.5
 """Seconds a test waits to be sure that nothing is pushed."""
