@@ -42,6 +42,16 @@ def worker_pids(pid: int) -> set[int]:
     return workers
 
 
+def wait_for_workers(pid: int, count: int, timeout: float = 30.0) -> set[int]:
+    """The supervisor's ``count`` workers, once all are up (a loaded machine spawns them slowly)."""
+    deadline = time.monotonic() + timeout
+    workers = worker_pids(pid)
+    while len(workers) != count and time.monotonic() < deadline:
+        time.sleep(0.1)
+        workers = worker_pids(pid)
+    return workers
+
+
 def raw_request(port: int, method: str, path: str, body: bytes = b"") -> bytes:
     headers = caller_headers(PROJECT)
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
@@ -90,8 +100,8 @@ def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_two_workers_share_one_port_and_one_store(two_workers: ServerProcess) -> None:
     # Given a server started with --workers 2
-    workers = worker_pids(two_workers.pid)
-    assert len(workers) == 2
+    workers = wait_for_workers(two_workers.pid, 2)
+    assert len(workers) == 2, two_workers.log_text()
 
     # When many clients post concurrently, each on a fresh connection
     def post(n: int) -> int:
