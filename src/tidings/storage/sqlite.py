@@ -2,7 +2,8 @@
 
 One connection owned by one thread does every statement, so writes never contend inside a
 process, and the event loop only waits on a future. Each contract operation runs as one
-function in that thread, inside one transaction. The database is in WAL mode, so readers in
+function in that thread; a write runs in a transaction, shared with the writes queued beside
+it (``sqlite_thread``). The database is in WAL mode, so readers in
 other processes (``--workers``) are not blocked, and a killed process loses no committed write.
 """
 
@@ -14,7 +15,6 @@ import dataclasses
 import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from tidings.models import (
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
+from tidings.storage.sqlite_thread import ConnectionThread
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -112,47 +113,18 @@ class SQLiteStorage(Storage):
         self.path = path
         in_memory = path == ":memory:"
         self.capabilities = frozenset({FIFO, CLAIMS, AOD} | (set() if in_memory else {DURABILITY}))
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-sqlite")
-        self._db: sqlite3.Connection | None = None
+        self._thread = ConnectionThread(self._connect, "tidings-sqlite")
         self._watchers = Watchers(_NewRows(self))
 
     # Plumbing: every operation is one function run in the connection's own thread.
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            future = loop.run_in_executor(self._executor, self._call, work)
-        except RuntimeError as exc:  # the executor was shut down by close()
-            raise errors.StorageUnavailable("The SQLite store is closed.") from exc
-        return await future
-
-    def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._db is None:
-            raise errors.StorageUnavailable("The SQLite store is closed.")
-        try:
-            return work(self._db)
-        except sqlite3.OperationalError as exc:
-            raise errors.StorageUnavailable(f"SQLite: {exc}. Please try again.") from exc
-
-    def _transaction(
-        self, work: Callable[[sqlite3.Connection], T]
-    ) -> Callable[[sqlite3.Connection], T]:
-        def in_transaction(db: sqlite3.Connection) -> T:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(db)
-            except BaseException:
-                db.rollback()
-                raise
-            db.commit()
-            return result
-
-        return in_transaction
+        return await self._thread.read(work)
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._run(self._transaction(work))
+        return await self._thread.write(work)
 
-    def _connect(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -164,19 +136,14 @@ class SQLiteStorage(Storage):
         db.execute("PRAGMA cache_size = -65536")
         db.execute("PRAGMA mmap_size = 268435456")
         db.executescript(SCHEMA)
-        self._db = db
+        return db
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._connect)
+        await self._thread.open()
 
     async def close(self) -> None:
         await self._watchers.close()
-        db, self._db = self._db, None
-        if db is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, db.close)
-        self._executor.shutdown(wait=False)
+        await self._thread.close()
 
     async def is_alive(self) -> bool:
         try:

@@ -1,0 +1,195 @@
+"""The SQLite connection's own thread: it takes the jobs queued by the event loop in batches,
+runs the writes of a batch in one transaction (group commit), and answers the whole batch
+with one wake-up of the loop.
+
+One job per thread hop and one transaction per write cost more than the statements
+themselves under concurrent load: each hop wakes the thread and then the loop, each commit
+takes and drops the file's write lock (shared with the other worker processes) and appends a
+commit record to the WAL. Writes queued while the thread was busy now share one transaction;
+each runs inside its own savepoint, so a write that fails is undone alone and the others still
+commit. A write's future is answered only after the COMMIT, so an acknowledged write is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from tidings import errors
+
+T = TypeVar("T")
+Work = Callable[[sqlite3.Connection], Any]
+
+
+@dataclass
+class _Job:
+    call: Callable[[], Any]
+    write: bool
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    result: Any = None
+    error: BaseException | None = None
+
+
+_STOP = None
+"""Queued by ``close``: the thread finishes the jobs before it and exits."""
+
+
+class ConnectionThread:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+        self._connect = connect
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._db: sqlite3.Connection | None = None
+        """Only the thread touches it."""
+        self._closed = False
+
+    async def open(self) -> None:
+        await self._submit(self._open_connection, write=False)
+
+    async def close(self) -> None:
+        """Close the connection after the jobs already queued; later calls are refused."""
+        if self._closed:
+            return
+        closing = self._submit(self._close_connection, write=False)
+        self._closed = True
+        self._jobs.put(_STOP)
+        await closing
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the connection, outside any transaction."""
+        return cast(T, await self._submit(functools.partial(self._on_connection, work), False))
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a transaction; it returns once that transaction is committed."""
+        return cast(T, await self._submit(functools.partial(self._on_connection, work), True))
+
+    def _submit(self, call: Callable[[], Any], write: bool) -> asyncio.Future[Any]:
+        if self._closed:
+            raise errors.StorageUnavailable("The SQLite store is closed.")
+        if self._thread.ident is None:
+            self._thread.start()
+        loop = asyncio.get_running_loop()
+        job = _Job(call, write, loop.create_future(), loop)
+        self._jobs.put(job)
+        return job.future
+
+    # In the thread
+
+    def _open_connection(self) -> None:
+        self._db = self._connect()
+
+    def _close_connection(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    def _on_connection(self, work: Work) -> Any:
+        if self._db is None:
+            raise errors.StorageUnavailable("The SQLite store is closed.")
+        return work(self._db)
+
+    def _serve(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            live = [job for job in batch if not job.future.cancelled()]
+            self._commit_together([job for job in live if job.write])
+            for job in live:
+                if not job.write:
+                    _attempt(job)
+            _answer(live)
+
+    def _next_batch(self) -> list[_Job] | None:
+        """The jobs queued now (waiting for the first); None once the last batch is done."""
+        first = self._jobs.get()
+        if first is _STOP:
+            return None
+        batch = [first]
+        while not self._jobs.empty():
+            job = self._jobs.get()
+            if job is _STOP:
+                self._jobs.put(_STOP)  # seen again after this batch
+                break
+            batch.append(job)
+        return batch
+
+    def _commit_together(self, writes: list[_Job]) -> None:
+        db = self._db
+        if not writes:
+            return None
+        if db is None:
+            return _fail(writes, errors.StorageUnavailable("The SQLite store is closed."))
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for job in writes:
+                _attempt(job, savepoint=db)
+                if not db.in_transaction:  # its failure ended the whole transaction
+                    raise sqlite3.OperationalError("the transaction was rolled back")
+            db.commit()
+        except (sqlite3.Error, errors.StorageUnavailable) as exc:
+            if db.in_transaction:
+                db.rollback()
+            _fail(writes, exc if isinstance(exc, errors.StorageUnavailable) else _unavailable(exc))
+
+
+def _attempt(job: _Job, savepoint: sqlite3.Connection | None = None) -> None:
+    """Run the job, keeping its result or error; in a savepoint of ``savepoint``'s open
+    transaction, undone alone when it fails."""
+    try:
+        if savepoint is None:
+            job.result = job.call()
+        else:
+            job.result = _in_savepoint(savepoint, job.call)
+    except sqlite3.OperationalError as exc:
+        job.error = _unavailable(exc)
+    except Exception as exc:
+        job.error = exc
+
+
+def _in_savepoint(db: sqlite3.Connection, call: Callable[[], Any]) -> Any:
+    db.execute("SAVEPOINT job")
+    try:
+        result = call()
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK TO job")
+            db.execute("RELEASE job")
+        raise
+    db.execute("RELEASE job")
+    return result
+
+
+def _unavailable(exc: sqlite3.Error) -> errors.StorageUnavailable:
+    return errors.StorageUnavailable(f"SQLite: {exc}. Please try again.")
+
+
+def _fail(jobs: list[_Job], error: BaseException) -> None:
+    """A batch that did not commit: none of its writes is stored."""
+    for job in jobs:
+        job.result, job.error = None, error
+
+
+def _answer(jobs: list[_Job]) -> None:
+    """One wake-up per event loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, answered in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, answered)
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.future.cancelled():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)

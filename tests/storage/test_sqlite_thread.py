@@ -1,0 +1,85 @@
+"""The SQLite connection's thread: writes queued together commit together, each one undone
+alone when it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from tidings import errors
+from tidings.storage.sqlite_thread import ConnectionThread
+
+
+@pytest.fixture
+async def thread(tmp_path: Path) -> AsyncIterator[ConnectionThread]:
+    def connect() -> sqlite3.Connection:
+        db = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
+        return db
+
+    connection = ConnectionThread(connect, "test-sqlite")
+    await connection.open()
+    yield connection
+    await connection.close()
+
+
+def _insert(value: int) -> Callable[[sqlite3.Connection], int]:
+    def insert(db: sqlite3.Connection) -> int:
+        db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        return value
+
+    return insert
+
+
+def _insert_then_fail(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO t (v) VALUES (-1)")
+    raise errors.QueueNotFound()
+
+
+def _values(db: sqlite3.Connection) -> list[int]:
+    return [row[0] for row in db.execute("SELECT v FROM t ORDER BY v")]
+
+
+async def test_concurrent_writes_are_all_stored(thread: ConnectionThread) -> None:
+    results = await asyncio.gather(*(thread.write(_insert(value)) for value in range(50)))
+
+    assert results == list(range(50))
+    assert await thread.read(_values) == list(range(50))
+
+
+async def test_a_failing_write_is_undone_alone(thread: ConnectionThread) -> None:
+    # Given writes queued together, one of which writes a row and then fails
+    calls = [thread.write(_insert(1)), thread.write(_insert_then_fail), thread.write(_insert(2))]
+
+    # When they run
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    # Then only the failing one raises, and only its row is missing
+    assert results[0] == 1
+    assert isinstance(results[1], errors.QueueNotFound)
+    assert results[2] == 2
+    assert await thread.read(_values) == [1, 2]
+
+
+async def test_a_constraint_violation_is_reported_to_its_caller(thread: ConnectionThread) -> None:
+    await thread.write(_insert(7))
+
+    results = await asyncio.gather(
+        thread.write(_insert(7)), thread.write(_insert(8)), return_exceptions=True
+    )
+
+    assert isinstance(results[0], sqlite3.IntegrityError)
+    assert results[1] == 8
+    assert await thread.read(_values) == [7, 8]
+
+
+async def test_calls_after_close_are_refused(thread: ConnectionThread) -> None:
+    await thread.close()
+
+    with pytest.raises(errors.StorageUnavailable):
+        await thread.read(_values)
