@@ -9,10 +9,10 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from tidings.clock import Clock
 from tidings.config import ObservabilitySettings
@@ -63,8 +63,9 @@ class Instruments:
             return _NO_SPAN
         return self.tracing.operation(name, project, queue)
 
-    def middleware(self) -> Middleware:
-        return Middleware(RequestMiddleware, instruments=self)
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """``app`` inside the request layer: request id, metrics, span and log line."""
+        return RequestMiddleware(app, self)
 
     def routes(self) -> list[BaseRoute]:
         if self.metrics is None:

@@ -1,9 +1,9 @@
-"""The HTTP binding: one Starlette route per (method, path) of the operation table."""
+"""The HTTP binding: one route per (method, path) of the operation table."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from tidings import api, errors
 from tidings.api import openapi
@@ -23,16 +23,11 @@ from tidings.api.policy import Policy
 from tidings.config import Settings
 from tidings.context import RequestContext
 from tidings.observability import Instruments
-from tidings.observability.asgi import (
-    OPERATION,
-    PROJECT,
-    REQUEST_ID,
-    REQUEST_ID_HEADER,
-    log_extra,
-)
+from tidings.observability.asgi import OPERATION, PROJECT, REQUEST_ID, log_extra
 from tidings.service import Service
 from tidings.transport import websocket, wire
 from tidings.transport.auth import Authenticator
+from tidings.transport.dispatch import Dispatch, OperationRoute
 from tidings.transport.status import status_of
 
 log = logging.getLogger(__name__)
@@ -40,6 +35,7 @@ log = logging.getLogger(__name__)
 ANONYMOUS = RequestContext(project_id="", client_id="")
 FORM = "application/x-www-form-urlencoded"
 ACCEPTABLE = ("*/*", "application/*", "application/json")
+Endpoint = Callable[[HttpRequest], Awaitable[Response]]
 
 
 def create_app(
@@ -59,15 +55,18 @@ def create_app(
             include_in_schema=False,
         )
     ]
+    operations = []
     by_route = sorted(api.OPERATIONS.values(), key=lambda op: (op.path, op.method))
     for (path, method), group in groupby(by_route, key=lambda op: (op.path, op.method)):
         endpoint = _endpoint(service, settings, authenticator, policy, instruments, list(group))
         routes.append(Route(path, endpoint, methods=[method]))
-    app = Starlette(
+        operations.append(OperationRoute.of(path, method, _operation_app(endpoint)))
+    app = _App(
+        operations,
+        instruments,
         routes=routes
         + websocket.routes(service, settings, authenticator, policy, instruments)
         + instruments.routes(),
-        middleware=[instruments.middleware()],
         lifespan=lifespan,
         exception_handlers={
             errors.TidingsError: _on_error,
@@ -79,6 +78,39 @@ def create_app(
     return app
 
 
+class _App(Starlette):
+    """Starlette, with the operation routes dispatched ahead of its own stack (``dispatch``)
+    and the request layer of ``observability`` outermost."""
+
+    def __init__(
+        self, operations: list[OperationRoute], instruments: Instruments, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self._operations = operations
+        self._instruments = instruments
+
+    def build_middleware_stack(self) -> ASGIApp:
+        starlette = super().build_middleware_stack()
+        return self._instruments.middleware(Dispatch(self._operations, starlette))
+
+
+def _operation_app(endpoint: Endpoint) -> ASGIApp:
+    """The endpoint as an ASGI app, its errors answered as Starlette's stack answers them."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        http = HttpRequest(scope, receive, send)
+        try:
+            response = await endpoint(http)
+        except errors.TidingsError as exc:
+            response = await _on_error(http, exc)
+        except Exception as exc:
+            await (await _on_crash(http, exc))(scope, receive, send)
+            raise  # for the server's log, as Starlette does
+        await response(scope, receive, send)
+
+    return app
+
+
 def _endpoint(
     service: Service,
     settings: Settings,
@@ -86,7 +118,7 @@ def _endpoint(
     policy: Policy,
     instruments: Instruments,
     operations: Sequence[Operation],
-) -> Any:
+) -> Endpoint:
     async def endpoint(http: HttpRequest) -> Response:
         request_id = http.scope[REQUEST_ID]
         operation = _select(operations, http)
@@ -210,13 +242,9 @@ async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
 
 
 async def _on_crash(http: HttpRequest, exc: Exception) -> Response:
-    """Sent from outside the request middleware, so the request id header is added here."""
     extra = log_extra(http.scope)
     log.exception("unexpected error on %s %s", http.method, http.url.path, extra=extra)
-    headers = {REQUEST_ID_HEADER: extra["request_id"]}
-    return _error_response(
-        500, "Internal server error", "The server met an unexpected error.", headers
-    )
+    return _error_response(500, "Internal server error", "The server met an unexpected error.")
 
 
 def _openapi_endpoint(settings: Settings) -> Any:
