@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tidings.ids import unique_id
 
 if TYPE_CHECKING:
     from tidings.observability import Instruments
@@ -45,7 +46,7 @@ class RequestMiddleware:
             span.set_attributes({"http.response.status_code": status, **_labels(scope)})
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
-        request_id = f"req-{uuid.uuid4()}"
+        request_id = f"req-{unique_id()}"
         scope[REQUEST_ID] = request_id
         header = (_HEADER_NAME, request_id.encode())
         status = 500

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from tidings import errors
 from tidings.clock import Clock
 from tidings.config import Limits
+from tidings.ids import unique_id
 from tidings.models import JSON, Message, MessageFilter, NewMessage
 from tidings.service import metadata, validate, waiting
 from tidings.service.encryption import BodyCipher
@@ -168,7 +168,7 @@ class MessageService:
         delay = validate.field(item, "delay", int, queue_meta["_default_message_delay"])
         validate.in_range(ttl, 60, self.limits.max_message_ttl, metadata.MESSAGE_TTL)
         validate.in_range(delay, 0, self.limits.max_message_delay, metadata.MESSAGE_DELAY)
-        return NewMessage(str(uuid.uuid4()), item["body"], ttl, delay, client_id)
+        return NewMessage(unique_id(), item["body"], ttl, delay, client_id)
 
 
 def _batch(document: Any) -> list[Any]:
