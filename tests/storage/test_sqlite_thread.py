@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tidings import errors
-from tidings.storage.sqlite_thread import ConnectionThread
+from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread
 
 
 @pytest.fixture
@@ -83,3 +83,23 @@ async def test_calls_after_close_are_refused(thread: ConnectionThread) -> None:
 
     with pytest.raises(errors.StorageUnavailable):
         await thread.read(_values)
+
+
+async def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> None:
+    # Given a database whose writes stay in the WAL
+    path = tmp_path / "c.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    db.execute("CREATE TABLE t (v BLOB)")
+    db.executemany("INSERT INTO t (v) VALUES (?)", [(b"x" * 1000,)] * 200)
+    before = path.stat().st_size
+
+    # When a checkpoint is due
+    checkpointer = Checkpointer(lambda: sqlite3.connect(path, check_same_thread=False), "wal")
+    checkpointer.due()
+    checkpointer.stop()
+
+    # Then the rows are in the database file, while the writer's connection stays open
+    assert path.stat().st_size > before + 150_000
+    db.close()

@@ -32,7 +32,7 @@ from tidings.models import (
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
-from tidings.storage.sqlite_thread import ConnectionThread
+from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -113,7 +113,8 @@ class SQLiteStorage(Storage):
         self.path = path
         in_memory = path == ":memory:"
         self.capabilities = frozenset({FIFO, CLAIMS, AOD} | (set() if in_memory else {DURABILITY}))
-        self._thread = ConnectionThread(self._connect, "tidings-sqlite")
+        checkpointer = None if in_memory else Checkpointer(self._plain_connection, "tidings-wal")
+        self._thread = ConnectionThread(self._connect, "tidings-sqlite", checkpointer)
         self._watchers = Watchers(_NewRows(self))
 
     # Plumbing: every operation is one function run in the connection's own thread.
@@ -124,13 +125,18 @@ class SQLiteStorage(Storage):
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await self._thread.write(work)
 
+    def _plain_connection(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = self._plain_connection()
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
+        if self.path != ":memory:":  # the checkpointer's thread copies the WAL back
+            db.execute("PRAGMA wal_autocheckpoint = 0")
         db.execute("PRAGMA busy_timeout = 10000")
         # Keep the indexes of deep queues in memory: random message ids spread over the pages.
         db.execute("PRAGMA cache_size = -65536")
