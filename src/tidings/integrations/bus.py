@@ -13,7 +13,7 @@ keep-alive connections and many concurrent long polls without a thread per poll.
   exactly the requeued ones claimable again, and claimed again at once.
 - **Replies** (``ReplyBox``): the single reader of its own queue lists it from a marker with a
   long poll, routes each message to the thread waiting for its correlation id, and deletes
-  what it read in one request per batch.
+  what it read in full batches (the rest expires with its TTL).
 - **Leases**: queues owned by one process (reply and fanout queues) carry an expiry stamp in
   their metadata, and ``queue:`` subscriptions a TTL; both are renewed while held. Every bus
   sweeps now and then the queues under the owned-queue prefix whose stamp has passed, so those
@@ -281,7 +281,8 @@ class _Sender:
 
 
 class Delivery:
-    """One claimed message, settled once by whoever took it (from any thread)."""
+    """One claimed message, settled by whoever took it (from any thread); the first
+    settlement counts."""
 
     def __init__(self, bus: Bus, tally: _Tally, message_id: str, body: JSON) -> None:
         self.body = body
@@ -291,9 +292,19 @@ class Delivery:
         self._settled = False
 
     def settle(self, requeue: bool = False) -> None:
+        self._bus.soon(self._settle, requeue)
+
+    def settle_later(self, seconds: float) -> None:
+        """Acknowledge in ``seconds``, unless settled before."""
+        self._bus.soon(self._settle_later, seconds)
+
+    def _settle(self, requeue: bool) -> None:
         if not self._settled:
             self._settled = True
-            self._bus.soon(self._tally.settle, self.message_id, requeue)
+            self._tally.settle(self.message_id, requeue)
+
+    def _settle_later(self, seconds: float) -> None:
+        asyncio.get_running_loop().call_later(seconds, self._settle, False)
 
 
 class _Tally:
@@ -442,6 +453,7 @@ class ReplyBox:
         self.name = name
         self._bus = bus
         self._waiters: dict[str, queue.SimpleQueue[Mapping[str, JSON]]] = {}
+        self._read: list[str] = []
 
     def expect(self, correlation_id: str) -> queue.SimpleQueue[Mapping[str, JSON]]:
         waiter: queue.SimpleQueue[Mapping[str, JSON]] = queue.SimpleQueue()
@@ -466,8 +478,15 @@ class ReplyBox:
             if page.messages:
                 marker = page.marker or marker
                 self._route(message.body for message in page.messages)
-                ids = [message.id for message in page.messages]
-                self._bus.spawn(client.message_delete_many(self.name, ids))
+                self._read += [message.id for message in page.messages]
+                self._clean_up()
+
+    def _clean_up(self) -> None:
+        """Delete read replies in full batches. Replies expire anyway: deleting them one page
+        at a time would put a request per call on the server, before the next call's."""
+        while len(self._read) >= BATCH_COUNT:
+            ids, self._read = self._read[:BATCH_COUNT], self._read[BATCH_COUNT:]
+            self._bus.spawn(self._bus.client.message_delete_many(self.name, ids))
 
     def _route(self, bodies: Iterable[JSON]) -> None:
         for body in bodies:
