@@ -57,7 +57,7 @@ DIGEST = 12
 MIN_TTL = 60
 """The API's shortest message (and claim, and subscription) lifetime."""
 RPC_CLAIM = ClaimTerms(ttl=60, grace=60)
-"""RPC messages are acknowledged before they are dispatched: a short claim is enough."""
+"""RPC messages are acknowledged as they are dispatched: a short claim is enough."""
 REPLY_RETRIES = 5
 ACK_DELAY = 0.05
 """Seconds into its dispatch by which an RPC message is acknowledged, if not replied to yet."""
