@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from itertools import groupby
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Lifespan
+from starlette.types import Lifespan, Receive
 
 from tidings import api, errors
 from tidings.api import openapi
@@ -30,7 +31,7 @@ from tidings.observability.asgi import (
     REQUEST_ID_HEADER,
     log_extra,
 )
-from tidings.service import Service
+from tidings.service import Service, waiting
 from tidings.transport import websocket, wire
 from tidings.transport.auth import Authenticator
 from tidings.transport.status import status_of
@@ -100,6 +101,7 @@ def _endpoint(
             http.scope[PROJECT] = caller.project_id
         params = wire.params(operation, http.path_params, _query(operation, http.query_params))
         body, size = await _body(operation, http, settings)
+        waiting.CALLER_GONE.set(functools.partial(_disconnected, http.receive))
         with instruments.operation(operation.name, caller.project_id, params.get("queue_name")):
             reply = await api.call(operation, service, Request(caller, params, body, size), policy)
         return _render(reply)
@@ -175,6 +177,12 @@ async def _read_capped(http: HttpRequest, cap: int) -> bytes:
         if len(chunks) > cap:
             raise errors.InvalidRequest(f"Request body is too large. Max size {cap}")
     return bytes(chunks)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has disconnected; the request's body must have been read."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _render(reply: Reply) -> Response:
