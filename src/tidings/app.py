@@ -45,7 +45,12 @@ def build_app(
         pools=PoolService(router, settings.limits),
     )
     notifier = Notifier(
-        storage, settings.notification, clock, cipher, settings.limits.max_message_ttl
+        storage,
+        settings.notification,
+        clock,
+        cipher,
+        settings.limits.max_message_ttl,
+        instruments.delivery_observer(),
     )
     policy = Policy.from_file(settings.auth.policy_file)
     authenticator = auth.authenticator(settings, clock)

@@ -136,6 +136,8 @@ class NotificationSettings:
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_ssl: bool = False
+    smtp_ca_file: str = ""
+    """PEM certificates to trust for the SMTP server's TLS; empty: the system's."""
     smtp_timeout: float = 10.0
     smtp_command: str = ""
     """A sendmail-like command (e.g. ``/usr/sbin/sendmail -t -oi``) used instead of SMTP."""

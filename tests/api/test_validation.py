@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.support import assert_error, claim, post_messages, send_without
+from tests.servers.backends import VALIDATION_BACKENDS
 
 MISSING_HEADER = "Missing header value"
 BAD_HEADER = "Invalid header value"
@@ -22,6 +23,9 @@ NAME_RULE = (
     "Queue names may only contain ASCII letters, digits, underscores, dashes and periods,"
     " and may not be more than 64 characters long."
 )
+
+
+pytestmark = pytest.mark.parametrize("api", VALIDATION_BACKENDS, indirect=True)
 
 
 def case(name: str, method: str, url: str, *expected: Any, **kwargs: Any) -> Any:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.api.support import JSON_PATCH, assert_error, post_messages
+from tests.servers.backends import VALIDATION_BACKENDS
 
 BAD_BODY = "Invalid request body"
 BAD_REQUEST = "Invalid API request"
@@ -17,6 +18,9 @@ MESSAGE_TTL = "The TTL for a message may not exceed 1209600 seconds, and must be
 MESSAGE_DELAY = "The delay for a message may not exceed 900 seconds, and must be at least 0"
 CLAIM_TTL = "The TTL for a claim may not exceed 43200 seconds, and must be at least 60"
 CLAIM_GRACE = "The grace for a claim may not exceed 43200 seconds, and must be at least 60"
+
+
+pytestmark = pytest.mark.parametrize("api", VALIDATION_BACKENDS, indirect=True)
 
 
 def case(name: str, *values: Any) -> Any:

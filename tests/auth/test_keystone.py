@@ -146,6 +146,29 @@ async def test_health_is_for_admins_of_keystone(api: httpx.AsyncClient, keystone
     assert admin.json()["storage_reachable"] is True
 
 
+async def test_pools_are_for_admins_of_keystone(api: httpx.AsyncClient, keystone: Keystone) -> None:
+    member = await api.get("/v2/pools", headers=user(keystone, "a-member"))
+    admin = await api.get("/v2/pools", headers=user(keystone, "a-admin"))
+
+    assert_error(member, 403, "Not authorized")
+    assert admin.status_code == 200
+
+
+async def test_members_read_flavors_and_admins_change_them(
+    api: httpx.AsyncClient, keystone: Keystone
+) -> None:
+    # Listing flavors is open to every project, as in Zaqar
+    listed = await api.get("/v2/flavors", headers=user(keystone, "a-member"))
+    assert listed.status_code == 200
+    # Changing one is for admins: a member is refused before the body is looked at
+    flavor = {"pool_list": ["nowhere"]}
+    member = await api.put("/v2/flavors/gold", json=flavor, headers=user(keystone, "a-member"))
+    admin = await api.put("/v2/flavors/gold", json=flavor, headers=user(keystone, "a-admin"))
+
+    assert_error(member, 403, "Not authorized")
+    assert_error(admin, 400)
+
+
 async def test_versions_need_no_token(api: httpx.AsyncClient) -> None:
     response = await send_without(api, "GET", "/", "X-Auth-Token", "Client-ID")
 

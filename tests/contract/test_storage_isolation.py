@@ -15,9 +15,7 @@ import pytest
 from tidings import errors
 from tidings.clock import FakeClock
 from tidings.models import JSON, Claim, Message, MessageFilter, NewMessage, QueueStats
-from tidings.storage.base import CLAIMS, Storage
-
-pytestmark = pytest.mark.requires(CLAIMS)
+from tidings.storage.base import Storage
 
 PROJECT = "project-a"
 QUEUE = "shared-name"

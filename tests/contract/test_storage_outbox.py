@@ -10,7 +10,7 @@ import pytest
 
 from tidings.clock import FakeClock
 from tidings.models import JSON, MessageFilter, NewMessage
-from tidings.storage.base import CLAIMS, Storage, outbox_queue, topic_space
+from tidings.storage.base import Storage, outbox_queue, topic_space
 
 PROJECT = "project-a"
 OTHER_PROJECT = "project-b"
@@ -171,7 +171,6 @@ async def test_an_outbox_with_only_expired_messages_is_not_listed_after_gc(
     assert await storage.outboxes(clock()) == [(PROJECT, OUTBOX)]
 
 
-@pytest.mark.requires(CLAIMS)
 async def test_workers_claim_retry_and_delete_outbox_jobs(
     storage: Storage, clock: FakeClock
 ) -> None:
@@ -196,7 +195,6 @@ async def test_workers_claim_retry_and_delete_outbox_jobs(
     assert await bodies(storage, PROJECT, "dead", clock()) == [{"job": 1, "attempt": 2}]
 
 
-@pytest.mark.requires(CLAIMS)
 async def test_an_outbox_whose_claim_expired_is_listed_again(
     storage: Storage, clock: FakeClock
 ) -> None:

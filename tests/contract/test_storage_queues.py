@@ -6,10 +6,11 @@ import uuid
 
 import pytest
 
+from tests.ordering import PostOrderOf
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, NewMessage, QueueStats
-from tidings.storage.base import CLAIMS, FIFO, Storage
+from tidings.models import JSON, MessageFilter, NewMessage, QueueStats
+from tidings.storage.base import Storage
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
@@ -166,7 +167,6 @@ async def test_delete_removes_the_queue(storage: Storage, clock: FakeClock) -> N
     assert await storage.queue_count(PROJECT) == 1
 
 
-@pytest.mark.requires(CLAIMS)
 async def test_delete_removes_messages_and_claims(storage: Storage, clock: FakeClock) -> None:
     # Given a queue with a claimed and a free message
     ids = await storage.messages_post(PROJECT, QUEUE, new("claimed", "free"), clock())
@@ -210,7 +210,6 @@ async def test_stats_of_an_empty_queue_are_zero(storage: Storage, clock: FakeClo
     assert await storage.queue_stats(PROJECT, QUEUE, clock()) == QueueStats()
 
 
-@pytest.mark.requires(CLAIMS)
 async def test_stats_count_free_claimed_and_delayed(storage: Storage, clock: FakeClock) -> None:
     # Given two claimed, one delayed and three free messages
     await storage.messages_post(PROJECT, QUEUE, new(1, 2, 3, 4, 5), clock())
@@ -222,7 +221,6 @@ async def test_stats_count_free_claimed_and_delayed(storage: Storage, clock: Fak
     assert (stats.total, stats.claimed, stats.delayed, stats.free) == (6, 2, 1, 3)
 
 
-@pytest.mark.requires(CLAIMS)
 async def test_stats_follow_the_clock(storage: Storage, clock: FakeClock) -> None:
     # Given a message claimed for 60 s and one delayed by 30 s, both living 300 s
     await storage.messages_post(PROJECT, QUEUE, new("claimed"), clock())
@@ -253,27 +251,28 @@ async def test_stats_ignore_expired_messages(storage: Storage, clock: FakeClock)
     assert stats.oldest.body == "long"
 
 
-@pytest.mark.requires(FIFO)
-async def test_stats_name_the_oldest_and_newest_message(storage: Storage, clock: FakeClock) -> None:
+async def test_stats_name_the_oldest_and_newest_message(
+    storage: Storage, clock: FakeClock, post_order: PostOrderOf
+) -> None:
     # Given three messages posted ten seconds apart
-    first = (await storage.messages_post(PROJECT, QUEUE, new("first"), clock()))[0]
+    [first] = await storage.messages_post(PROJECT, QUEUE, new("first"), clock())
     clock.advance(10)
-    await storage.messages_post(PROJECT, QUEUE, new("middle"), clock())
+    [middle] = await storage.messages_post(PROJECT, QUEUE, new("middle"), clock())
     clock.advance(10)
-    last = (await storage.messages_post(PROJECT, QUEUE, new("last"), clock()))[0]
+    [last] = await storage.messages_post(PROJECT, QUEUE, new("last"), clock())
     # When the stats are taken
     stats = await storage.queue_stats(PROJECT, QUEUE, clock())
-    # Then the oldest is the first one posted and the newest the last one
-    assert stats.oldest is not None
-    assert stats.newest is not None
-    assert (stats.oldest.id, stats.oldest.age(clock())) == (first, 20)
-    assert (stats.newest.id, stats.newest.age(clock())) == (last, 0)
+    # Then the oldest and newest are the ends of the queue's listing, which on FIFO drivers are
+    # the first and the last posted
+    everything = MessageFilter(CLIENT, echo=True)
+    listing, _ = await storage.messages_list(PROJECT, QUEUE, everything, clock())
+    assert [message.id for message in listing] == post_order(first, middle, last)
+    assert (stats.oldest, stats.newest) == (listing[0], listing[-1])
 
 
 # Purge
 
 
-@pytest.mark.requires(CLAIMS)
 async def test_purge_removes_messages_and_claims_but_keeps_the_queue(
     storage: Storage, clock: FakeClock
 ) -> None:

@@ -16,6 +16,8 @@ from tests.conftest import ServerProcess
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 MIN_CASES = 500
+RUN_WITHIN = 400
+"""Seconds the whole schemathesis run may take (about 60 on an idle 2-core machine)."""
 
 
 @pytest.fixture
@@ -53,7 +55,12 @@ def run_schemathesis(server: ServerProcess, max_examples: int) -> subprocess.Com
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=100, cwd=server.database.parent, env=env
+        command,
+        capture_output=True,
+        text=True,
+        timeout=RUN_WITHIN,
+        cwd=server.database.parent,
+        env=env,
     )
 
 
@@ -63,6 +70,7 @@ def count(pattern: str, output: str) -> int:
     return int(found.group(1))
 
 
+@pytest.mark.timeout(RUN_WITHIN + 60)
 def test_no_generated_request_makes_the_server_fail(server: ServerProcess) -> None:
     # Given a running server, whose schema declares the required Client-ID/X-Project-ID headers
 

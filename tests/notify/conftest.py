@@ -31,7 +31,8 @@ from tidings.storage.base import Storage, storage_from_url
 
 PROJECT = "project-a"
 SIGNING_KEY = "signing-key"
-QUICK = NotificationSettings(webhook_timeout=0.3, smtp_timeout=5, poll_interval=0.02)
+QUICK = NotificationSettings(webhook_timeout=0.8, smtp_timeout=5, poll_interval=0.02)
+"""Timeouts short enough for quick tests, long enough for a loopback answer on a busy machine."""
 
 
 @dataclass

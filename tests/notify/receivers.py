@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import datetime
 import email
 import hashlib
 import hmac
+import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.conftest import free_port
 
@@ -111,14 +119,87 @@ def text_of(mail: Message) -> str:
     return payload.decode()
 
 
-class Mailbox:
-    """An SMTP server in the test process (aiosmtpd) keeping every mail it receives."""
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
 
-    def __init__(self) -> None:
+    certificate: Path
+    key: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> Certificate:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        found = cls(directory / "smtp-cert.pem", directory / "smtp-key.pem")
+        found.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        found.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return found
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certificate, self.key)
+        return context
+
+
+class Mailbox:
+    """An SMTP server in the test process (aiosmtpd) keeping every mail it receives.
+
+    With a ``certificate`` it speaks TLS: from the first byte when ``implicit_tls``, else it
+    requires STARTTLS. With a ``login`` it requires that user name and password (over TLS).
+    """
+
+    def __init__(
+        self,
+        certificate: Certificate | None = None,
+        implicit_tls: bool = False,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.mails: list[Message] = []
         self.recipients: list[list[str]] = []
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.logins: list[tuple[str, bool]] = []
+        """Each login attempt: the user name and whether it was accepted."""
+        self._login = login
+        options: dict[str, Any] = {}
+        if certificate is not None and implicit_tls:
+            # aiosmtpd counts only STARTTLS as TLS when deciding whether to offer AUTH
+            options.update(ssl_context=certificate.server_context(), auth_require_tls=False)
+        elif certificate is not None:
+            options.update(tls_context=certificate.server_context(), require_starttls=True)
+        if login is not None:
+            options.update(auth_required=True, authenticator=self._authenticate)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        user, password = data.login.decode(), data.password.decode()
+        accepted = (user, password) == self._login
+        self.logins.append((user, accepted))
+        return AuthResult(success=accepted)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content

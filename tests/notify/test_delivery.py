@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import email
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.notify.conftest import eventually, listed, post, serving, subscribe
-from tests.notify.receivers import Mailbox, Receiver, text_of
+from tests.notify.receivers import Certificate, Mailbox, Receiver, text_of
 from tidings.clock import FakeClock
 
 
@@ -79,6 +82,52 @@ async def test_mail_over_smtp(clock: FakeClock, mailbox: Mailbox) -> None:
     assert mail["From"] == "alerts@example.test"
     assert mailbox.recipients == [["ops@example.test", "oncall@example.test"]]
     assert orjson.loads(text_of(mail))["body"] == {"event": "café"}
+
+
+@contextmanager
+def running(mailbox: Mailbox) -> Iterator[Mailbox]:
+    mailbox.start()
+    try:
+        yield mailbox
+    finally:
+        mailbox.stop()
+
+
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "tls"])
+# the server's warning that AUTH is offered without STARTTLS: there, TLS came first
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_mail_over_tls_with_a_login(
+    clock: FakeClock, tmp_path: Path, implicit_tls: bool
+) -> None:
+    # Given an SMTP server that requires TLS (STARTTLS or from the start) and a login
+    certificate = Certificate.create(tmp_path)
+    mailbox = Mailbox(certificate, implicit_tls=implicit_tls, login=("tidings", "s3cret"))
+    secure = {
+        "smtp_starttls": not implicit_tls,
+        "smtp_ssl": implicit_tls,
+        "smtp_ca_file": str(certificate.certificate),
+        "smtp_username": "tidings",
+    }
+    with running(mailbox):
+        # When a message is posted to a mail subscriber, once with the wrong password
+        async with serving(
+            clock, smtp_host="127.0.0.1", smtp_port=mailbox.port, smtp_password="wrong", **secure
+        ) as api:
+            await subscribe(api, "/v2/queues/fizbit", "mailto:ops@example.test")
+            await post(api, "/v2/queues/fizbit", "refused")
+            await eventually(lambda: bool(mailbox.logins))
+        # And once with the right one
+        async with serving(
+            clock, smtp_host="127.0.0.1", smtp_port=mailbox.port, smtp_password="s3cret", **secure
+        ) as api:
+            await subscribe(api, "/v2/queues/fizbit", "mailto:ops@example.test")
+            await post(api, "/v2/queues/fizbit", "sealed")
+            await eventually(lambda: len(mailbox.mails) == 1)
+
+    # Then only the logged-in sender's mail arrived, over the encrypted connection
+    assert mailbox.logins[0] == ("tidings", False)
+    assert mailbox.logins[-1] == ("tidings", True)
+    assert [orjson.loads(text_of(mail))["body"] for mail in mailbox.mails] == ["sealed"]
 
 
 async def test_mail_through_a_sendmail_command(clock: FakeClock, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def wait_for(check: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "redis-cluster", "postgres"])
 def test_sigkill_mid_delivery_loses_no_notification(tmp_path: Path, backend: str) -> None:
     # The first deliveries hang, so the kill finds them in flight
     receiver = Receiver(answers=[TIMEOUT] * WORKERS, hold=5.0)

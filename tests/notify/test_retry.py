@@ -86,7 +86,7 @@ async def test_recovers_after_refused_connection_500_429_and_timeout(
     harness: Harness, clock: Any
 ) -> None:
     # Given a receiver not yet listening, then answering 500, 429 and timing out once each
-    receiver = Receiver(clock=clock, answers=[500, 429, TIMEOUT], hold=1.0)
+    receiver = Receiver(clock=clock, answers=[500, 429, TIMEOUT], hold=2.0)
     policy = {**SHORT, "retries_with_no_delay": 0, "minimum_delay": 1, "maximum_delay": 11}
     policy["minimum_delay_retries"] = 4
     subscription = await subscribe(harness, receiver.url, _retry_policy=policy)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerProcess, caller_headers
+from tests.notify.conftest import eventually, post, serving, subscribe
+from tests.notify.receivers import Receiver
 from tests.observability.conftest import serve
+from tidings.clock import FakeClock
 from tidings.observability import Instruments
 from tidings.observability.metrics import Metrics
 
@@ -90,3 +94,39 @@ def test_workers_share_their_counts(tmp_path: Path) -> None:
     # Then any worker reports the sum of both
     created = requests_of(text, "queue_create", "201") + requests_of(text, "queue_create", "204")
     assert created == 20
+
+
+def deliveries_of(text: str, kind: str, result: str) -> float:
+    labels = (("kind", kind), ("result", result))
+    return samples(text).get(("tidings_notification_deliveries_total", labels), 0.0)
+
+
+async def test_notification_deliveries_are_counted_by_kind_and_result(clock: FakeClock) -> None:
+    # Given three webhooks: one that takes the notification, one that refuses it (a 4xx: no
+    # retry) and one that fails once (a 5xx: retried, at once by the default policy)
+    receivers = [Receiver(answers=[answer]) for answer in (200, 400, 500)]
+    for receiver in receivers:
+        receiver.start()
+    try:
+        async with serving(clock) as api:
+            for receiver in receivers:
+                await subscribe(api, "/v2/queues/fizbit", receiver.url)
+            # When a message is posted and the failing webhook got its second request
+            await post(api, "/v2/queues/fizbit", "news")
+            await eventually(lambda: len(receivers[2].hits) == 2)
+            # Then each attempt is counted by its result once its outcome is stored
+            text = ""
+            for _ in range(100):
+                text = (await api.get("/metrics")).text
+                if deliveries_of(text, "webhook", "delivered") == 2:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+
+    assert deliveries_of(text, "webhook", "delivered") == 2
+    assert deliveries_of(text, "webhook", "dead") == 1
+    assert deliveries_of(text, "webhook", "retried") == 1
+    count = ("tidings_notification_delivery_duration_seconds_count", (("kind", "webhook"),))
+    assert samples(text)[count] == 4

@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import oslo_messaging as om
 import pytest
 
-from tests.conftest import free_port
-from tests.oslo.conftest import eventually, rpc_servers, stays
+from tests.conftest import ServerProcess, caller_headers, free_port
+from tests.oslo.conftest import PATIENCE, eventually, rpc_servers, stays
+from tidings.integrations.oslo_messaging import rpc_queue
 
 CTXT = {"user": "alice", "request_id": "req-1"}
 
@@ -149,3 +151,29 @@ def test_sending_to_an_unreachable_tidings_fails_after_its_retries(
         client(transport, "nowhere").prepare(retry=1).cast(CTXT, "remember", item=1)
     with pytest.raises(om.MessagingTimeout):
         client(transport, "nowhere", timeout=0.5).call(CTXT, "echo", value=1)
+
+
+class AckWatcher:
+    """An RPC endpoint that waits, within its dispatch, for its request to leave the queue."""
+
+    def __init__(self, tidings: ServerProcess, project: str, queue: str) -> None:
+        self.stats = f"{tidings.url}/v2/queues/{queue}/stats"
+        self.headers = caller_headers(project)
+
+    def acknowledged(self, ctxt: dict[str, Any]) -> bool:
+        deadline = time.monotonic() + PATIENCE
+        with httpx.Client(headers=self.headers) as http:
+            while time.monotonic() < deadline:
+                if http.get(self.stats).json()["messages"]["total"] == 0:
+                    return True
+                time.sleep(0.01)
+        return False
+
+
+def test_a_call_is_acknowledged_while_its_dispatch_runs(
+    transport: Any, started: Callable[[Any], Any], tidings: ServerProcess, project: str
+) -> None:
+    endpoint = AckWatcher(tidings, project, rpc_queue("openstack", "patient"))
+    started(om.get_rpc_server(transport, om.Target(topic="patient", server="s1"), [endpoint]))
+
+    assert client(transport, "patient").call(CTXT, "acknowledged") is True

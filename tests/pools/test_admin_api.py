@@ -63,6 +63,14 @@ async def test_anyone_may_read_the_flavors(api: httpx.AsyncClient) -> None:
     assert response.json() == {"flavors": [], "links": []}
 
 
+@pytest.mark.parametrize("limit", ["0", "21", "many"])
+async def test_a_flavor_page_size_is_checked(api: httpx.AsyncClient, limit: str) -> None:
+    response = await api.get("/v2/flavors", params={"limit": limit})
+
+    assert_error(response, 400)
+    assert "limit" in response.json()["description"].lower()
+
+
 # Pools
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.pools.conftest import add_pool, sqlite_pool
+from tests.servers.backends import storage_url
 from tests.servers.redis import free_port
 from tidings import errors
 from tidings.clock import FakeClock
@@ -68,6 +69,25 @@ async def test_without_pools_every_queue_lives_in_the_default_storage(
     assert await router.catalog.placement_get(PROJECT, "q") is None
     assert await holds(router.default_url, "q")
     assert await holds(router.default_url, "lazy")
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "redis-cluster", "postgres", "swift"])
+async def test_every_kind_of_store_can_be_a_pool(
+    router: PooledStorage, clock: FakeClock, request: pytest.FixtureRequest, backend: str
+) -> None:
+    # Given a pool on a store of that kind
+    url = storage_url(request, backend)
+    await add_pool(router, "only", url)
+    # When a queue is used through the router: post, claim, delete
+    await router.messages_post(PROJECT, "orders", new("a", "b"), clock())
+    claim = await router.claim_create(PROJECT, "orders", 60, 60, 1, clock())
+    assert claim is not None
+    [taken] = claim.messages
+    await router.message_delete(PROJECT, "orders", taken.id, claim.id, clock())
+    # Then the queue and what is left of it live in the pool
+    assert await holds(url, "orders")
+    async with opened(url) as pool:
+        assert await bodies(pool, "orders", clock()) == [b for b in ["a", "b"] if b != taken.body]
 
 
 async def test_a_pool_of_weight_zero_takes_no_new_queue(

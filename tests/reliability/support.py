@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tests.servers.postgres import PostgresServer, start_private_postgres
-from tests.servers.redis import RedisServer
+from tests.servers.redis import RedisClusterServers, RedisServer
 
 
 class Backend(Protocol):
@@ -58,6 +58,27 @@ class DurableRedis:
 
 
 @dataclass
+class DurableRedisCluster:
+    """Three Redis Cluster masters, each with the durable settings of ``DurableRedis``."""
+
+    servers: RedisClusterServers
+
+    @property
+    def url(self) -> str:
+        return self.servers.url
+
+    def crash(self) -> None:
+        for node in self.servers.nodes:
+            node.kill()
+
+    def restart(self) -> None:
+        """The nodes come back on their ports and rejoin from their own cluster files."""
+        for node in self.servers.nodes:
+            node.start()
+        self.servers.wait_ok()
+
+
+@dataclass
 class Postgres:
     server: PostgresServer
 
@@ -85,6 +106,13 @@ def private_backend(name: str, directory: Path) -> Iterator[Backend]:
             yield DurableRedis(redis)
         finally:
             redis.stop()
+    elif name == "redis-cluster":
+        cluster = RedisClusterServers(directory / "cluster", appendonly=True, appendfsync="always")
+        cluster.start()
+        try:
+            yield DurableRedisCluster(cluster)
+        finally:
+            cluster.stop()
     elif name == "postgres":
         postgres = start_private_postgres(durable=True)
         try:

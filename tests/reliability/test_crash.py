@@ -80,7 +80,7 @@ def listed_messages(client: httpx.Client) -> Iterator[dict[str, object]]:
         href = link["href"]
 
 
-@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "postgres"])
+@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "redis-cluster", "postgres"])
 def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path, backend: str) -> None:
     with private_backend(backend, tmp_path) as store:
         # Given a single-process server and producers streaming one message per POST

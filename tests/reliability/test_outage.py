@@ -36,7 +36,7 @@ def post_until_accepted(client: httpx.Client) -> float:
     raise AssertionError(f"no recovery within {RECOVER_WITHIN} s")
 
 
-@pytest.mark.parametrize("backend", ["redis", "postgres"])
+@pytest.mark.parametrize("backend", ["redis", "redis-cluster", "postgres"])
 def test_an_outage_answers_503_quickly_and_heals_by_itself(tmp_path: Path, backend: str) -> None:
     with private_backend(backend, tmp_path) as store:
         server = ServerProcess(database=tmp_path / "server.db", storage_url=store.url)

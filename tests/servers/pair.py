@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ServerProcess
 from tests.servers.backends import storage_url
 
-SHARED_BACKENDS = ("sqlite-file", "redis", "postgres")
+SHARED_BACKENDS = ("sqlite-file", "redis", "redis-cluster", "postgres")
 """The stores several processes can share."""
 
 

@@ -148,6 +148,8 @@ class RedisClusterServers:
 
     directory: Path
     nodes: list[RedisServer] = field(default_factory=list)
+    appendonly: bool = False
+    appendfsync: str = "everysec"
 
     @property
     def url(self) -> str:
@@ -158,7 +160,13 @@ class RedisClusterServers:
         for number in range(masters):
             port = free_cluster_port(taken)
             taken |= {port, port + BUS_OFFSET}
-            node = RedisServer(self.directory / f"node{number}", port=port, cluster=True)
+            node = RedisServer(
+                self.directory / f"node{number}",
+                port=port,
+                cluster=True,
+                appendonly=self.appendonly,
+                appendfsync=self.appendfsync,
+            )
             self.nodes.append(node)
             node.start()
         addresses = [f"{HOST}:{node.port}" for node in self.nodes]

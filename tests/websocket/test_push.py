@@ -132,6 +132,31 @@ async def test_deleting_the_subscription_stops_the_pushes(
     assert await nothing_pushed(ws)
 
 
+def following(queue: str) -> bool:
+    """Whether this process's server still follows ``queue`` for some socket."""
+    return any(task.get_name() == f"tidings-push-{queue}" for task in asyncio.all_tasks())
+
+
+async def test_closing_the_socket_ends_its_subscription(
+    open_socket: OpenSocket, http: httpx.AsyncClient
+) -> None:
+    # Given two sockets subscribed to the queue
+    leaving, staying = await open_socket(), await open_socket()
+    await subscribed(leaving)
+    await subscribed(staying)
+    # When one closes, the other still gets the next message
+    await leaving.close()
+    await post_bodies(http, "news", "after")
+    assert (await staying.pushed())["body"] == "after"
+    # And when the other closes too, the server stops following the queue
+    await staying.close()
+    for _ in range(100):
+        if not following("news"):
+            break
+        await asyncio.sleep(0.05)
+    assert not following("news")
+
+
 async def test_a_message_posted_over_the_socket_is_pushed_to_it(ws: Socket) -> None:
     await subscribed(ws)
 

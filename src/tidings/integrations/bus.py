@@ -5,16 +5,15 @@ keep-alive connections and many concurrent long polls without a thread per poll.
 - **Posting** goes through one sender per queue: messages posted while the queue's previous
   request is in flight leave together in the next one (a batch is stored all or nothing), so
   50 threads posting to one queue make a few requests, not 50.
-- **Consuming** (``Inbox``) claims from a set of queues. Between claims a poller waits with a
-  long-polled *listing* (``GET .../messages?wait=N``), never a long-polled claim: cancelling a
-  listing leaves nothing behind, while a claim the server completes after its caller went away
-  would hide its messages until the claim expires. Each claimed message is settled by its
+- **Consuming** (``Inbox``) claims from a set of queues with long-polled claims (``POST
+  .../claims?wait=N``); stopping cancels the claim in flight, and tidings stops a long poll
+  whose client disconnects, so that claim takes nothing. Each claimed message is settled by its
   taker (``ack`` or ``requeue``); once all messages of a claim are settled, the acknowledged
   ones are deleted in one request and, if any was requeued, the claim is released, which makes
-  exactly the requeued ones claimable again.
+  exactly the requeued ones claimable again, and claimed again at once.
 - **Replies** (``ReplyBox``): the single reader of its own queue lists it from a marker with a
   long poll, routes each message to the thread waiting for its correlation id, and deletes
-  what it read in one request per batch.
+  what it read in full batches (the rest expires with its TTL).
 - **Leases**: queues owned by one process (reply and fanout queues) carry an expiry stamp in
   their metadata, and ``queue:`` subscriptions a TTL; both are renewed while held. Every bus
   sweeps now and then the queues under the owned-queue prefix whose stamp has passed, so those
@@ -282,7 +281,8 @@ class _Sender:
 
 
 class Delivery:
-    """One claimed message, settled once by whoever took it (from any thread)."""
+    """One claimed message, settled by whoever took it (from any thread); the first
+    settlement counts."""
 
     def __init__(self, bus: Bus, tally: _Tally, message_id: str, body: JSON) -> None:
         self.body = body
@@ -292,22 +292,38 @@ class Delivery:
         self._settled = False
 
     def settle(self, requeue: bool = False) -> None:
+        self._bus.soon(self._settle, requeue)
+
+    def settle_later(self, seconds: float) -> None:
+        """Acknowledge in ``seconds``, unless settled before."""
+        self._bus.soon(self._settle_later, seconds)
+
+    def _settle(self, requeue: bool) -> None:
         if not self._settled:
             self._settled = True
-            self._bus.soon(self._tally.settle, self.message_id, requeue)
+            self._tally.settle(self.message_id, requeue)
+
+    def _settle_later(self, seconds: float) -> None:
+        asyncio.get_running_loop().call_later(seconds, self._settle, False)
 
 
 class _Tally:
     """The messages of one claim still to be settled."""
 
-    def __init__(self, bus: Bus, queue_name: str, claim: Claim, wake: asyncio.Event) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        queue_name: str,
+        claim: Claim,
+        reclaim: Callable[[], Awaitable[None]],
+    ) -> None:
         self._bus = bus
         self._queue = queue_name
         self._claim_id = claim.id
         self._left = len(claim.messages)
         self._acked: list[str] = []
         self._requeued = False
-        self._wake = wake
+        self._reclaim = reclaim
 
     def settle(self, message_id: str, requeue: bool) -> None:
         if requeue:
@@ -324,7 +340,7 @@ class _Tally:
             await client.message_delete_many(self._queue, self._acked, [self._claim_id])
         if self._requeued:
             await client.claim_delete(self._queue, self._claim_id)
-            self._wake.set()
+            await self._reclaim()
 
 
 _STOP = object()
@@ -353,7 +369,7 @@ class Inbox:
         return item if isinstance(item, Delivery) else None
 
     def stop(self) -> None:
-        """Claim no more (a claim in flight is released); wake a blocked ``take``."""
+        """Claim no more (the claims in flight are cancelled); wake a blocked ``take``."""
         with contextlib.suppress(ConnectionError):
             self._bus.call(self._stop_pollers())
         self._stopped = True
@@ -369,8 +385,8 @@ class Inbox:
 
 
 class _Poller:
-    """Claims from one queue into an inbox; between claims, a long-polled listing tells when
-    there is something to claim."""
+    """Claims from one queue into an inbox: long-polled claims one after the other, and a
+    claim that does not wait after each release of requeued messages."""
 
     def __init__(
         self,
@@ -384,67 +400,46 @@ class _Poller:
         self._terms = terms
         self._items = items
         self._stopping = False
-        self._wake = asyncio.Event()
         self._task: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self._task = self._bus.task(self._run())
 
     async def stop(self) -> None:
+        """Cancel the claim in flight: tidings stops a long poll whose client disconnects,
+        so it takes nothing (unless it was being answered at that very moment)."""
         self._stopping = True
-        self._wake.set()
         if self._task is not None:
+            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        claimable = True
-        while not self._stopping:
+        while True:
             try:
-                if claimable and await self._claim():
-                    continue
-                claimable = await self._wait()
+                await self._claim(self._bus.options.wait)
             except Exception as exc:
                 LOG.warning("consuming %s failed: %r", self._queue, exc)
-                await self._pause()
-                claimable = True
+                await asyncio.sleep(ERROR_PAUSE)
 
-    async def _claim(self) -> bool:
+    async def _reclaim(self) -> None:
+        if not self._stopping:
+            await self._claim(wait=0)
+
+    async def _claim(self, wait: int) -> None:
+        """Claim what there is room for, waiting up to ``wait`` seconds for a post."""
         room = self._terms.prefetch - self._items.qsize()
         if room <= 0:
             await asyncio.sleep(0.01)
-            return True
-        self._wake.clear()
+            return
+        terms = self._terms
         claim = await self._bus.client.claim_create(
-            self._queue, min(room, BATCH_COUNT), self._terms.ttl, self._terms.grace
+            self._queue, min(room, BATCH_COUNT), terms.ttl, terms.grace, wait=wait
         )
         if claim is None:
-            return False
-        if self._stopping:
-            await self._bus.client.claim_delete(self._queue, claim.id)
-            return False
-        tally = _Tally(self._bus, self._queue, claim, self._wake)
+            return
+        tally = _Tally(self._bus, self._queue, claim, self._reclaim)
         for message in claim.messages:
             self._items.put(Delivery(self._bus, tally, message.id, message.body))
-        return True
-
-    async def _wait(self) -> bool:
-        """Whether there may be something to claim, after waiting for a post (or a wake)."""
-        listing = asyncio.ensure_future(
-            self._bus.client.message_list(
-                self._queue, limit=1, echo=True, wait=self._bus.options.wait
-            )
-        )
-        woken = asyncio.ensure_future(self._wake.wait())
-        done, _ = await asyncio.wait({listing, woken}, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in (listing, woken):
-            waiting.cancel()
-        if listing in done and not listing.cancelled():
-            return bool(listing.result().messages)
-        return True
-
-    async def _pause(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), ERROR_PAUSE)
 
 
 # Replies
@@ -458,6 +453,7 @@ class ReplyBox:
         self.name = name
         self._bus = bus
         self._waiters: dict[str, queue.SimpleQueue[Mapping[str, JSON]]] = {}
+        self._read: list[str] = []
 
     def expect(self, correlation_id: str) -> queue.SimpleQueue[Mapping[str, JSON]]:
         waiter: queue.SimpleQueue[Mapping[str, JSON]] = queue.SimpleQueue()
@@ -482,8 +478,15 @@ class ReplyBox:
             if page.messages:
                 marker = page.marker or marker
                 self._route(message.body for message in page.messages)
-                ids = [message.id for message in page.messages]
-                self._bus.spawn(client.message_delete_many(self.name, ids))
+                self._read += [message.id for message in page.messages]
+                self._clean_up()
+
+    def _clean_up(self) -> None:
+        """Delete read replies in full batches. Replies expire anyway: deleting them one page
+        at a time would put a request per call on the server, before the next call's."""
+        while len(self._read) >= BATCH_COUNT:
+            ids, self._read = self._read[:BATCH_COUNT], self._read[BATCH_COUNT:]
+            self._bus.spawn(self._bus.client.message_delete_many(self.name, ids))
 
     def _route(self, bodies: Iterable[JSON]) -> None:
         for body in bodies:

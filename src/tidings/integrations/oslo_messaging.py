@@ -57,8 +57,10 @@ DIGEST = 12
 MIN_TTL = 60
 """The API's shortest message (and claim, and subscription) lifetime."""
 RPC_CLAIM = ClaimTerms(ttl=60, grace=60)
-"""RPC messages are acknowledged before they are dispatched: a short claim is enough."""
+"""RPC messages are acknowledged as they are dispatched: a short claim is enough."""
 REPLY_RETRIES = 5
+ACK_DELAY = 0.05
+"""Seconds into its dispatch by which an RPC message is acknowledged, if not replied to yet."""
 MAX_CONNECTIONS = 256
 _PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 _LAST = re.compile(r"[A-Za-z0-9_.-]+")
@@ -493,16 +495,21 @@ class _RpcIncoming(base.RpcIncomingMessage):  # type: ignore[misc]
         self._reply_to = body.get("reply_to")
 
     def acknowledge(self) -> None:
-        self._delivery.settle()
+        """Called before dispatch; the acknowledgement is sent once the reply is posted (so a
+        quick call's reply does not queue behind it on the server), or ``ACK_DELAY`` seconds
+        into a longer dispatch."""
+        self._delivery.settle_later(ACK_DELAY)
 
     def requeue(self) -> None:
         self._delivery.settle(requeue=True)
 
     def reply(self, reply: JSON = None, failure: Any = None) -> None:
+        """Called after every dispatch, also of a cast (which has nobody to reply to)."""
         if self._reply_to:
             error = common.serialize_remote_exception(failure) if failure else None
             body = {"msg_id": self.msg_id, "result": reply, "failure": error}
             self._driver.post_reply(self._reply_to, body)
+        self._delivery.settle()
 
     def heartbeat(self) -> None:
         if self._reply_to:

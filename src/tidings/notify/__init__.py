@@ -15,7 +15,7 @@ from tidings.notify.fanout import QueueSink
 from tidings.notify.mail import MailSink
 from tidings.notify.sinks import Sink
 from tidings.notify.webhook import WebhookSink
-from tidings.notify.worker import Dispatcher
+from tidings.notify.worker import DeliveryObserver, Dispatcher, keep_no_figures
 from tidings.service.encryption import BodyCipher
 from tidings.storage.base import Storage
 
@@ -43,12 +43,14 @@ class Notifier:
         clock: Clock,
         cipher: BodyCipher,
         job_ttl: int,
+        observe: DeliveryObserver = keep_no_figures,
     ) -> None:
         self._storage = storage
         self._settings = settings
         self._clock = clock
         self._cipher = cipher
         self._job_ttl = job_ttl
+        self._observe = observe
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -63,6 +65,7 @@ class Notifier:
             self._clock,
             self._cipher,
             self._job_ttl,
+            self._observe,
         )
         self._task = asyncio.create_task(dispatcher.run())
 

@@ -99,6 +99,7 @@ class MailSink:
             password=settings.smtp_password or None,
             use_tls=settings.smtp_ssl,
             start_tls=settings.smtp_starttls,
+            cert_bundle=settings.smtp_ca_file or None,
             timeout=settings.smtp_timeout,
         )
 

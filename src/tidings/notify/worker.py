@@ -12,7 +12,8 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from tidings.clock import Clock
@@ -38,6 +39,18 @@ GRACE = 60
 CLAIM_MARGIN = 10
 """Seconds a claim outlives the slowest delivery's timeout."""
 
+KINDS = {"http": "webhook", "https": "webhook", "mailto": "mail", "queue": "queue"}
+"""The subscriber kind of each scheme, as delivery figures name it."""
+DELIVERED, RETRIED, DEAD = "delivered", "retried", "dead"
+"""What became of one delivery attempt."""
+
+DeliveryObserver = Callable[[str, str, float], None]
+"""Told of each delivery attempt: the subscriber kind, what became of it, its seconds."""
+
+
+def keep_no_figures(kind: str, result: str, seconds: float) -> None:
+    """The observer when metrics are off."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Lease:
@@ -57,9 +70,11 @@ class Dispatcher:
         clock: Clock,
         cipher: BodyCipher,
         job_ttl: int,
+        observe: DeliveryObserver = keep_no_figures,
     ) -> None:
         self._storage = storage
         self._sinks = sinks
+        self._observe = observe
         self._settings = settings
         self._clock = clock
         self._cipher = cipher
@@ -100,9 +115,13 @@ class Dispatcher:
         subscription = await self._subscription(lease.space, job)
         if job is not None and subscription is not None and self._due(job, subscription):
             delivery = Delivery(subscription, job, self._payload(lease.space, job))
+            started = time.perf_counter()
             outcome = await self._deliver(delivery)
+            seconds = time.perf_counter() - started
+            result = DELIVERED
             if not outcome.delivered:
-                await self._retry_or_bury(lease, delivery, outcome)
+                result = await self._retry_or_bury(lease, delivery, outcome)
+            self._observe(_kind(subscription), result, seconds)
         await self._storage.messages_delete(
             lease.space, lease.outbox, [message.id], [lease.claim_id], self._clock()
         )
@@ -143,12 +162,13 @@ class Dispatcher:
             log.exception("delivery of %s failed", delivery.job.notification_id)
             return retry(f"{type(exc).__name__}: {exc}")
 
-    async def _retry_or_bury(self, lease: Lease, delivery: Delivery, outcome: Outcome) -> None:
+    async def _retry_or_bury(self, lease: Lease, delivery: Delivery, outcome: Outcome) -> str:
+        """Post the job again for later, or keep it as dead; which of the two was done."""
         job = delivery.job
         delay = await self._delay(lease.space, delivery) if outcome.retryable else None
         if delay is None:
             await self._bury(lease.space, delivery, outcome)
-            return
+            return DEAD
         log.info(
             "notification %s attempt %d failed (%s); retrying in %d s",
             job.notification_id,
@@ -160,6 +180,7 @@ class Dispatcher:
         await self._storage.messages_post(
             lease.space, lease.outbox, [again.message(self._job_ttl, delay)], self._clock()
         )
+        return RETRIED
 
     async def _delay(self, space: str, delivery: Delivery) -> int | None:
         """The retry policy's wait before the next attempt; None when retries ran out."""
@@ -198,3 +219,7 @@ class Dispatcher:
             derived_id(f"{job.notification_id}#dead"), record, self._job_ttl, 0, NOTIFIER
         )
         await self._storage.messages_post(job.project, target, [dead], self._clock())
+
+
+def _kind(subscription: Subscription) -> str:
+    return KINDS.get(urlsplit(subscription.subscriber).scheme, "other")

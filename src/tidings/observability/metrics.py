@@ -60,8 +60,25 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.deliveries = Counter(
+            "tidings_notification_deliveries",
+            "Notification delivery attempts by subscriber kind and result",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        self.delivery_latency = Histogram(
+            "tidings_notification_delivery_duration_seconds",
+            "Time one delivery attempt took, by subscriber kind",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self.backlog: Backlog | None = None
+
+    def observe_delivery(self, kind: str, result: str, seconds: float) -> None:
+        self.deliveries.labels(kind, result).inc()
+        self.delivery_latency.labels(kind).observe(seconds)
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
         children = self._children.get((operation, status))

@@ -7,6 +7,9 @@ real time (the monotonic clock); each look still takes ``now`` from the service'
 A post wakes every waiter of its queue in the process, and each looks again: the looks that
 follow a wait pass a gate of CONCURRENT_LOOKS, so a thousand waiters woken at once never ask
 the store more than that at a time (its connection pool would refuse or time them out).
+
+A long poll whose caller has gone (the transport sets ``CALLER_GONE``) stops waiting: a claim
+made after its client disconnected would hide its messages from everyone until it expired.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from tidings.config import Limits
@@ -25,6 +29,11 @@ T = TypeVar("T")
 DEFAULT_KEY = "_default_wait_seconds"
 WAIT_RANGE = 'The "wait" parameter must be at least {low} and no greater than {high} seconds.'
 CONCURRENT_LOOKS = 8
+
+CALLER_GONE: ContextVar[Callable[[], Awaitable[object]] | None] = ContextVar(
+    "caller_gone", default=None
+)
+"""Set by the transport for the request being served: returns once its caller has gone."""
 
 
 class LongPoll:
@@ -53,7 +62,8 @@ class LongPoll:
         seconds = await self._queue_default(project, queue) if wait is None else wait
         if seconds <= 0:
             return result
-        return await watching(self.storage, project, queue, seconds, self.gated(look), found)
+        gone = CALLER_GONE.get()
+        return await watching(self.storage, project, queue, seconds, self.gated(look), found, gone)
 
     def gated(self, look: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """``look`` through the gate."""
@@ -77,17 +87,34 @@ async def watching(
     seconds: float,
     look: Callable[[], Awaitable[T]],
     found: Callable[[T], bool],
+    gone: Callable[[], Awaitable[object]] | None = None,
 ) -> T:
-    """Look, then wait for a post and look again, until ``look`` finds something or
-    ``seconds`` have passed; the last look's result. Each wait starts before its look, so a
-    post during the look is not missed."""
+    """Look, then wait for a post and look again, until ``look`` finds something, ``seconds``
+    have passed or ``gone`` returns; the last look's result. Each wait starts before its look,
+    so a post during the look is not missed."""
     deadline = time.monotonic() + seconds
-    while True:
-        watch = asyncio.ensure_future(storage.watch(project, queue, deadline - time.monotonic()))
-        try:
-            await asyncio.sleep(0)  # the watch registers in its first step
-            result = await look()
-            if found(result) or not await watch:
-                return result
-        finally:
-            watch.cancel()
+    caller_gone = asyncio.ensure_future(gone()) if gone is not None else None
+    try:
+        while True:
+            watch = asyncio.ensure_future(
+                storage.watch(project, queue, deadline - time.monotonic())
+            )
+            try:
+                await asyncio.sleep(0)  # the watch registers in its first step
+                result = await look()
+                if found(result) or not await _posted(watch, caller_gone):
+                    return result
+            finally:
+                watch.cancel()
+    finally:
+        if caller_gone is not None:
+            caller_gone.cancel()
+
+
+async def _posted(watch: asyncio.Future[bool], caller_gone: asyncio.Future[object] | None) -> bool:
+    """What the watch answers (whether a post came before the deadline); False once the
+    caller has gone."""
+    if caller_gone is None:
+        return await watch
+    done, _ = await asyncio.wait((watch, caller_gone), return_when=asyncio.FIRST_COMPLETED)
+    return caller_gone not in done and watch.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import groupby
@@ -24,7 +25,7 @@ from tidings.config import Settings
 from tidings.context import RequestContext
 from tidings.observability import Instruments
 from tidings.observability.asgi import OPERATION, PROJECT, REQUEST_ID, log_extra
-from tidings.service import Service
+from tidings.service import Service, waiting
 from tidings.transport import websocket, wire
 from tidings.transport.auth import Authenticator
 from tidings.transport.dispatch import Dispatch, OperationRoute
@@ -132,6 +133,7 @@ def _endpoint(
             http.scope[PROJECT] = caller.project_id
         params = wire.params(operation, http.path_params, _query(operation, http.query_params))
         body, size = await _body(operation, http, settings)
+        waiting.CALLER_GONE.set(functools.partial(_disconnected, http.receive))
         with instruments.operation(operation.name, caller.project_id, params.get("queue_name")):
             reply = await api.call(operation, service, Request(caller, params, body, size), policy)
         return _render(reply)
@@ -207,6 +209,12 @@ async def _read_capped(http: HttpRequest, cap: int) -> bytes:
         if len(chunks) > cap:
             raise errors.InvalidRequest(f"Request body is too large. Max size {cap}")
     return bytes(chunks)
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has disconnected; the request's body must have been read."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _render(reply: Reply) -> Response:
