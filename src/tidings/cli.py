@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(collect_garbage(settings))
 
 
+WORKER_STARTUP_SECONDS = 30
+"""How long a worker may take to start (or answer its supervisor) before uvicorn replaces it:
+its default of 5 s kills workers that a busy machine is still starting."""
+
 WEBSOCKETS = "websockets-sansio"
 """uvicorn's WebSocket implementation on the current websockets API (``auto`` picks the
 deprecated legacy one)."""
@@ -76,6 +80,7 @@ def serve(settings: Settings, config: Path | None) -> int:
                 port=settings.server.port,
                 workers=settings.server.workers,
                 timeout_graceful_shutdown=30,
+                timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
                 access_log=False,
                 ws=WEBSOCKETS,
             )
