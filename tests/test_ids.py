@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 
+import pytest
+
 from tidings.ids import unique_id
 
 
@@ -16,6 +18,8 @@ def test_ids_are_distinct_version_4_uuids() -> None:
     assert all(str(uuid.UUID(value)) == value for value in ids)
 
 
+# eventlet (imported by the oslo.messaging tests of the same run) warns about every fork
+@pytest.mark.filterwarnings("ignore:Using fork\\(\\) is a bad idea:DeprecationWarning")
 def test_a_forked_process_draws_its_own_prefix() -> None:
     reader, writer = os.pipe()
     pid = os.fork()
