@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,22 @@ for them."""
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Block (in real time, at most ``seconds``) until ``check()`` holds."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (in real time, at most ``seconds``) until ``check()`` holds."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
 
 
 def caller_headers(project: str = "project-a", client: str | None = None) -> dict[str, str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
 
 from tests.api.support import post_bodies
-from tests.conftest import in_process_client
+from tests.conftest import eventually, in_process_client
 from tidings.clock import FakeClock
 from tidings.config import NotificationSettings, Settings, StorageSettings
 
@@ -35,8 +34,4 @@ async def test_expired_messages_are_removed_in_the_background(
         # When its time passes, with no request made
         clock.advance(61)
         # Then the server deletes the expired one from the store by itself
-        for _ in range(100):
-            if stored_messages(database) == 1:
-                break
-            await asyncio.sleep(0.05)
-        assert stored_messages(database) == 1
+        await eventually(lambda: stored_messages(database) == 1, 5)

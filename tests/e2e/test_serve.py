@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, caller_headers, free_port
+from tests.conftest import ServerProcess, caller_headers, free_port, wait_for
 
 PROJECT = "serve-project"
 
@@ -39,16 +39,6 @@ def worker_pids(pid: int) -> set[int]:
         with contextlib.suppress(OSError):
             if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
                 workers.add(child)
-    return workers
-
-
-def wait_for_workers(pid: int, count: int, timeout: float = 30.0) -> set[int]:
-    """The supervisor's ``count`` workers, once all are up (a loaded machine spawns them slowly)."""
-    deadline = time.monotonic() + timeout
-    workers = worker_pids(pid)
-    while len(workers) != count and time.monotonic() < deadline:
-        time.sleep(0.1)
-        workers = worker_pids(pid)
     return workers
 
 
@@ -100,8 +90,9 @@ def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_two_workers_share_one_port_and_one_store(two_workers: ServerProcess) -> None:
     # Given a server started with --workers 2
-    workers = wait_for_workers(two_workers.pid, 2)
-    assert len(workers) == 2, two_workers.log_text()
+    # (a loaded machine may still be starting the second one)
+    wait_for(lambda: len(worker_pids(two_workers.pid)) == 2, 30)
+    workers = worker_pids(two_workers.pid)
 
     # When many clients post concurrently, each on a fresh connection
     def post(n: int) -> int:

@@ -124,14 +124,6 @@ def serving(clock: FakeClock, **notification: Any) -> Any:
     return in_process_client(settings, clock)
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait (in real time, at most ``seconds``) until ``check()`` holds."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
-
-
 async def listed(api: httpx.AsyncClient, path: str, count: int = 1) -> list[Any]:
     """The bodies of the messages at ``path`` once there are ``count`` (waiting in real
     time, at most 10 s)."""

@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.notify.conftest import eventually, listed, post, serving, subscribe
+from tests.conftest import eventually
+from tests.notify.conftest import listed, post, serving, subscribe
 from tests.notify.receivers import Mailbox, Receiver, text_of
 from tidings.clock import FakeClock
 

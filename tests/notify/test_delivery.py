@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.notify.conftest import eventually, listed, post, serving, subscribe
+from tests.conftest import eventually
+from tests.notify.conftest import listed, post, serving, subscribe
 from tests.notify.receivers import Certificate, Mailbox, Receiver, text_of
 from tidings.clock import FakeClock
 

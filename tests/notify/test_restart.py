@@ -3,14 +3,12 @@ notification reaches the receiver (at least once, each with its stable id)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, caller_headers
+from tests.conftest import ServerProcess, caller_headers, wait_for
 from tests.notify.receivers import TIMEOUT, Receiver
 from tests.reliability.support import private_backend
 
@@ -22,13 +20,6 @@ DELIVERY = {
     "TIDINGS_NOTIFICATION_WEBHOOK_TIMEOUT": "2",
     "TIDINGS_NOTIFICATION_WORKERS": str(WORKERS),
 }
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("backend", ["sqlite-file", "redis", "redis-cluster", "postgres"])

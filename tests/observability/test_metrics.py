@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ServerProcess, caller_headers
-from tests.notify.conftest import eventually, post, serving, subscribe
+from tests.conftest import ServerProcess, caller_headers, eventually
+from tests.notify.conftest import post, serving, subscribe
 from tests.notify.receivers import Receiver
 from tests.observability.conftest import serve
 from tidings.clock import FakeClock

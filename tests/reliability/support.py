@@ -42,9 +42,10 @@ class SQLiteFile:
 
 @dataclass
 class DurableRedis:
-    """Redis with the settings docs/storage.md gives for "201 means stored"."""
+    """Redis (one server or a cluster) with the settings docs/storage.md gives for "201 means
+    stored"."""
 
-    server: RedisServer
+    server: RedisServer | RedisClusterServers
 
     @property
     def url(self) -> str:
@@ -55,27 +56,6 @@ class DurableRedis:
 
     def restart(self) -> None:
         self.server.start()
-
-
-@dataclass
-class DurableRedisCluster:
-    """Three Redis Cluster masters, each with the durable settings of ``DurableRedis``."""
-
-    servers: RedisClusterServers
-
-    @property
-    def url(self) -> str:
-        return self.servers.url
-
-    def crash(self) -> None:
-        for node in self.servers.nodes:
-            node.kill()
-
-    def restart(self) -> None:
-        """The nodes come back on their ports and rejoin from their own cluster files."""
-        for node in self.servers.nodes:
-            node.start()
-        self.servers.wait_ok()
 
 
 @dataclass
@@ -110,7 +90,7 @@ def private_backend(name: str, directory: Path) -> Iterator[Backend]:
         cluster = RedisClusterServers(directory / "cluster", appendonly=True, appendfsync="always")
         cluster.start()
         try:
-            yield DurableRedisCluster(cluster)
+            yield DurableRedis(cluster)
         finally:
             cluster.stop()
     elif name == "postgres":

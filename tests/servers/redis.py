@@ -156,6 +156,13 @@ class RedisClusterServers:
         return "redis+cluster://" + ",".join(f"{HOST}:{node.port}" for node in self.nodes)
 
     def start(self, masters: int = 3) -> None:
+        """Create the cluster; ``start`` again after ``kill`` restarts the same nodes, which
+        rejoin from their own cluster files."""
+        if self.nodes:
+            for node in self.nodes:
+                node.start()
+            self.wait_ok()
+            return
         taken: set[int] = set()
         for number in range(masters):
             port = free_cluster_port(taken)
@@ -200,6 +207,10 @@ class RedisClusterServers:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            node.kill()
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.api.support import post_bodies, post_messages
+from tests.conftest import eventually
 from tests.servers.backends import FIFO_BACKENDS
 from tests.websocket.conftest import OpenSocket, served_on
 from tests.websocket.support import Served, Socket
@@ -150,11 +151,7 @@ async def test_closing_the_socket_ends_its_subscription(
     assert (await staying.pushed())["body"] == "after"
     # And when the other closes too, the server stops following the queue
     await staying.close()
-    for _ in range(100):
-        if not following("news"):
-            break
-        await asyncio.sleep(0.05)
-    assert not following("news")
+    await eventually(lambda: not following("news"))
 
 
 async def test_a_message_posted_over_the_socket_is_pushed_to_it(ws: Socket) -> None:
