@@ -16,6 +16,7 @@ from tidings.api.policy import Policy
 from tidings.clock import Clock, system_clock
 from tidings.config import Settings, load_settings
 from tidings.notify import Notifier
+from tidings.notify.worker import keep_no_figures
 from tidings.observability import Instruments, logs
 from tidings.service import Service
 from tidings.service.encryption import BodyCipher
@@ -50,7 +51,7 @@ def build_app(
         clock,
         cipher,
         settings.limits.max_message_ttl,
-        instruments.delivery_observer(),
+        keep_no_figures if instruments.metrics is None else instruments.metrics.observe_delivery,
     )
     policy = Policy.from_file(settings.auth.policy_file)
     authenticator = auth.authenticator(settings, clock)

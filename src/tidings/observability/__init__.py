@@ -16,7 +16,6 @@ from starlette.types import ASGIApp
 
 from tidings.clock import Clock
 from tidings.config import ObservabilitySettings
-from tidings.notify.worker import DeliveryObserver, keep_no_figures
 from tidings.observability.asgi import RequestMiddleware
 from tidings.observability.metrics import Backlog, Metrics, forget_process
 from tidings.storage.base import Storage
@@ -57,10 +56,6 @@ class Instruments:
         from tidings.observability.storage import traced
 
         return traced(storage, self.tracing.tracer, urlsplit(url).scheme)
-
-    def delivery_observer(self) -> DeliveryObserver:
-        """What notification delivery reports each attempt to."""
-        return keep_no_figures if self.metrics is None else self.metrics.observe_delivery
 
     def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Any]:
         """The span of one operation, or nothing when tracing is off."""
