@@ -15,6 +15,7 @@ async def claim_create(service: Service, request: Request) -> Reply:
         request.params.get("limit"),
         request.body,
         request.params.get("wait"),
+        request.caller_gone,
     )
     if claim is None:
         return Reply(204)

@@ -39,7 +39,9 @@ async def message_list(service: Service, request: Request) -> Reply:
         marker=params.get("marker"),
         limit=params.get("limit", 10),
     )
-    found, marker = await service.messages.page(where.space, where.name, query, params.get("wait"))
+    found, marker = await service.messages.page(
+        where.space, where.name, query, params.get("wait"), request.caller_gone
+    )
     links = []
     if marker is not None:
         path_params = ("queue_name", "topic_name")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from tidings.config import Limits
 from tidings.context import RequestContext
 from tidings.models import JSON
+from tidings.service.waiting import CallerGone
 
 ParamType = Literal["string", "integer", "boolean", "list"]
 """``list`` is a comma-separated list of strings on the wire."""
@@ -47,6 +48,8 @@ class Request:
     params: Mapping[str, Any]
     body: JSON = None
     body_size: int = 0
+    caller_gone: CallerGone | None = None
+    """Returns once the caller has gone: a long poll stops waiting then."""
 
 
 @dataclass(frozen=True)

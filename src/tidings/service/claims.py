@@ -11,7 +11,7 @@ from tidings.config import Limits
 from tidings.models import Claim
 from tidings.service import validate
 from tidings.service.encryption import BodyCipher
-from tidings.service.waiting import LongPoll
+from tidings.service.waiting import CallerGone, LongPoll
 from tidings.storage.base import Storage
 
 CLAIM_TTL = (
@@ -31,10 +31,17 @@ class ClaimService:
         self.long_poll = LongPoll(storage, limits)
 
     async def create(
-        self, project: str, queue: str, limit: int | None, document: Any, wait: int | None = 0
+        self,
+        project: str,
+        queue: str,
+        limit: int | None,
+        document: Any,
+        wait: int | None = 0,
+        caller_gone: CallerGone | None = None,
     ) -> Claim | None:
         """Claim up to ``limit`` messages; when none is claimable, wait up to ``wait`` seconds
-        (None: the queue's default) for some. None when there is still none."""
+        (None: the queue's default) for some, unless the caller goes. None when there is
+        still none."""
         validate.queue_name(queue)
         count = validate.limit(limit, 10, self.limits.max_messages_per_claim_or_pop)
         ttl, grace = self._ttl_and_grace(document)
@@ -45,6 +52,7 @@ class ClaimService:
             wait,
             lambda: self._claim(project, queue, ttl, grace, count),
             lambda claim: claim is not None,
+            caller_gone,
         )
 
     async def _claim(

@@ -16,7 +16,7 @@ from tidings.models import JSON, Message, MessageFilter, NewMessage
 from tidings.service import metadata, validate, waiting
 from tidings.service.encryption import BodyCipher
 from tidings.service.outbox import OutboxRules
-from tidings.service.waiting import LongPoll
+from tidings.service.waiting import CallerGone, LongPoll
 from tidings.storage.base import Storage
 
 FOLLOW_SECONDS = 60.0
@@ -64,15 +64,21 @@ class MessageService:
         return await self.storage.messages_post(project, queue, messages, now, outbox=outbox)
 
     async def page(
-        self, project: str, queue: str, query: MessageFilter, wait: int | None = 0
+        self,
+        project: str,
+        queue: str,
+        query: MessageFilter,
+        wait: int | None = 0,
+        caller_gone: CallerGone | None = None,
     ) -> tuple[list[Message], str | None]:
         """A page of messages; when there is none, wait up to ``wait`` seconds (None: the
-        queue's default) for one."""
+        queue's default) for one, unless the caller goes."""
         validate.queue_name(queue)
         validate.limit(query.limit, 10, self.limits.max_messages_per_page)
         self.long_poll.check(wait)
+        look = functools.partial(self._page, project, queue, query)
         return await self.long_poll.until_found(
-            project, queue, wait, lambda: self._page(project, queue, query), _has_messages
+            project, queue, wait, look, _has_messages, caller_gone
         )
 
     async def follow(self, project: str, queue: str) -> AsyncGenerator[list[Message], None]:

@@ -8,7 +8,7 @@ A post wakes every waiter of its queue in the process, and each looks again: the
 follow a wait pass a gate of CONCURRENT_LOOKS, so a thousand waiters woken at once never ask
 the store more than that at a time (its connection pool would refuse or time them out).
 
-A long poll whose caller has gone (the transport sets ``CALLER_GONE``) stops waiting: a claim
+A long poll whose caller has gone (``caller_gone``, from the transport) stops waiting: a claim
 made after its client disconnected would hide its messages from everyone until it expired.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import TypeVar
 
 from tidings.config import Limits
@@ -30,10 +29,8 @@ DEFAULT_KEY = "_default_wait_seconds"
 WAIT_RANGE = 'The "wait" parameter must be at least {low} and no greater than {high} seconds.'
 CONCURRENT_LOOKS = 8
 
-CALLER_GONE: ContextVar[Callable[[], Awaitable[object]] | None] = ContextVar(
-    "caller_gone", default=None
-)
-"""Set by the transport for the request being served: returns once its caller has gone."""
+CallerGone = Callable[[], Awaitable[object]]
+"""Returns once the caller of a request has gone (its connection closed)."""
 
 
 class LongPoll:
@@ -53,17 +50,20 @@ class LongPoll:
         wait: int | None,
         look: Callable[[], Awaitable[T]],
         found: Callable[[T], bool],
+        caller_gone: CallerGone | None = None,
     ) -> T:
         """What ``look`` finds, looking again as messages are posted for ``wait`` seconds
-        (None: the queue's ``_default_wait_seconds``) while it finds nothing."""
+        (None: the queue's ``_default_wait_seconds``) while it finds nothing and the caller is
+        still there."""
         result = await look()
         if found(result) or wait == 0:
             return result
         seconds = await self._queue_default(project, queue) if wait is None else wait
         if seconds <= 0:
             return result
-        gone = CALLER_GONE.get()
-        return await watching(self.storage, project, queue, seconds, self.gated(look), found, gone)
+        return await watching(
+            self.storage, project, queue, seconds, self.gated(look), found, caller_gone
+        )
 
     def gated(self, look: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
         """``look`` through the gate."""
@@ -87,7 +87,7 @@ async def watching(
     seconds: float,
     look: Callable[[], Awaitable[T]],
     found: Callable[[T], bool],
-    gone: Callable[[], Awaitable[object]] | None = None,
+    gone: CallerGone | None = None,
 ) -> T:
     """Look, then wait for a post and look again, until ``look`` finds something, ``seconds``
     have passed or ``gone`` returns; the last look's result. Each wait starts before its look,

@@ -25,7 +25,7 @@ from tidings.config import Settings
 from tidings.context import RequestContext
 from tidings.observability import Instruments
 from tidings.observability.asgi import OPERATION, PROJECT, REQUEST_ID, log_extra
-from tidings.service import Service, waiting
+from tidings.service import Service
 from tidings.transport import websocket, wire
 from tidings.transport.auth import Authenticator
 from tidings.transport.dispatch import Dispatch, OperationRoute
@@ -133,9 +133,10 @@ def _endpoint(
             http.scope[PROJECT] = caller.project_id
         params = wire.params(operation, http.path_params, _query(operation, http.query_params))
         body, size = await _body(operation, http, settings)
-        waiting.CALLER_GONE.set(functools.partial(_disconnected, http.receive))
+        gone = functools.partial(_disconnected, http.receive)
+        request = Request(caller, params, body, size, gone)
         with instruments.operation(operation.name, caller.project_id, params.get("queue_name")):
-            reply = await api.call(operation, service, Request(caller, params, body, size), policy)
+            reply = await api.call(operation, service, request, policy)
         return _render(reply)
 
     return endpoint
