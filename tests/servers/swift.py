@@ -123,6 +123,10 @@ pipeline = {name}-server
 
 [app:{name}-server]
 use = egg:swift#{name}
+# No updater runs here: an object's (or container's) listing update that timed out on a busy
+# machine would be kept for an updater and never reach the listing, so give it time instead.
+container_update_timeout = 30
+node_timeout = 30
 
 [{name}-replicator]
 [{name}-auditor]
