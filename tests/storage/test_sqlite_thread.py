@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from tidings import errors
+from tidings.storage import sqlite_thread
 from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread
 
 
@@ -103,3 +105,44 @@ async def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path)
     # Then the rows are in the database file, while the writer's connection stays open
     assert path.stat().st_size > before + 150_000
     db.close()
+
+
+def test_a_long_wal_starts_over_even_while_readers_hold_older_snapshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a WAL past the restart size, and a reader holding a snapshot of its middle
+    monkeypatch.setattr(sqlite_thread, "RESTART_AFTER_FRAMES", 20)
+    path = tmp_path / "w.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (v BLOB)")
+    _insert_each(writer, 20)
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()
+    _insert_each(writer, 20)
+
+    # When a checkpoint is due, and the reader finishes a moment later
+    threading.Timer(0.3, lambda: reader.execute("COMMIT")).start()
+    checkpointer = Checkpointer(lambda: _busy_waiting(path), "wal")
+    checkpointer.due()
+    checkpointer.stop()
+
+    # Then the next write starts the WAL over: it holds that write's frames only
+    _insert_each(writer, 1)
+    _, frames, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames <= 3
+    reader.close()
+    writer.close()
+
+
+def _insert_each(db: sqlite3.Connection, count: int) -> None:
+    for _ in range(count):
+        db.execute("INSERT INTO t (v) VALUES (?)", (b"x" * 1000,))
+
+
+def _busy_waiting(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 5000")
+    return db

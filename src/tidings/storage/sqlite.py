@@ -108,6 +108,10 @@ def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""Bytes of WAL file kept for reuse when the WAL starts over."""
+
+
 class SQLiteStorage(Storage):
     def __init__(self, path: str) -> None:
         self.path = path
@@ -126,7 +130,11 @@ class SQLiteStorage(Storage):
         return await self._thread.write(work)
 
     def _plain_connection(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 10000")
+        # When the WAL starts over, its file is cut back to this size.
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
@@ -137,7 +145,6 @@ class SQLiteStorage(Storage):
         db.execute("PRAGMA synchronous = NORMAL")
         if self.path != ":memory:":  # the checkpointer's thread copies the WAL back
             db.execute("PRAGMA wal_autocheckpoint = 0")
-        db.execute("PRAGMA busy_timeout = 10000")
         # Keep the indexes of deep queues in memory: random message ids spread over the pages.
         db.execute("PRAGMA cache_size = -65536")
         db.execute("PRAGMA mmap_size = 268435456")

@@ -45,6 +45,9 @@ _STOP = None
 CHECKPOINT_EVERY = 100
 """Committed transactions between two checkpoints."""
 
+RESTART_AFTER_FRAMES = 4096
+"""WAL frames (one page each) past which a checkpoint also starts the WAL over."""
+
 
 class Checkpointer:
     """Copies the WAL into the database file from a thread and connection of its own.
@@ -52,6 +55,13 @@ class Checkpointer:
     SQLite's automatic checkpoint runs inside the COMMIT that fills the WAL, so the writer
     (and every job queued behind it) waited on the checkpoint's two fsyncs, a few ms each on
     a virtual disk. A PASSIVE checkpoint blocks neither readers nor the writer.
+
+    Under steady load from several processes a PASSIVE checkpoint never reaches the end of
+    the WAL (some reader always holds an older snapshot), so the WAL never starts over and
+    its file grows without bound: half a gigabyte in a minute of posts. Once it holds more
+    than ``RESTART_AFTER_FRAMES`` frames, a RESTART checkpoint waits (the connection's busy
+    timeout) for the readers to move on, and the next write starts the WAL from its
+    beginning.
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
@@ -77,11 +87,17 @@ class Checkpointer:
             while self._due.wait():
                 self._due.clear()
                 with contextlib.suppress(sqlite3.Error):  # the next one will catch up
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    _checkpoint(db)
                 if self._stopping:
                     return
         finally:
             db.close()
+
+
+def _checkpoint(db: sqlite3.Connection) -> None:
+    _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if frames > RESTART_AFTER_FRAMES:
+        db.execute("PRAGMA wal_checkpoint(RESTART)")
 
 
 class ConnectionThread:
