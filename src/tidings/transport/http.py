@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
-from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 ANONYMOUS = RequestContext(project_id="", client_id="")
 FORM = "application/x-www-form-urlencoded"
 ACCEPTABLE = ("*/*", "application/*", "application/json")
-Endpoint = Callable[[HttpRequest], Awaitable[Response]]
+Endpoint = Callable[["_HttpCall"], Awaitable[Reply]]
 
 
 def create_app(
@@ -60,8 +61,9 @@ def create_app(
     by_route = sorted(api.OPERATIONS.values(), key=lambda op: (op.path, op.method))
     for (path, method), group in groupby(by_route, key=lambda op: (op.path, op.method)):
         endpoint = _endpoint(service, settings, authenticator, policy, instruments, list(group))
-        routes.append(Route(path, endpoint, methods=[method]))
-        operations.append(OperationRoute.of(path, method, _operation_app(endpoint)))
+        operation_app = _OperationApp(endpoint)
+        routes.append(Route(path, operation_app, methods=[method]))
+        operations.append(OperationRoute.of(path, method, operation_app))
     app = _App(
         operations,
         instruments,
@@ -69,11 +71,7 @@ def create_app(
         + websocket.routes(service, settings, authenticator, policy, instruments)
         + instruments.routes(),
         lifespan=lifespan,
-        exception_handlers={
-            errors.TidingsError: _on_error,
-            HTTPException: _on_http_exception,
-            Exception: _on_crash,
-        },
+        exception_handlers={HTTPException: _on_http_exception, Exception: _on_crash},
     )
     app.router.redirect_slashes = False  # Zaqar answers 404 to /v2 and /v2/queues/, not 307
     return app
@@ -95,21 +93,52 @@ class _App(Starlette):
         return self._instruments.middleware(Dispatch(self._operations, starlette))
 
 
-def _operation_app(endpoint: Endpoint) -> ASGIApp:
-    """The endpoint as an ASGI app, its errors answered as Starlette's stack answers them."""
+class _ClientGone(Exception):
+    """The client disconnected before it sent the whole body."""
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        http = HttpRequest(scope, receive, send)
+
+@dataclass(frozen=True, slots=True)
+class _HttpCall:
+    """What an operation reads of an HTTP request, taken straight from the ASGI scope:
+    Starlette's ``Request`` builds URL, header and query objects that cost more CPU than
+    the reading itself."""
+
+    scope: Scope
+    receive: Receive
+    headers: Mapping[str, str]
+    """Lower-case names; the first value of a repeated header, as Starlette's ``get``."""
+    query: Sequence[tuple[str, str]]
+
+    @classmethod
+    def of(cls, scope: Scope, receive: Receive) -> _HttpCall:
+        headers = {}
+        for name, value in reversed(scope["headers"]):
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        raw_query: bytes = scope.get("query_string", b"")
+        query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
+        return cls(scope, receive, headers, query)
+
+
+class _OperationApp:
+    """An operation endpoint as an ASGI app, for the fast dispatch and for Starlette's
+    router alike; it answers its own errors."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = _HttpCall.of(scope, receive)
         try:
-            response = await endpoint(http)
+            reply = await self._endpoint(call)
         except errors.TidingsError as exc:
-            response = await _on_error(http, exc)
-        except Exception as exc:
-            await (await _on_crash(http, exc))(scope, receive, send)
+            reply = _error_reply(exc)
+        except _ClientGone:
+            return
+        except Exception:
+            _log_crash(scope)
+            await _send(send, CRASH)
             raise  # for the server's log, as Starlette does
-        await response(scope, receive, send)
-
-    return app
+        await _send(send, reply)
 
 
 def _endpoint(
@@ -120,31 +149,33 @@ def _endpoint(
     instruments: Instruments,
     operations: Sequence[Operation],
 ) -> Endpoint:
-    async def endpoint(http: HttpRequest) -> Response:
-        request_id = http.scope[REQUEST_ID]
-        operation = _select(operations, http)
-        http.scope[OPERATION] = operation.name
-        _check_accept(http)
+    largest_body = max(settings.limits.max_messages_post_size, settings.limits.max_queue_metadata)
+
+    async def endpoint(call: _HttpCall) -> Reply:
+        scope = call.scope
+        query = dict(call.query)
+        operation = _select(operations, query)
+        scope[OPERATION] = operation.name
+        _check_accept(call.headers)
         caller = ANONYMOUS
         if operation.authenticated:
             caller = await authenticator.context(
-                http.headers, http.method, http.url.path, request_id
+                call.headers, scope["method"], scope["path"], scope[REQUEST_ID]
             )
-            http.scope[PROJECT] = caller.project_id
-        params = wire.params(operation, http.path_params, _query(operation, http.query_params))
-        body, size = await _body(operation, http, settings)
-        gone = functools.partial(_disconnected, http.receive)
+            scope[PROJECT] = caller.project_id
+        params = wire.params(operation, scope["path_params"], _query(operation, call.query, query))
+        body, size = await _body(operation, call, largest_body)
+        gone = functools.partial(_disconnected, call.receive)
         request = Request(caller, params, body, size, gone)
         with instruments.operation(operation.name, caller.project_id, params.get("queue_name")):
-            reply = await api.call(operation, service, request, policy)
-        return _render(reply)
+            return await api.call(operation, service, request, policy)
 
     return endpoint
 
 
-def _select(operations: Sequence[Operation], http: HttpRequest) -> Operation:
+def _select(operations: Sequence[Operation], query: Mapping[str, str]) -> Operation:
     """The operation a query parameter selects, else the one that needs none."""
-    chosen = [op for op in operations if op.selector and op.selector in http.query_params]
+    chosen = [op for op in operations if op.selector and op.selector in query]
     if len(chosen) > 1:
         names = " and ".join(f'"{op.selector}"' for op in chosen)
         raise errors.InvalidParameter(f"Only one of {names} may be given.")
@@ -157,32 +188,34 @@ def _select(operations: Sequence[Operation], http: HttpRequest) -> Operation:
     return default[0]
 
 
-def _query(operation: Operation, query: QueryParams) -> dict[str, str]:
-    """The query string; a list parameter may also be repeated (``ids=a&ids=b``, as
-    python-zaqarclient sends it), which falcon-based Zaqar reads as one list."""
-    found = dict(query)
+def _query(
+    operation: Operation, pairs: Sequence[tuple[str, str]], query: dict[str, str]
+) -> dict[str, str]:
+    """The query string (the last of a repeated name); a list parameter may also be repeated
+    (``ids=a&ids=b``, as python-zaqarclient sends it), which falcon-based Zaqar reads as one
+    list."""
     for param in operation.params:
         if param.type == "list" and param.location == "query" and param.name in query:
-            found[param.name] = ",".join(query.getlist(param.name))
-    return found
+            query[param.name] = ",".join(value for name, value in pairs if name == param.name)
+    return query
 
 
-def _check_accept(http: HttpRequest) -> None:
-    accept = http.headers.get("accept", "")
+def _check_accept(headers: Mapping[str, str]) -> None:
+    accept = headers.get("accept", "")
     if accept and not any(kind in accept for kind in ACCEPTABLE):
         raise errors.NotAcceptable()
 
 
-async def _body(operation: Operation, http: HttpRequest, settings: Settings) -> tuple[Any, int]:
+async def _body(operation: Operation, call: _HttpCall, cap: int) -> tuple[Any, int]:
     """The parsed JSON body and its size in bytes; (None, 0) when there is none."""
     if operation.body is None:
         return None, 0
-    raw = await _read_capped(http, _largest_body(settings))
+    raw = await _read_capped(call, cap)
     if not raw.strip():
         if operation.body.required:
             raise errors.InvalidBody("Request body can not be empty.")
         return None, 0
-    content_type = http.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = call.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == FORM:
         raise errors.InvalidBody("Invalid Content-Type.")
     if (
@@ -196,20 +229,20 @@ async def _body(operation: Operation, http: HttpRequest, settings: Settings) -> 
     return wire.json_body(raw), len(raw)
 
 
-def _largest_body(settings: Settings) -> int:
-    return max(settings.limits.max_messages_post_size, settings.limits.max_queue_metadata)
-
-
-async def _read_capped(http: HttpRequest, cap: int) -> bytes:
-    declared = http.headers.get("content-length", "")
+async def _read_capped(call: _HttpCall, cap: int) -> bytes:
+    declared = call.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise errors.InvalidRequest(f"Request body is too large. Max size {cap}")
     chunks = bytearray()
-    async for chunk in http.stream():
-        chunks += chunk
+    while True:
+        message = await call.receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone()
+        chunks += message.get("body", b"")
         if len(chunks) > cap:
             raise errors.InvalidRequest(f"Request body is too large. Max size {cap}")
-    return bytes(chunks)
+        if not message.get("more_body", False):
+            return bytes(chunks)
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -218,27 +251,52 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def _render(reply: Reply) -> Response:
-    headers = dict(reply.headers)
+def _encoded(reply: Reply) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The reply's raw headers and body, as Starlette's ``Response`` would send them."""
+    body = b"" if reply.body is None else orjson.dumps(reply.body)
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in reply.headers.items()
+    ]
     if reply.location is not None:
-        headers["Location"] = reply.location
-    content = b"" if reply.body is None else orjson.dumps(reply.body)
-    return Response(content, reply.status, headers, media_type=reply.media_type)
+        headers.append((b"location", reply.location.encode("latin-1")))
+    if not (reply.status < 200 or reply.status in (204, 304)):
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+    headers.append((b"content-type", reply.media_type.encode("latin-1")))
+    return headers, body
 
 
-def _error_response(
-    status: int, title: str, description: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    body = orjson.dumps({"title": title, "description": description})
-    return Response(body, status, headers, media_type="application/json")
+async def _send(send: Send, reply: Reply) -> None:
+    headers, body = _encoded(reply)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-async def _on_error(http: HttpRequest, exc: Exception) -> Response:
-    assert isinstance(exc, errors.TidingsError)
+def _response(reply: Reply) -> Response:
+    """The reply for Starlette's own error handlers."""
+    headers, body = _encoded(reply)
+    response = Response(body, reply.status)
+    response.raw_headers = headers
+    return response
+
+
+def _error_reply(exc: errors.TidingsError) -> Reply:
     headers = {}
     if isinstance(exc, errors.Unauthorized) and exc.challenge:
         headers["WWW-Authenticate"] = exc.challenge
-    return _error_response(status_of(exc), exc.title, exc.description, headers)
+    return _failure(status_of(exc), exc, headers)
+
+
+def _failure(
+    status: int, error: errors.TidingsError, headers: Mapping[str, str] | None = None
+) -> Reply:
+    body = {"title": error.title, "description": error.description}
+    return Reply(status, body, headers=headers or {})
+
+
+CRASH = Reply(
+    500, {"title": "Internal server error", "description": "The server met an unexpected error."}
+)
 
 
 async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
@@ -247,13 +305,17 @@ async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
         error: errors.TidingsError = errors.MethodNotAllowed()
     else:
         error = errors.NotFound("The resource could not be found.")
-    return _error_response(exc.status_code, error.title, error.description)
+    return _response(_failure(exc.status_code, error))
 
 
 async def _on_crash(http: HttpRequest, exc: Exception) -> Response:
-    extra = log_extra(http.scope)
-    log.exception("unexpected error on %s %s", http.method, http.url.path, extra=extra)
-    return _error_response(500, "Internal server error", "The server met an unexpected error.")
+    _log_crash(http.scope)
+    return _response(CRASH)
+
+
+def _log_crash(scope: Scope) -> None:
+    extra = log_extra(scope)
+    log.exception("unexpected error on %s %s", scope["method"], scope["path"], extra=extra)
 
 
 def _openapi_endpoint(settings: Settings) -> Any:
