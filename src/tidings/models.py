@@ -88,6 +88,16 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
+class PostContext:
+    """What a post needs to know of its queue before it writes."""
+
+    metadata: dict[str, JSON] | None
+    """None when the queue does not exist (yet)."""
+    subscribers: list[Subscription]
+    """Every live subscription of the queue, as ``Storage.subscribers``."""
+
+
+@dataclass(frozen=True, slots=True)
 class QueueRecord:
     name: str
     metadata: dict[str, JSON]

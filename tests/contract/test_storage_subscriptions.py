@@ -9,7 +9,7 @@ import pytest
 
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, Subscription
+from tidings.models import JSON, PostContext, Subscription
 from tidings.storage.base import Storage, topic_space
 
 PROJECT = "project-a"
@@ -175,6 +175,26 @@ async def test_subscribers_are_every_live_subscription_confirmed_or_not(
         hook.id: False,
         mail.id: True,
     }
+
+
+async def test_a_posts_context_is_the_queues_metadata_and_live_subscribers(
+    storage: Storage, clock: FakeClock
+) -> None:
+    assert await storage.post_context(PROJECT, QUEUE, clock()) == PostContext(None, [])
+    hook = await subscribe(storage, clock())
+    assert await storage.post_context(PROJECT, QUEUE, clock()) == PostContext(None, [hook])
+
+    await storage.queue_create(PROJECT, QUEUE, {"a": 1}, clock())
+    mail = await subscribe(storage, clock(), MAIL)
+    await subscribe(storage, clock(), "queue:elsewhere", ttl=60)
+    await subscribe(storage, clock(), source=OTHER_QUEUE)
+    await subscribe(storage, clock(), project=OTHER_PROJECT)
+    clock.advance(60)
+
+    context = await storage.post_context(PROJECT, QUEUE, clock())
+    assert context.metadata == {"a": 1}
+    assert ids(context.subscribers) == sorted([hook.id, mail.id])
+    assert context.subscribers == await storage.subscribers(PROJECT, QUEUE, clock())
 
 
 # Update

@@ -48,9 +48,9 @@ class MessageService:
         the request body's length in bytes."""
         validate.queue_name(queue)
         batch = _batch(document)
-        queue_meta = metadata.with_defaults(
-            await self.storage.queue_get_metadata(project, queue), self.limits
-        )
+        now = self.clock()
+        context = await self.storage.post_context(project, queue, now)
+        queue_meta = metadata.with_defaults(context.metadata, self.limits)
         self._check_size(size, queue_meta)
         messages = [self._new_message(item, client_id, queue_meta) for item in batch]
         if queue_meta["_enable_encrypt_messages"]:
@@ -58,9 +58,7 @@ class MessageService:
                 dataclasses.replace(message, body=self.cipher.seal(project, message.body))
                 for message in messages
             ]
-        now = self.clock()
-        subscriptions = await self.storage.subscribers(project, queue, now)
-        outbox = self.outbox.for_post(project, queue, messages, subscriptions)
+        outbox = self.outbox.for_post(project, queue, messages, context.subscribers)
         return await self.storage.messages_post(project, queue, messages, now, outbox=outbox)
 
     async def page(

@@ -36,6 +36,7 @@ from tidings.models import (
     Message,
     MessageFilter,
     NewMessage,
+    PostContext,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -298,6 +299,12 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
         """Every live subscription of ``source``, confirmed or not, sorted by id."""
+
+    async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        """The queue's metadata and ``subscribers``, read together: a driver that can answers
+        both in one round trip (a post reads them before every write)."""
+        metadata = await self.queue_get_metadata(project, queue)
+        return PostContext(metadata, await self.subscribers(project, queue, now))
 
     # Housekeeping
 

@@ -41,6 +41,7 @@ from tidings.models import (
     MessageFilter,
     NewMessage,
     Pool,
+    PostContext,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -552,6 +553,9 @@ class PooledStorage(Storage):
 
     async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
         return await (await self._at(project, source)).subscribers(project, source, now)
+
+    async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        return await (await self._at(project, queue)).post_context(project, queue, now)
 
     # Housekeeping and waiting
 

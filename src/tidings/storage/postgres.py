@@ -42,6 +42,7 @@ from tidings.models import (
     Message,
     MessageFilter,
     NewMessage,
+    PostContext,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -315,6 +316,15 @@ SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions
 WHERE project = $1 AND source = $2 AND expires > $3
 ORDER BY id
 """
+POST_CONTEXT = f"""
+SELECT (SELECT metadata FROM queues WHERE project = $1 AND name = $2) AS queue_metadata,
+    {SUBSCRIPTION_COLUMNS}
+FROM (VALUES (1)) AS one
+LEFT JOIN subscriptions ON project = $1 AND source = $2 AND expires > $3
+ORDER BY id
+"""
+"""The queue's metadata on every row (NULL: no queue), with its live subscriptions; one row
+with a NULL id when it has none."""
 SUBSCRIPTION_DROP_EXPIRED = """
 DELETE FROM subscriptions
 WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires <= $4
@@ -792,6 +802,14 @@ class PostgresStorage(Storage):
 
     async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
         return _subscriptions(await self._fetch(SUBSCRIBERS, project, source, now))
+
+    async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        rows = await self._fetch(POST_CONTEXT, project, queue, now)
+        metadata = rows[0]["queue_metadata"]
+        return PostContext(
+            None if metadata is None else dict(orjson.loads(metadata)),
+            _subscriptions([row for row in rows if row["id"] is not None]),
+        )
 
     # Housekeeping
 

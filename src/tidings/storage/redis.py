@@ -76,6 +76,7 @@ from tidings.models import (
     Message,
     MessageFilter,
     NewMessage,
+    PostContext,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -115,7 +116,14 @@ SCRIPTS = (
     "sweep",
     "outbox",
 )
-SUBSCRIPTION_SCRIPTS = ("sub_create", "sub_read", "sub_update", "sub_delete", "sub_gc")
+SUBSCRIPTION_SCRIPTS = (
+    "sub_create",
+    "sub_read",
+    "sub_update",
+    "sub_delete",
+    "sub_gc",
+    "post_context",
+)
 QUEUE_KEYS = ("q", "ids", "exp", "free", "claimed", "delayed", "claims", "trash")
 PROJECTS = "t:projects"
 OUTBOXES = "t:outboxes"
@@ -803,6 +811,16 @@ class RedisStorage(Storage):
     async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
         rows = await self._subscriptions("sub_read", project, source, now, "list", "", "1e9")
         return [_subscription(source, row) for row in rows]
+
+    async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        keys = _Keys(project, queue)
+        metadata, rows = await self._script(
+            "post_context", [*keys.subscriptions, keys.queue], keys.prefix, _number(now)
+        )
+        return PostContext(
+            None if metadata is None else dict(orjson.loads(metadata)),
+            [_subscription(queue, row) for row in rows],
+        )
 
     # Housekeeping
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import sqlite3
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -27,6 +28,7 @@ from tidings.models import (
     Message,
     MessageFilter,
     NewMessage,
+    PostContext,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -104,6 +106,23 @@ def _subscription(row: sqlite3.Row) -> Subscription:
     )
 
 
+def _queue_metadata(db: sqlite3.Connection, project: str, name: str) -> dict[str, JSON] | None:
+    row = db.execute(
+        "SELECT metadata FROM queues WHERE project = ? AND name = ?", (project, name)
+    ).fetchone()
+    return None if row is None else dict(orjson.loads(row["metadata"]))
+
+
+def _subscribers(
+    db: sqlite3.Connection, project: str, source: str, now: float
+) -> list[Subscription]:
+    rows = db.execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {LIVE_SUBSCRIPTIONS} ORDER BY id",
+        (project, source, now),
+    )
+    return [_subscription(row) for row in rows]
+
+
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -175,13 +194,7 @@ class SQLiteStorage(Storage):
         return await self._write(create)
 
     async def queue_get_metadata(self, project: str, name: str) -> dict[str, JSON] | None:
-        def get(db: sqlite3.Connection) -> dict[str, JSON] | None:
-            row = db.execute(
-                "SELECT metadata FROM queues WHERE project = ? AND name = ?", (project, name)
-            ).fetchone()
-            return None if row is None else dict(orjson.loads(row["metadata"]))
-
-        return await self._run(get)
+        return await self._run(functools.partial(_queue_metadata, project=project, name=name))
 
     async def queue_set_metadata(self, project: str, name: str, metadata: dict[str, JSON]) -> None:
         def update(db: sqlite3.Connection) -> None:
@@ -604,15 +617,17 @@ class SQLiteStorage(Storage):
         await self._write(purge)
 
     async def subscribers(self, project: str, source: str, now: float) -> list[Subscription]:
-        def every(db: sqlite3.Connection) -> list[Subscription]:
-            rows = db.execute(
-                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {LIVE_SUBSCRIPTIONS}"
-                " ORDER BY id",
-                (project, source, now),
-            )
-            return [_subscription(row) for row in rows]
+        return await self._run(
+            functools.partial(_subscribers, project=project, source=source, now=now)
+        )
 
-        return await self._run(every)
+    async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        def read(db: sqlite3.Connection) -> PostContext:
+            return PostContext(
+                _queue_metadata(db, project, queue), _subscribers(db, project, queue, now)
+            )
+
+        return await self._run(read)
 
     # Housekeeping
 
