@@ -73,20 +73,32 @@ def serve(settings: Settings, config: Path | None) -> int:
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         with _metrics_across_workers(settings):
-            uvicorn.run(
+            run_server(
                 "tidings.app:app_from_environ",
+                settings.server.host,
+                settings.server.port,
+                settings.server.workers,
                 factory=True,
-                host=settings.server.host,
-                port=settings.server.port,
-                workers=settings.server.workers,
-                timeout_graceful_shutdown=30,
-                timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
-                access_log=False,
-                ws=WEBSOCKETS,
             )
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def run_server(app: str, host: str, port: int, workers: int, factory: bool = False) -> None:
+    """Serve the ASGI app ``module:name`` on the server stack of ``tidings serve`` (uvicorn
+    picks httptools and uvloop itself); the bench's reference server uses it too."""
+    uvicorn.run(
+        app,
+        factory=factory,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=30,
+        timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
+        access_log=False,
+        ws=WEBSOCKETS,
+    )
 
 
 def _metrics_across_workers(settings: Settings) -> AbstractContextManager[None]:

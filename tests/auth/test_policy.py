@@ -18,7 +18,6 @@ from tidings.api import OPERATIONS
 from tidings.api.policy import DEFAULTS, Policy
 from tidings.clock import FakeClock
 from tidings.config import AuthSettings, ConfigError, Settings, StorageSettings
-from tidings.context import RequestContext
 
 CREDS = {
     "project_id": "p1",
@@ -254,8 +253,6 @@ async def test_noauth_still_needs_a_project(clock: FakeClock) -> None:
 
 
 def test_credentials_are_project_roles_and_admin() -> None:
-    context = RequestContext(project_id="p1", client_id="c", roles=frozenset({"admin", "member"}))
-
-    creds: dict[str, Any] = Policy().credentials(context)
+    creds: dict[str, Any] = Policy().credentials("p1", frozenset({"admin", "member"}))
 
     assert creds == {"project_id": "p1", "roles": ["admin", "member"], "is_admin": True}

@@ -13,6 +13,7 @@ silently denying every request as oslo.policy does; ``http:`` checks are not sup
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,10 @@ class _Scope:
 Check = Callable[[_Scope], bool]
 
 
+DECISIONS_KEPT = 4096
+"""Decisions remembered, by rule, project and roles (the rules never change while serving)."""
+
+
 class Policy:
     """The rules in force: the defaults, with the policy file's rules over them."""
 
@@ -72,6 +77,7 @@ class Policy:
             self._rules[name] = parser.parse()
             references[name] = parser.references
         _refuse_cycles(references)
+        self._decided = functools.lru_cache(maxsize=DECISIONS_KEPT)(self._decide)
 
     @classmethod
     def from_file(cls, path: str) -> Policy:
@@ -84,15 +90,20 @@ class Policy:
         return check is not None and check(_Scope(target, creds, self._rules))
 
     def enforce(self, rule: str, context: RequestContext) -> None:
-        target = {"project_id": context.project_id}
-        if not self.allows(rule, target, self.credentials(context)):
+        if not self._decided(rule, context.project_id, context.roles):
             raise errors.Forbidden()
 
-    def credentials(self, context: RequestContext) -> dict[str, Any]:
+    def _decide(self, rule: str, project_id: str, roles: frozenset[str]) -> bool:
+        """Whether ``rule`` holds for a caller of ``project_id`` with ``roles`` acting on its
+        own project: all that an operation's decision depends on, so it is kept."""
+        target = {"project_id": project_id}
+        return self.allows(rule, target, self.credentials(project_id, roles))
+
+    def credentials(self, project_id: str, roles: frozenset[str]) -> dict[str, Any]:
         """What checks may test: ``project_id``, ``roles`` and ``is_admin`` (the caller passes
         ``context_is_admin``)."""
-        creds = {"project_id": context.project_id, "roles": sorted(context.roles)}
-        target = {"project_id": context.project_id}
+        creds = {"project_id": project_id, "roles": sorted(roles)}
+        target = {"project_id": project_id}
         return creds | {"is_admin": self.allows("context_is_admin", target, creds)}
 
 

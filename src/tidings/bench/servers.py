@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 WORKTREE = "."
+REFERENCE = "reference"
 READY_TIMEOUT = 60.0
 EXTRAS = {
     "redis": "redis",
@@ -32,6 +33,8 @@ EXTRAS = {
 def describe(spec: str) -> str:
     if spec == WORKTREE:
         return "the working tree"
+    if spec == REFERENCE:
+        return "the reference server (answers without storing)"
     if spec.startswith(("http://", "https://")):
         return spec
     if spec.startswith("cmd:"):
@@ -43,9 +46,10 @@ def describe(spec: str) -> str:
 def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[str]:
     """The URL of a server for ``spec``, started (and stopped afterwards) unless it is a URL.
 
-    ``spec`` is a URL; ``.`` (the working tree, with this interpreter); ``cmd:COMMAND`` (a
-    shell command; ``{port}`` in it is replaced by a free port); or a git revision, installed
-    into a virtual environment cached by commit.
+    ``spec`` is a URL; ``.`` (the working tree, with this interpreter); ``reference`` (an
+    app that answers without storing, on the same server stack: ``bench.reference``);
+    ``cmd:COMMAND`` (a shell command; ``{port}`` in it is replaced by a free port); or a git
+    revision, installed into a virtual environment cached by commit.
     """
     if spec.startswith(("http://", "https://")):
         yield spec.rstrip("/")
@@ -53,6 +57,9 @@ def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[st
     port = free_port()
     if spec.startswith("cmd:"):
         command = ["bash", "-c", spec[4:].replace("{port}", str(port))]
+    elif spec == REFERENCE:
+        command = [sys.executable, "-m", "tidings.bench.reference", "--port", str(port)]
+        command += ["--workers", str(workers)]
     else:
         python = (
             sys.executable if spec == WORKTREE else str(installed(spec, storage) / "bin/python")
