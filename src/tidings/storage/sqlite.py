@@ -46,6 +46,11 @@ MESSAGE_COLUMNS = (
 )
 LIVE = "project = ? AND queue = ? AND expires > ?"
 CLAIMABLE = LIVE + " AND claim_expires <= ? AND visible_at <= ?"
+OF_QUEUE_BY_ID = "+project = ? AND +queue = ?"
+"""The queue's rows, for a lookup by message ids: the unary ``+`` keeps SQLite (which has no
+statistics) from walking the queue's whole index instead of the ids' own, as it does for ten
+ids or more."""
+LIVE_BY_ID = OF_QUEUE_BY_ID + " AND expires > ?"
 VISIBLE_QUEUE = "instr(name, '#') = 0"
 """Queues users see: internal ones (outboxes) hold a '#' in their name."""
 INSERT_MESSAGE = (
@@ -330,7 +335,7 @@ class SQLiteStorage(Storage):
     ) -> list[Message]:
         def get(db: sqlite3.Connection) -> list[Message]:
             rows = db.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE}"
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE_BY_ID}"
                 f" AND id IN ({_placeholders(ids)})",
                 (project, queue, now, *ids),
             )
@@ -361,9 +366,7 @@ class SQLiteStorage(Storage):
         claim_ids: Sequence[str] | None,
         now: float,
     ) -> None:
-        sql = (
-            f"DELETE FROM messages WHERE project = ? AND queue = ? AND id IN ({_placeholders(ids)})"
-        )
+        sql = f"DELETE FROM messages WHERE {OF_QUEUE_BY_ID} AND id IN ({_placeholders(ids)})"
         args: list[object] = [project, queue, *ids]
         if claim_ids is not None:
             sql += f" AND claim_expires > ? AND claim_id IN ({_placeholders(claim_ids)})"
@@ -397,7 +400,7 @@ class SQLiteStorage(Storage):
         def move(db: sqlite3.Connection) -> None:
             _ensure_queue(db, project, target, {}, now)
             rows = db.execute(
-                f"DELETE FROM messages WHERE {LIVE}"
+                f"DELETE FROM messages WHERE {LIVE_BY_ID}"
                 f" AND id IN ({_placeholders(ids)}) RETURNING {MESSAGE_COLUMNS}",
                 (project, queue, now, *ids),
             ).fetchall()

@@ -1,0 +1,95 @@
+"""The SQLite driver's lookups by message id do not walk the queue: their work is the same
+in a queue of a hundred messages and in one of ten thousand.
+
+SQLite has no statistics here, and for ten ids or more it used to prefer the queue's index
+(project, queue, seq) to the ids' own: a bulk delete of ten messages read the whole queue.
+The work is counted in SQLite virtual machine steps (a progress handler on the driver's own
+connection), which, unlike time, does not depend on what else the machine is doing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tidings.models import NewMessage
+from tidings.storage.sqlite import SQLiteStorage
+
+PROJECT = "p"
+NOW = 1_700_000_000.0
+SHALLOW, DEEP = 100, 10_000
+STEPS_PER_CALL = 100
+"""The progress handler runs every this many virtual machine steps."""
+
+Lookup = Callable[[SQLiteStorage, str, list[str]], Awaitable[object]]
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    storage = SQLiteStorage(str(tmp_path / "plans.db"))
+    await storage.open()
+    yield storage
+    await storage.close()
+
+
+async def fill(storage: SQLiteStorage, queue: str, depth: int) -> list[str]:
+    ids = []
+    for start in range(0, depth, 1000):
+        batch = [
+            NewMessage(str(uuid.uuid4()), {"n": n}, 3600, 0, "c")
+            for n in range(start, min(depth, start + 1000))
+        ]
+        ids += await storage.messages_post(PROJECT, queue, batch, NOW)
+    return ids
+
+
+async def steps(storage: SQLiteStorage, lookup: Callable[[], Awaitable[object]]) -> int:
+    counted = 0
+
+    def count() -> int:
+        nonlocal counted
+        counted += 1
+        return 0
+
+    def watch(db: sqlite3.Connection) -> None:
+        db.set_progress_handler(count, STEPS_PER_CALL)
+
+    def unwatch(db: sqlite3.Connection) -> None:
+        db.set_progress_handler(None, STEPS_PER_CALL)
+
+    await storage._run(watch)
+    try:
+        await lookup()
+    finally:
+        await storage._run(unwatch)
+    return counted
+
+
+async def get(storage: SQLiteStorage, queue: str, ids: list[str]) -> object:
+    return await storage.messages_get(PROJECT, queue, ids, NOW)
+
+
+async def delete(storage: SQLiteStorage, queue: str, ids: list[str]) -> object:
+    return await storage.messages_delete(PROJECT, queue, ids, None, NOW)
+
+
+async def move(storage: SQLiteStorage, queue: str, ids: list[str]) -> object:
+    return await storage.messages_move(PROJECT, queue, ids, "dead", None, NOW)
+
+
+@pytest.mark.parametrize("lookup", [get, delete, move])
+@pytest.mark.parametrize("count", [10, 20])
+async def test_a_lookup_by_ids_does_not_grow_with_the_queue(
+    storage: SQLiteStorage, lookup: Lookup, count: int
+) -> None:
+    shallow = (await fill(storage, "shallow", SHALLOW))[-count:]
+    deep = (await fill(storage, "deep", DEEP))[-count:]
+
+    in_shallow = await steps(storage, lambda: lookup(storage, "shallow", shallow))
+    in_deep = await steps(storage, lambda: lookup(storage, "deep", deep))
+
+    assert in_deep <= 2 * in_shallow + 5
