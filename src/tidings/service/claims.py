@@ -11,6 +11,7 @@ from tidings.config import Limits
 from tidings.models import Claim
 from tidings.service import validate
 from tidings.service.encryption import BodyCipher
+from tidings.service.metadata import LOWEST_MAX_CLAIM_COUNT
 from tidings.service.waiting import CallerGone, LongPoll
 from tidings.storage.base import Storage
 
@@ -97,6 +98,8 @@ class ClaimService:
     async def _dead_letter(self, project: str, claim: Claim, now: float) -> Claim | None:
         """Move the messages claimed more than ``_max_claim_count`` times to the queue's
         dead-letter queue; the claim keeps the others."""
+        if max(message.claim_count for message in claim.messages) <= LOWEST_MAX_CLAIM_COUNT:
+            return claim  # none can be spent: the queue's metadata need not be read
         queue_meta = await self.storage.queue_get_metadata(project, claim.queue) or {}
         target = queue_meta.get("_dead_letter_queue")
         most = queue_meta.get("_max_claim_count")

@@ -25,6 +25,8 @@ POST_SIZE = (
     "The maximum post size of a queue must be at least {low} and may not exceed {high} bytes."
 )
 CLAIM_COUNT = "The maximum claim count must be at least {low} and may not exceed {high}."
+LOWEST_MAX_CLAIM_COUNT = 1
+"""So a message claimed for the first time never goes to the dead-letter queue."""
 
 Check = Callable[[Any, Limits], None]
 
@@ -62,7 +64,10 @@ RESERVED: dict[str, tuple[type, Check]] = {
         _int_check(lambda _: 0, lambda lim: lim.max_message_delay, MESSAGE_DELAY),
     ),
     "_dead_letter_queue": (str, _queue_name_check),
-    "_max_claim_count": (int, _int_check(lambda _: 1, lambda _: 2**31 - 1, CLAIM_COUNT)),
+    "_max_claim_count": (
+        int,
+        _int_check(lambda _: LOWEST_MAX_CLAIM_COUNT, lambda _: 2**31 - 1, CLAIM_COUNT),
+    ),
     "_dead_letter_queue_messages_ttl": (
         int,
         _int_check(lambda _: 60, lambda lim: lim.max_message_ttl, MESSAGE_TTL),
