@@ -161,7 +161,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base",
         required=True,
-        help="a git revision, '.' (the working tree), a URL, or cmd:COMMAND with {port}",
+        help="a git revision, '.' (the working tree), a URL, cmd:COMMAND with {port}, or "
+        "'reference' (a server that answers without storing, on tidings' server stack)",
     )
     parser.add_argument("--candidate", default=servers.WORKTREE, help="as --base (default '.')")
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (default 3)")
