@@ -79,6 +79,16 @@ def test_compare_starts_both_servers_from_the_working_tree() -> None:
     assert "post-1" in done.stdout
 
 
+def test_compare_against_the_reference_server() -> None:
+    done = compare("--base", "reference", "--candidate", ".", "--workers", "1", *SHORT, "--json")
+
+    assert done.returncode in (0, 1), done.stderr  # tidings is slower than doing nothing
+    assert "the reference server (answers without storing)" in done.stderr
+    [verdict] = orjson.loads(done.stdout)
+    assert all(rate > 0 for rate in verdict["base"] + verdict["candidate"])
+    assert done.stderr.count(" ms  0 errors") == 4  # every run of either side
+
+
 @pytest.mark.bench
 def test_compare_a_git_revision_in_its_own_venv() -> None:
     """Installs HEAD from the package index into a cached virtual environment (slow once)."""
