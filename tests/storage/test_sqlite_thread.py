@@ -13,7 +13,7 @@ import pytest
 
 from tidings import errors
 from tidings.storage import sqlite_thread
-from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread
+from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread, WriterLock
 
 
 @pytest.fixture
@@ -146,3 +146,32 @@ def _busy_waiting(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 5000")
     return db
+
+
+async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Path) -> None:
+    # Given another process's writer holding the database's writer lock
+    path = tmp_path / "l.db"
+
+    def connect() -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
+        return db
+
+    other = WriterLock(f"{path}-writer")
+    other.__enter__()
+    connection = ConnectionThread(connect, "test-sqlite", writer_lock=WriterLock(f"{path}-writer"))
+    await connection.open()
+    try:
+        # When this process writes
+        write = asyncio.ensure_future(connection.write(_insert(1)))
+
+        # Then the write waits for the lock, and commits once it is let go
+        await asyncio.sleep(0.3)
+        assert not write.done()
+        other.__exit__()
+        await asyncio.wait_for(write, 5)
+        assert await connection.read(_values) == [1]
+    finally:
+        other.close()
+        await connection.close()

@@ -34,7 +34,7 @@ from tidings.models import (
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
-from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread
+from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread, WriterLock
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -142,7 +142,8 @@ class SQLiteStorage(Storage):
         in_memory = path == ":memory:"
         self.capabilities = frozenset({FIFO, CLAIMS, AOD} | (set() if in_memory else {DURABILITY}))
         checkpointer = None if in_memory else Checkpointer(self._plain_connection, "tidings-wal")
-        self._thread = ConnectionThread(self._connect, "tidings-sqlite", checkpointer)
+        writer_lock = None if in_memory else WriterLock(f"{path}-writer")
+        self._thread = ConnectionThread(self._connect, "tidings-sqlite", checkpointer, writer_lock)
         self._watchers = Watchers(_NewRows(self))
 
     # Plumbing: every operation is one function run in the connection's own thread.
