@@ -53,7 +53,7 @@ import collections
 import contextlib
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -371,6 +371,75 @@ def _connect(address: Address) -> Client:
     return Redis.from_pool(pool)  # closing the client closes the pool
 
 
+class _Together:
+    """Script calls made in one turn of the event loop go to one server together: one
+    pipeline, one connection taken from the pool, one write and one read for all of them.
+
+    redis-py's machinery around a single command (the pool, the retry wrapper, a write and a
+    read of its own) cost more CPU than the command; concurrent requests now share it. Each
+    call still gets its own reply or error; a script the server lost (a restart) is loaded
+    and run again on its own.
+    """
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._waiting: list[tuple[AsyncScript, list[str], list[str | bytes], asyncio.Future[Any]]]
+        self._waiting = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def call(self, script: AsyncScript, keys: list[str], args: list[str | bytes]) -> Awaitable[Any]:
+        loop = asyncio.get_running_loop()
+        reply = loop.create_future()
+        self._waiting.append((script, keys, args, reply))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._send)
+        return reply
+
+    def _send(self) -> None:
+        calls, self._waiting = self._waiting, []
+        self._start(self._run(calls))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _run(
+        self, calls: list[tuple[AsyncScript, list[str], list[str | bytes], asyncio.Future[Any]]]
+    ) -> None:
+        pipeline = self._client.pipeline(transaction=False)
+        for script, keys, args, _ in calls:
+            pipeline.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            replies = await pipeline.execute(raise_on_error=False)
+        except Exception as exc:  # no answer at all: every call of the batch failed alike
+            replies = [exc] * len(calls)
+        for (script, keys, args, reply), answer in zip(calls, replies, strict=True):
+            if isinstance(answer, redis.exceptions.NoScriptError):
+                self._start(self._again(script, keys, args, reply))
+            elif not reply.done():
+                if isinstance(answer, BaseException):
+                    reply.set_exception(answer)
+                else:
+                    reply.set_result(answer)
+
+    async def _again(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[str | bytes],
+        reply: asyncio.Future[Any],
+    ) -> None:
+        try:
+            answer = await script(keys=keys, args=args)
+        except Exception as exc:
+            if not reply.done():
+                reply.set_exception(exc)
+            return
+        if not reply.done():
+            reply.set_result(answer)
+
+
 class RedisStorage(Storage):
     capabilities = frozenset({FIFO, CLAIMS, AOD, HIGH_THROUGHPUT})
 
@@ -378,6 +447,8 @@ class RedisStorage(Storage):
         self.address = address
         self._watchers = Watchers(_Published(address))
         self._redis: Client | None = None
+        self._together: _Together | None = None
+        """Single servers only: a cluster pipeline splits by slot and loads scripts again."""
         self._scripts: dict[str, AsyncScript] = {}
 
     # Plumbing
@@ -394,12 +465,13 @@ class RedisStorage(Storage):
                 return await awaitable
 
     async def _eval(self, name: str, keys: _Keys, now: float, *args: str | bytes) -> Any:
-        script = self._scripts[name]
-        call = script(keys=keys.keys, args=[keys.prefix, _number(now), *args])
-        return await self._call(call)
+        return await self._script(name, keys.keys, keys.prefix, _number(now), *args)
 
     async def _script(self, name: str, keys: list[str], *args: str | bytes) -> Any:
-        return await self._call(self._scripts[name](keys=keys, args=list(args)))
+        script = self._scripts[name]
+        if self._together is None:
+            return await self._call(script(keys=keys, args=list(args)))
+        return await self._call(self._together.call(script, keys, list(args)))
 
     async def _index(self, project: str, queue: str) -> None:
         client = self._client
@@ -479,9 +551,12 @@ class RedisStorage(Storage):
             source = (LUA / f"{name}.lua").read_text()
             self._scripts[name] = self._redis.register_script(common + source)
         await self._call(self._redis.ping())
+        if isinstance(self._redis, Redis):
+            self._together = _Together(self._redis)
 
     async def close(self) -> None:
         await self._watchers.close()
+        self._together = None
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
