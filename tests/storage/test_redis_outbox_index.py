@@ -4,7 +4,6 @@ the guard that keeps a post and gc's pruning from losing an outbox, and gc's hea
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.crc import key_slot
@@ -19,7 +18,6 @@ from tidings.storage.redis import (
     _member,
     _number,
     _text,
-    parse_url,
 )
 
 PROJECT = "project-a"
@@ -32,18 +30,8 @@ def new(body: object = "x") -> list[NewMessage]:
     return [NewMessage(str(uuid.uuid4()), body, 300, 0, "client")]
 
 
-@pytest.fixture
-async def storage(redis_url: str) -> AsyncIterator[RedisStorage]:
-    driver = RedisStorage(parse_url(redis_url))
-    await driver.open()
-    try:
-        yield driver
-    finally:
-        await driver.close()
-
-
-async def members(storage: RedisStorage, key: str) -> set[str]:
-    return {_text(member) for member in await storage._client.smembers(key)}
+async def members(redis_storage: RedisStorage, key: str) -> set[str]:
+    return {_text(member) for member in await redis_storage._client.smembers(key)}
 
 
 @pytest.mark.parametrize("project", [PROJECT, topic_space(PROJECT), "a/b{c}"])
@@ -59,69 +47,69 @@ def test_an_internal_queue_shares_the_slot_of_its_queue_and_none_of_its_keys(
 
 
 async def test_a_post_that_raced_with_pruning_adds_the_outbox_again(
-    storage: RedisStorage,
+    redis_storage: RedisStorage,
 ) -> None:
     # An outbox that was drained: gc marks it to take it out of the outbox set.
     [job] = new()
-    await storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, [job])])
-    await storage.messages_delete(PROJECT, OUTBOX, [job.id], None, NOW)
+    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, [job])])
+    await redis_storage.messages_delete(PROJECT, OUTBOX, [job.id], None, NOW)
     keys = _Keys(PROJECT, OUTBOX)
-    assert await storage._eval("outbox", keys, 0, "mark", "T1") == b"MARKED"
+    assert await redis_storage._eval("outbox", keys, 0, "mark", "T1") == b"MARKED"
 
     # A poster expecting an indexed outbox is refused, and adds it to the set...
     async def post(guard: str) -> object:
         args = [keys.prefix, _number(NOW), "0", keys.prefix, guard, "0"]
-        return await storage._script("insert", keys.keys, *args)
+        return await redis_storage._script("insert", keys.keys, *args)
 
     assert await post("=1") == [b"NOINDEX", 1, b"T1"]
-    await storage._client.sadd(OUTBOXES, _member(PROJECT, OUTBOX))
+    await redis_storage._client.sadd(OUTBOXES, _member(PROJECT, OUTBOX))
     # ...which gc's removal undoes, before gc settles the outbox.
-    await storage._client.srem(OUTBOXES, _member(PROJECT, OUTBOX))
-    assert await storage._eval("outbox", keys, 0, "settle", "T1", "T2") == 1
+    await redis_storage._client.srem(OUTBOXES, _member(PROJECT, OUTBOX))
+    assert await redis_storage._eval("outbox", keys, 0, "settle", "T1", "T2") == 1
 
     # The poster's retry no longer matches, so it adds the outbox again before writing.
     assert await post("=T1") == [b"NOINDEX", 1, b"T2"]
     assert await post("=T2") == b"OK"
 
 
-async def test_a_post_after_pruning_indexes_the_outbox_again(storage: RedisStorage) -> None:
+async def test_a_post_after_pruning_indexes_the_outbox_again(redis_storage: RedisStorage) -> None:
     [job] = new()
-    await storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, [job])])
-    await storage.messages_delete(PROJECT, OUTBOX, [job.id], None, NOW)
+    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, [job])])
+    await redis_storage.messages_delete(PROJECT, OUTBOX, [job.id], None, NOW)
 
-    await storage.gc(NOW)
-    assert await members(storage, OUTBOXES) == set()
-    await storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+    await redis_storage.gc(NOW)
+    assert await members(redis_storage, OUTBOXES) == set()
+    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
 
-    assert await members(storage, OUTBOXES) == {_member(PROJECT, OUTBOX)}
-    assert await storage.outboxes(NOW) == [(PROJECT, OUTBOX)]
-
-
-async def test_gc_heals_an_outbox_missing_from_the_set(storage: RedisStorage) -> None:
-    await storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
-    await storage._client.srem(OUTBOXES, _member(PROJECT, OUTBOX))
-    assert await storage.outboxes(NOW) == []
-
-    await storage.gc(NOW)
-
-    assert await storage.outboxes(NOW) == [(PROJECT, OUTBOX)]
+    assert await members(redis_storage, OUTBOXES) == {_member(PROJECT, OUTBOX)}
+    assert await redis_storage.outboxes(NOW) == [(PROJECT, OUTBOX)]
 
 
-async def test_gc_prunes_sources_without_subscriptions(storage: RedisStorage) -> None:
-    await storage.subscription_create(PROJECT, QUEUE, "http://h", 60, {}, "s", NOW)
-    assert await members(storage, SUBSCRIPTION_SOURCES) == {_member(PROJECT, QUEUE)}
+async def test_gc_heals_an_outbox_missing_from_the_set(redis_storage: RedisStorage) -> None:
+    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+    await redis_storage._client.srem(OUTBOXES, _member(PROJECT, OUTBOX))
+    assert await redis_storage.outboxes(NOW) == []
 
-    assert await storage.gc(NOW + 60) == 1
+    await redis_storage.gc(NOW)
 
-    assert await members(storage, SUBSCRIPTION_SOURCES) == set()
-    await storage.subscription_create(PROJECT, QUEUE, "http://h", 60, {}, "s", NOW + 60)
-    assert await members(storage, SUBSCRIPTION_SOURCES) == {_member(PROJECT, QUEUE)}
+    assert await redis_storage.outboxes(NOW) == [(PROJECT, OUTBOX)]
 
 
-async def test_queue_names_with_a_hash_are_indexed_apart(storage: RedisStorage) -> None:
-    await storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+async def test_gc_prunes_sources_without_subscriptions(redis_storage: RedisStorage) -> None:
+    await redis_storage.subscription_create(PROJECT, QUEUE, "http://h", 60, {}, "s", NOW)
+    assert await members(redis_storage, SUBSCRIPTION_SOURCES) == {_member(PROJECT, QUEUE)}
 
-    visible = await storage._client.zrange(f"t:{{{PROJECT}}}:queues", 0, -1)
-    internal = await storage._client.zrange(f"t:{{{PROJECT}}}:internal", 0, -1)
+    assert await redis_storage.gc(NOW + 60) == 1
+
+    assert await members(redis_storage, SUBSCRIPTION_SOURCES) == set()
+    await redis_storage.subscription_create(PROJECT, QUEUE, "http://h", 60, {}, "s", NOW + 60)
+    assert await members(redis_storage, SUBSCRIPTION_SOURCES) == {_member(PROJECT, QUEUE)}
+
+
+async def test_queue_names_with_a_hash_are_indexed_apart(redis_storage: RedisStorage) -> None:
+    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+
+    visible = await redis_storage._client.zrange(f"t:{{{PROJECT}}}:queues", 0, -1)
+    internal = await redis_storage._client.zrange(f"t:{{{PROJECT}}}:internal", 0, -1)
 
     assert (visible, internal) == ([QUEUE.encode()], [OUTBOX.encode()])

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 
 from tidings import errors
 from tidings.models import NewMessage
-from tidings.storage.redis import RedisStorage, parse_url
+from tidings.storage.redis import RedisStorage
 
 PROJECT = "project-a"
 NOW = 1_700_000_000.0
@@ -23,25 +21,15 @@ def new(body: object) -> list[NewMessage]:
     return [NewMessage(str(uuid.uuid4()), body, 300, 0, "client")]
 
 
-@pytest.fixture
-async def storage(redis_url: str) -> AsyncIterator[RedisStorage]:
-    driver = RedisStorage(parse_url(redis_url))
-    await driver.open()
-    try:
-        yield driver
-    finally:
-        await driver.close()
-
-
-async def test_calls_made_together_each_get_their_own_answer(storage: RedisStorage) -> None:
+async def test_calls_made_together_each_get_their_own_answer(redis_storage: RedisStorage) -> None:
     queues = [f"q{n}" for n in range(20)]
     posted = await asyncio.gather(
-        *(storage.messages_post(PROJECT, queue, new(queue), NOW) for queue in queues)
+        *(redis_storage.messages_post(PROJECT, queue, new(queue), NOW) for queue in queues)
     )
 
     pages = await asyncio.gather(
         *(
-            storage.messages_get(PROJECT, queue, ids, NOW)
+            redis_storage.messages_get(PROJECT, queue, ids, NOW)
             for queue, ids in zip(queues, posted, strict=True)
         )
     )
@@ -49,14 +37,14 @@ async def test_calls_made_together_each_get_their_own_answer(storage: RedisStora
     assert [[message.body for message in page] for page in pages] == [[q] for q in queues]
 
 
-async def test_a_refusal_stays_with_its_own_call(storage: RedisStorage) -> None:
-    [message_id] = await storage.messages_post(PROJECT, "q", new("x"), NOW)
-    claim = await storage.claim_create(PROJECT, "q", 60, 60, 1, NOW)
+async def test_a_refusal_stays_with_its_own_call(redis_storage: RedisStorage) -> None:
+    [message_id] = await redis_storage.messages_post(PROJECT, "q", new("x"), NOW)
+    claim = await redis_storage.claim_create(PROJECT, "q", 60, 60, 1, NOW)
     assert claim is not None
 
     refused, found = await asyncio.gather(
-        storage.message_delete(PROJECT, "q", message_id, None, NOW),  # claimed: refused
-        storage.messages_get(PROJECT, "q", [message_id], NOW),
+        redis_storage.message_delete(PROJECT, "q", message_id, None, NOW),  # claimed: refused
+        redis_storage.messages_get(PROJECT, "q", [message_id], NOW),
         return_exceptions=True,
     )
 
@@ -65,16 +53,18 @@ async def test_a_refusal_stays_with_its_own_call(storage: RedisStorage) -> None:
 
 
 async def test_scripts_the_server_lost_are_loaded_again(
-    storage: RedisStorage, redis_url: str
+    redis_storage: RedisStorage, redis_url: str
 ) -> None:
-    await storage.messages_post(PROJECT, "q", new("before"), NOW)
+    await redis_storage.messages_post(PROJECT, "q", new("before"), NOW)
     admin = Redis.from_url(redis_url)
     try:
         await admin.script_flush()
     finally:
         await admin.aclose()
 
-    await asyncio.gather(*(storage.messages_post(PROJECT, "q", new(n), NOW) for n in range(5)))
+    await asyncio.gather(
+        *(redis_storage.messages_post(PROJECT, "q", new(n), NOW) for n in range(5))
+    )
 
-    stats = await storage.queue_stats(PROJECT, "q", NOW)
+    stats = await redis_storage.queue_stats(PROJECT, "q", NOW)
     assert stats.free == 6
