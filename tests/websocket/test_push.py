@@ -18,7 +18,6 @@ from tidings.clock import FakeClock
 from tidings.config import Limits
 from tidings.models import MessageFilter
 from tidings.service import Service
-from tidings.service.messages import FOLLOW_SECONDS
 from tidings.storage.base import storage_from_url
 from tidings.transport.push import PushHub
 
@@ -152,8 +151,7 @@ async def test_closing_the_socket_ends_its_subscription(
     assert (await staying.pushed())["body"] == "after"
     # And when the other closes too, the server stops following the queue
     await staying.close()
-    # Within a follower's longest wait: on Redis Cluster it has taken more than 10 s to stop.
-    await eventually(lambda: not following("news"), FOLLOW_SECONDS)
+    await eventually(lambda: not following("news"))
 
 
 async def test_a_message_posted_over_the_socket_is_pushed_to_it(ws: Socket) -> None:

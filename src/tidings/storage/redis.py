@@ -131,9 +131,13 @@ SUBSCRIPTION_SOURCES = "t:subsources"
 ATTEMPTS = 5
 """Tries of a post whose outbox mark gc keeps changing (each try is one round trip)."""
 TIMEOUT = 1.0
-"""Seconds to connect or to wait for an answer before the backend counts as unavailable."""
+"""Seconds to connect, or to wait for a free connection, before the backend counts as
+unavailable."""
 DEADLINE = 1.5
-"""Seconds one call may take in all, retries and cluster rediscovery included."""
+"""Seconds one call may take in all, retries and cluster rediscovery included. Clients get no
+socket timeout (redis-py's default is 5 s): with one, redis-py sends each command under
+``asyncio.wait_for``, which on Python 3.11 loses a cancellation that comes as the send
+completes, and a cancelled task (a push follower, the feed) would go on."""
 CONNECTIONS = 100
 """Connections per process to a single server; a call waits (up to TIMEOUT) for a free one, so
 a burst of requests (a thousand long polls woken at once) queues instead of failing."""
@@ -350,7 +354,7 @@ def _connect(address: Address) -> Client:
             startup_nodes=[ClusterNode(host, port) for host, port in address.nodes],
             username=address.username,
             password=address.password,
-            socket_timeout=TIMEOUT,
+            socket_timeout=None,  # see DEADLINE
             socket_connect_timeout=TIMEOUT,
             retry=retry,
             max_connections=CLUSTER_CONNECTIONS,
@@ -364,7 +368,7 @@ def _connect(address: Address) -> Client:
         db=address.db,
         username=address.username,
         password=address.password,
-        socket_timeout=TIMEOUT,
+        socket_timeout=None,  # see DEADLINE
         socket_connect_timeout=TIMEOUT,
         retry=retry,
     )
@@ -411,7 +415,8 @@ class _Together:
         for script, keys, args, _ in calls:
             pipeline.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            replies = await pipeline.execute(raise_on_error=False)
+            async with asyncio.timeout(DEADLINE):
+                replies = await pipeline.execute(raise_on_error=False)
         except Exception as exc:  # no answer at all: every call of the batch failed alike
             replies = [exc] * len(calls)
         for (script, keys, args, reply), answer in zip(calls, replies, strict=True):
@@ -1000,14 +1005,15 @@ class _Published:
             port=port,
             username=self._address.username,
             password=self._address.password,
-            socket_timeout=TIMEOUT,
+            socket_timeout=None,  # see DEADLINE
             socket_connect_timeout=TIMEOUT,
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
         )
         self._pubsub = self._client.pubsub()
         with _translated():
-            await self._pubsub.ping()  # connects; the reader meets the PONG and skips it
+            async with asyncio.timeout(DEADLINE):
+                await self._pubsub.ping()  # connects; the reader meets the PONG and skips it
         self._reader = asyncio.create_task(self._read(self._pubsub), name="tidings-redis-feed")
 
     async def listen(self, keys: Collection[Key]) -> None:
