@@ -3,16 +3,23 @@ Zaqar's WebSocket shapes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 
+from tests.api.support import post_bodies
+from tests.websocket.conftest import OpenSocket
 from tests.websocket.support import Socket
 from tidings.api import OPERATIONS, Operation
 
 pytestmark = pytest.mark.parametrize("served", ["sqlite"], indirect=True)
 """The binding does not depend on the backend: one is enough."""
 
+NOTICE = 0.5
+"""Seconds given to the server to see a closed socket, or a waiting claim to take a post."""
 SAMPLES: dict[str, Any] = {"string": "sample", "integer": 1, "boolean": True, "list": ["sample"]}
 
 
@@ -143,3 +150,30 @@ async def test_authenticate_without_keystone_takes_the_headers(ws: Socket) -> No
 
     assert frame["headers"] == {"status": 200}
     assert frame["body"] == {"message": "Authentified."}
+
+
+async def test_a_waiting_claim_whose_socket_closed_takes_nothing_posted_later(
+    open_socket: OpenSocket, http: httpx.AsyncClient
+) -> None:
+    # Given a claim waiting on a socket, which then closes
+    leaving = await open_socket()
+    await leaving.send(orjson.dumps(claim_frame(leaving, wait=15)).decode())
+    await asyncio.sleep(NOTICE)
+    await leaving.close()
+    await asyncio.sleep(NOTICE)
+
+    # When a message is posted
+    await post_bodies(http, "q", "job")
+    await asyncio.sleep(NOTICE)
+
+    # Then it is still free for the next claim
+    stats = (await http.get("/v2/queues/q/stats")).json()["messages"]
+    assert (stats["free"], stats["claimed"]) == (1, 0)
+
+
+def claim_frame(socket: Socket, **body: Any) -> dict[str, Any]:
+    return {
+        "action": "claim_create",
+        "headers": socket.headers,
+        "body": {"queue_name": "q", **body},
+    }

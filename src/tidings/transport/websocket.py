@@ -10,8 +10,9 @@ Keystone, is needed first; the socket is closed with 4003 when the token expires
 to the socket until it closes (or ``subscription_delete`` of the id it answered).
 
 A socket handles its frames one at a time, in order: a long poll holds the frames after it,
-while pushes flow on. Text frames are JSON and binary frames MessagePack; each answer (and
-each push, like the last subscribe request) has the encoding of its request.
+while pushes flow on, and stops waiting when the socket closes. Text frames are JSON and
+binary frames MessagePack; each answer (and each push, like the last subscribe request) has
+the encoding of its request.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class _Subscription:
 class Socket:
     binding: Binding
     websocket: WebSocket
+    inbox: asyncio.Queue[Frame] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
+    """Frames received and not answered yet; past BACKLOG the socket is read no further."""
     outbox: asyncio.Queue[Frame | tuple[int, str]] = field(
         default_factory=lambda: asyncio.Queue(BACKLOG)
     )
@@ -115,13 +118,16 @@ class Socket:
     closing: bool = False
 
     async def serve(self) -> None:
+        """Receive, answer and send in three tasks, so that a closed socket is seen at once,
+        even while a long poll is answered (which then stops waiting)."""
         await self.websocket.accept()
-        reader = asyncio.create_task(self._read())
-        writer = asyncio.create_task(self._write())
+        tasks = [
+            asyncio.create_task(work()) for work in (self._read, self._answer_all, self._write)
+        ]
         try:
-            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (reader, writer):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -136,7 +142,11 @@ class Socket:
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
-            frame: Frame = (message.get("bytes") or b"") if text is None else text
+            await self.inbox.put((message.get("bytes") or b"") if text is None else text)
+
+    async def _answer_all(self) -> None:
+        while True:
+            frame = await self.inbox.get()
             await self.outbox.put(await self._answer(frame))
 
     async def _write(self) -> None:
