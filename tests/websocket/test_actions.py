@@ -177,3 +177,20 @@ def claim_frame(socket: Socket, **body: Any) -> dict[str, Any]:
         "headers": socket.headers,
         "body": {"queue_name": "q", **body},
     }
+
+
+async def test_a_post_sent_just_before_the_socket_closes_is_stored(
+    open_socket: OpenSocket, http: httpx.AsyncClient
+) -> None:
+    leaving = await open_socket()
+    frame = {
+        "action": "message_post",
+        "headers": leaving.headers,
+        "body": {"queue_name": "q", "messages": [{"body": "last words", "ttl": 60}]},
+    }
+    await leaving.send(orjson.dumps(frame).decode())
+    await leaving.close()
+    await asyncio.sleep(NOTICE)
+
+    listed = await http.get("/v2/queues/q/messages", params={"echo": "true"})
+    assert [message["body"] for message in listed.json()["messages"]] == ["last words"]

@@ -116,6 +116,8 @@ class Socket:
     subscriptions: dict[str, _Subscription] = field(default_factory=dict)
     push_binary: bool = False
     closing: bool = False
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the socket has closed."""
 
     async def serve(self) -> None:
         """Receive, answer and send in three tasks, so that a closed socket is seen at once,
@@ -127,6 +129,7 @@ class Socket:
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.gone.set()
             for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -140,6 +143,7 @@ class Socket:
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
+                self.gone.set()
                 return
             text = message.get("text")
             await self.inbox.put((message.get("bytes") or b"") if text is None else text)
@@ -147,7 +151,9 @@ class Socket:
     async def _answer_all(self) -> None:
         while True:
             frame = await self.inbox.get()
-            await self.outbox.put(await self._answer(frame))
+            # Shielded: the frame being answered when the socket closes still takes effect
+            # (a post is stored, as over HTTP); a long poll in it stops, its caller gone.
+            await self.outbox.put(await asyncio.shield(self._answer(frame)))
 
     async def _write(self) -> None:
         while True:
@@ -233,7 +239,7 @@ class Socket:
         body: dict[str, Any],
     ) -> tuple[int, JSON]:
         document, size = actions.http_body(operation, body)
-        request = Request(context, params, document, size)
+        request = Request(context, params, document, size, self.gone.wait)
         queue = params.get("queue_name")
         with self.binding.instruments.operation(operation.name, context.project_id, queue):
             reply = await api.call(operation, self.binding.service, request, self.binding.policy)
