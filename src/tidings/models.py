@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,19 @@ class PostContext:
     """None when the queue does not exist (yet)."""
     subscribers: list[Subscription]
     """Every live subscription of the queue, as ``Storage.subscribers``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPost:
+    """A post ready to be written: its messages and their fan-out, as ``Storage.messages_post``
+    takes them."""
+
+    messages: Sequence[NewMessage]
+    outbox: Sequence[tuple[str, Sequence[NewMessage]]] = ()
+
+
+PreparePost = Callable[[PostContext], PreparedPost]
+"""Turns what a post reads of its queue into what it writes; raises to refuse the post."""
 
 
 @dataclass(frozen=True, slots=True)

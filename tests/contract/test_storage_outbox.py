@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
+from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, MessageFilter, NewMessage
+from tidings.models import JSON, MessageFilter, NewMessage, PostContext, PreparedPost
 from tidings.storage.base import Storage, outbox_queue, topic_space
 
 PROJECT = "project-a"
@@ -123,6 +124,45 @@ async def test_outbox_messages_keep_their_own_delay(storage: Storage, clock: Fak
     assert await storage.outboxes(clock()) == []
     clock.advance(30)
     assert await storage.outboxes(clock()) == [(PROJECT, OUTBOX)]
+
+
+# A post in its queue's context
+
+
+async def test_a_post_in_context_stores_what_prepare_makes_of_the_context(
+    storage: Storage, clock: FakeClock
+) -> None:
+    # Given a queue with metadata and a subscriber
+    await storage.queue_create(PROJECT, QUEUE, {"a": 1}, clock())
+    subscription, _ = await storage.subscription_create(
+        PROJECT, QUEUE, "http://example.com/hook", 600, {}, "secret", clock()
+    )
+    seen: list[PostContext] = []
+    batch, jobs = new("a", "b"), new({"job": 1})
+
+    def prepare(context: PostContext) -> PreparedPost:
+        seen.append(context)
+        return PreparedPost(batch, [(OUTBOX, jobs)])
+
+    # When a post is prepared from the queue's context
+    ids = await storage.messages_post_in_context(PROJECT, QUEUE, clock(), prepare)
+
+    # Then prepare saw that context once, and what it made is stored
+    assert seen == [PostContext({"a": 1}, [subscription])]
+    assert ids == [message.id for message in batch]
+    assert await bodies(storage, PROJECT, QUEUE, clock()) == ["a", "b"]
+    assert await bodies(storage, PROJECT, OUTBOX, clock()) == [{"job": 1}]
+
+
+async def test_a_post_refused_by_prepare_stores_nothing(storage: Storage, clock: FakeClock) -> None:
+    def refuse(context: PostContext) -> PreparedPost:
+        raise errors.InvalidRequest("Message collection size is too large.")
+
+    with pytest.raises(errors.InvalidRequest):
+        await storage.messages_post_in_context(PROJECT, QUEUE, clock(), refuse)
+
+    assert await bodies(storage, PROJECT, QUEUE, clock()) == []
+    assert await storage.queue_get_metadata(PROJECT, QUEUE) is None
 
 
 # Finding outboxes

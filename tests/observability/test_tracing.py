@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.api.support import JSON_PATCH
 from tests.observability.conftest import serve
 from tidings.clock import FakeClock
 from tidings.config import ObservabilitySettings
@@ -46,7 +47,7 @@ async def test_a_post_makes_request_operation_and_storage_spans(
     spans = exporter.get_finished_spans()
     request = next(span for span in spans if span.kind == SpanKind.SERVER)
     operation = named(spans, "message_post")
-    storage = named(spans, "storage.messages_post")
+    storage = named(spans, "storage.messages_post_in_context")
 
     assert request.attributes is not None
     assert request.attributes["http.response.status_code"] == 201
@@ -74,12 +75,15 @@ async def test_every_storage_call_of_an_operation_is_traced(
     exporter: InMemorySpanExporter,
 ) -> None:
     async with serve(tracing(exporter)) as api:
+        await api.put("/v2/queues/q")
         exporter.clear()
-        await api.post("/v2/queues/q/messages", json={"messages": [{"body": 1}]})
+        patch = [{"op": "add", "path": "/metadata/a", "value": 1}]
+        response = await api.patch("/v2/queues/q", json=patch, headers={"Content-Type": JSON_PATCH})
 
+    assert response.status_code == 200
     names = [span.name for span in exporter.get_finished_spans()]
-    assert "storage.post_context" in names
-    assert "storage.messages_post" in names
+    assert "storage.queue_get_metadata" in names
+    assert "storage.queue_set_metadata" in names
 
 
 async def test_a_caller_trace_is_continued(exporter: InMemorySpanExporter) -> None:

@@ -80,6 +80,45 @@ async def test_a_constraint_violation_is_reported_to_its_caller(thread: Connecti
     assert await thread.read(_values) == [7, 8]
 
 
+async def test_a_write_after_read_is_given_what_was_read(thread: ConnectionThread) -> None:
+    await thread.write(_insert(3))
+
+    def add_after_largest(db: sqlite3.Connection, largest: int) -> int:
+        return _insert(largest + 1)(db)
+
+    def largest(db: sqlite3.Connection) -> int:
+        return max(_values(db))
+
+    assert await thread.write_after_read(largest, add_after_largest) == 4
+    assert await thread.read(_values) == [3, 4]
+
+
+async def test_a_failing_read_writes_nothing_and_spares_the_others(
+    thread: ConnectionThread,
+) -> None:
+    # Given a write after a read that fails, queued with other writes
+    def fail(db: sqlite3.Connection) -> int:
+        raise errors.QueueNotFound()
+
+    def write_what_was_read(db: sqlite3.Connection, value: int) -> int:
+        return _insert(value)(db)
+
+    calls = [
+        thread.write(_insert(1)),
+        thread.write_after_read(fail, write_what_was_read),
+        thread.write_after_read(lambda db: 5, write_what_was_read),
+    ]
+
+    # When they run
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    # Then the failed read's error reaches its caller, and only its write is missing
+    assert results[0] == 1
+    assert isinstance(results[1], errors.QueueNotFound)
+    assert results[2] == 5
+    assert await thread.read(_values) == [1, 5]
+
+
 async def test_calls_after_close_are_refused(thread: ConnectionThread) -> None:
     await thread.close()
 

@@ -12,7 +12,7 @@ from tidings import errors
 from tidings.clock import Clock
 from tidings.config import Limits
 from tidings.ids import unique_id
-from tidings.models import JSON, Message, MessageFilter, NewMessage
+from tidings.models import JSON, Message, MessageFilter, NewMessage, PostContext, PreparedPost
 from tidings.service import metadata, validate, waiting
 from tidings.service.encryption import BodyCipher
 from tidings.service.outbox import OutboxRules
@@ -48,8 +48,20 @@ class MessageService:
         the request body's length in bytes."""
         validate.queue_name(queue)
         batch = _batch(document)
-        now = self.clock()
-        context = await self.storage.post_context(project, queue, now)
+        prepare = functools.partial(self._prepare_post, project, queue, client_id, batch, size)
+        return await self.storage.messages_post_in_context(project, queue, self.clock(), prepare)
+
+    def _prepare_post(
+        self,
+        project: str,
+        queue: str,
+        client_id: str,
+        batch: list[Any],
+        size: int,
+        context: PostContext,
+    ) -> PreparedPost:
+        """The messages of the batch, with the queue's defaults, limits and encryption, and
+        their notifications; only computes, as the store may call it from a thread."""
         queue_meta = metadata.with_defaults(context.metadata, self.limits)
         self._check_size(size, queue_meta)
         messages = [self._new_message(item, client_id, queue_meta) for item in batch]
@@ -59,7 +71,7 @@ class MessageService:
                 for message in messages
             ]
         outbox = self.outbox.for_post(project, queue, messages, context.subscribers)
-        return await self.storage.messages_post(project, queue, messages, now, outbox=outbox)
+        return PreparedPost(messages, outbox)
 
     async def page(
         self,

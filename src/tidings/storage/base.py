@@ -37,6 +37,7 @@ from tidings.models import (
     MessageFilter,
     NewMessage,
     PostContext,
+    PreparePost,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -305,6 +306,17 @@ class Storage(abc.ABC):
         both in one round trip (a post reads them before every write)."""
         metadata = await self.queue_get_metadata(project, queue)
         return PostContext(metadata, await self.subscribers(project, queue, now))
+
+    async def messages_post_in_context(
+        self, project: str, queue: str, now: float, prepare: PreparePost
+    ) -> list[str]:
+        """Read the queue's ``post_context``, let ``prepare`` turn it into messages and their
+        fan-out, and store those as ``messages_post`` does; return the ids. An error raised by
+        ``prepare`` stores nothing and is raised here. ``prepare`` only computes (no I/O), so a
+        driver may call it on a thread of its own, and do the read and the write in one round
+        trip."""
+        post = prepare(await self.post_context(project, queue, now))
+        return await self.messages_post(project, queue, post.messages, now, outbox=post.outbox)
 
     # Housekeeping
 

@@ -42,6 +42,7 @@ from tidings.models import (
     NewMessage,
     Pool,
     PostContext,
+    PreparePost,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -556,6 +557,13 @@ class PooledStorage(Storage):
 
     async def post_context(self, project: str, queue: str, now: float) -> PostContext:
         return await (await self._at(project, queue)).post_context(project, queue, now)
+
+    async def messages_post_in_context(
+        self, project: str, queue: str, now: float, prepare: PreparePost
+    ) -> list[str]:
+        if (await self.layout()).pools:  # its fan-out may go to other pools: messages_post
+            return await super().messages_post_in_context(project, queue, now, prepare)
+        return await self.default.messages_post_in_context(project, queue, now, prepare)
 
     # Housekeeping and waiting
 

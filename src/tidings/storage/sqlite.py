@@ -29,6 +29,8 @@ from tidings.models import (
     MessageFilter,
     NewMessage,
     PostContext,
+    PreparedPost,
+    PreparePost,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -126,6 +128,49 @@ def _subscribers(
         (project, source, now),
     )
     return [_subscription(row) for row in rows]
+
+
+def _post_context(db: sqlite3.Connection, project: str, queue: str, now: float) -> PostContext:
+    return PostContext(_queue_metadata(db, project, queue), _subscribers(db, project, queue, now))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _PostRows:
+    """A post as the rows it inserts, and the queues they go to."""
+
+    ids: list[str]
+    targets: list[str]
+    rows: list[tuple[object, ...]]
+
+    @classmethod
+    def of(cls, project: str, queue: str, now: float, post: PreparedPost) -> _PostRows:
+        batches = [
+            (queue, post.messages),
+            *((target, batch) for target, batch in post.outbox if batch),
+        ]
+        rows: list[tuple[object, ...]] = [
+            (
+                message.id,
+                project,
+                target,
+                orjson.dumps(message.body),
+                message.client_id,
+                now,
+                now + message.ttl,
+                now + message.delay,
+            )
+            for target, batch in batches
+            for message in batch
+        ]
+        targets = list(dict.fromkeys(target for target, _ in batches))
+        return cls([message.id for message in post.messages], targets, rows)
+
+
+def _insert_post(db: sqlite3.Connection, post: _PostRows, project: str, now: float) -> _PostRows:
+    for target in post.targets:
+        _ensure_queue(db, project, target, {}, now)
+    db.executemany(INSERT_MESSAGE, post.rows)
+    return post
 
 
 def _placeholders(values: Sequence[object]) -> str:
@@ -280,32 +325,25 @@ class SQLiteStorage(Storage):
         now: float,
         outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        batches = [(queue, messages), *((target, batch) for target, batch in outbox if batch)]
-        rows = [
-            (
-                message.id,
-                project,
-                target,
-                orjson.dumps(message.body),
-                message.client_id,
-                now,
-                now + message.ttl,
-                now + message.delay,
+        post = _PostRows.of(project, queue, now, PreparedPost(messages, outbox))
+        await self._write(functools.partial(_insert_post, post=post, project=project, now=now))
+        return self._posted(project, post)
+
+    async def messages_post_in_context(
+        self, project: str, queue: str, now: float, prepare: PreparePost
+    ) -> list[str]:
+        def read(db: sqlite3.Connection) -> _PostRows:
+            return _PostRows.of(
+                project, queue, now, prepare(_post_context(db, project, queue, now))
             )
-            for target, batch in batches
-            for message in batch
-        ]
-        targets = list(dict.fromkeys(target for target, _ in batches))
 
-        def post(db: sqlite3.Connection) -> None:
-            for target in targets:
-                _ensure_queue(db, project, target, {}, now)
-            db.executemany(INSERT_MESSAGE, rows)
+        write = functools.partial(_insert_post, project=project, now=now)
+        return self._posted(project, await self._thread.write_after_read(read, write))
 
-        await self._write(post)
-        for target in targets:
+    def _posted(self, project: str, post: _PostRows) -> list[str]:
+        for target in post.targets:
             self._watchers.posted((project, target))
-        return [message.id for message in messages]
+        return post.ids
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -626,12 +664,9 @@ class SQLiteStorage(Storage):
         )
 
     async def post_context(self, project: str, queue: str, now: float) -> PostContext:
-        def read(db: sqlite3.Connection) -> PostContext:
-            return PostContext(
-                _queue_metadata(db, project, queue), _subscribers(db, project, queue, now)
-            )
-
-        return await self._run(read)
+        return await self._run(
+            functools.partial(_post_context, project=project, queue=queue, now=now)
+        )
 
     # Housekeeping
 

@@ -27,17 +27,21 @@ from typing import Any, TypeVar, cast
 from tidings import errors
 
 T = TypeVar("T")
-Work = Callable[[sqlite3.Connection], Any]
+R = TypeVar("R")
+Work = Callable[..., Any]
+"""Called with the connection (and, for the write of ``write_after_read``, what was read)."""
 
 
 @dataclass
 class _Job:
-    call: Callable[[], Any]
+    call: Callable[..., Any]
     write: bool
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     result: Any = None
     error: BaseException | None = None
+    read_first: Callable[[], Any] | None = None
+    """Run before the batch's transaction; its result is passed on to ``call``."""
 
 
 _STOP = None
@@ -169,13 +173,27 @@ class ConnectionThread:
         """Run ``work`` in a transaction; it returns once that transaction is committed."""
         return cast(T, await self._submit(functools.partial(self._on_connection, work), True))
 
-    def _submit(self, call: Callable[[], Any], write: bool) -> asyncio.Future[Any]:
+    async def write_after_read(
+        self,
+        read: Callable[[sqlite3.Connection], R],
+        work: Callable[[sqlite3.Connection, R], T],
+    ) -> T:
+        """``read`` outside any transaction, then ``work(connection, what read returned)`` in a
+        transaction, in one hand-over to the thread instead of two; returns once committed.
+        When ``read`` raises, nothing is written and its error is raised here."""
+        read_first = functools.partial(self._on_connection, read)
+        job = self._submit(functools.partial(self._on_connection, work), True, read_first)
+        return cast(T, await job)
+
+    def _submit(
+        self, call: Callable[..., Any], write: bool, read_first: Callable[[], Any] | None = None
+    ) -> asyncio.Future[Any]:
         if self._closed:
             raise errors.StorageUnavailable("The SQLite store is closed.")
         if self._thread.ident is None:
             self._thread.start()
         loop = asyncio.get_running_loop()
-        job = _Job(call, write, loop.create_future(), loop)
+        job = _Job(call, write, loop.create_future(), loop, read_first=read_first)
         self._jobs.put(job)
         return job.future
 
@@ -193,15 +211,18 @@ class ConnectionThread:
         if db is not None:
             db.close()
 
-    def _on_connection(self, work: Work) -> Any:
+    def _on_connection(self, work: Work, *read: Any) -> Any:
         if self._db is None:
             raise errors.StorageUnavailable("The SQLite store is closed.")
-        return work(self._db)
+        return work(self._db, *read)
 
     def _serve(self) -> None:
         while (batch := self._next_batch()) is not None:
             live = [job for job in batch if not job.future.cancelled()]
-            self._commit_together([job for job in live if job.write])
+            for job in live:
+                if job.read_first is not None:
+                    _read_first(job)
+            self._commit_together([job for job in live if job.write and job.error is None])
             for job in live:
                 if not job.write:
                     _attempt(job)
@@ -251,11 +272,24 @@ class ConnectionThread:
 def _attempt(job: _Job, savepoint: sqlite3.Connection | None = None) -> None:
     """Run the job, keeping its result or error; in a savepoint of ``savepoint``'s open
     transaction, undone alone when it fails."""
+    if savepoint is None:
+        _keep(job, job.call)
+    else:
+        _keep(job, functools.partial(_in_savepoint, savepoint, job.call))
+
+
+def _read_first(job: _Job) -> None:
+    """Run the job's read, binding what it returns to the job's write; on failure the job
+    keeps the error and writes nothing."""
+    assert job.read_first is not None
+    _keep(job, job.read_first)
+    if job.error is None:
+        job.call = functools.partial(job.call, job.result)
+
+
+def _keep(job: _Job, call: Callable[[], Any]) -> None:
     try:
-        if savepoint is None:
-            job.result = job.call()
-        else:
-            job.result = _in_savepoint(savepoint, job.call)
+        job.result = call()
     except sqlite3.OperationalError as exc:
         job.error = _unavailable(exc)
     except Exception as exc:
