@@ -54,16 +54,16 @@ def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[st
     if spec.startswith(("http://", "https://")):
         yield spec.rstrip("/")
         return
-    port = free_port()
+    python = sys.executable
+    if spec not in (WORKTREE, REFERENCE) and not spec.startswith("cmd:"):
+        python = str(installed(spec, storage) / "bin/python")
+    port = free_port()  # after the install, whose downloads could take the port meanwhile
     if spec.startswith("cmd:"):
         command = ["bash", "-c", spec[4:].replace("{port}", str(port))]
     elif spec == REFERENCE:
-        command = [sys.executable, "-m", "tidings.bench.reference", "--port", str(port)]
+        command = [python, "-m", "tidings.bench.reference", "--port", str(port)]
         command += ["--workers", str(workers)]
     else:
-        python = (
-            sys.executable if spec == WORKTREE else str(installed(spec, storage) / "bin/python")
-        )
         command = [python, "-m", "tidings.cli", "serve", "--port", str(port)]
         command += ["--workers", str(workers), "--storage", storage]
     with _process(command, port, workdir) as url:
