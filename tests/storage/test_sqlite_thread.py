@@ -68,6 +68,17 @@ async def test_a_failing_write_is_undone_alone(thread: ConnectionThread) -> None
     assert await thread.read(_values) == [1, 2]
 
 
+async def test_a_failing_write_alone_in_its_transaction_is_undone(
+    thread: ConnectionThread,
+) -> None:
+    with pytest.raises(errors.QueueNotFound):
+        await thread.write(_insert_then_fail)
+
+    assert await thread.read(_values) == []
+    assert await thread.write(_insert(1)) == 1
+    assert await thread.read(_values) == [1]
+
+
 async def test_a_constraint_violation_is_reported_to_its_caller(thread: ConnectionThread) -> None:
     await thread.write(_insert(7))
 

@@ -249,13 +249,18 @@ class ConnectionThread:
         if db is None:
             return _fail(writes, errors.StorageUnavailable("The SQLite store is closed."))
         with self._writer_lock or contextlib.nullcontext():
+            # A write alone in its transaction needs no savepoint: its failure undoes it all
+            savepoint = db if len(writes) > 1 else None
             try:
                 db.execute("BEGIN IMMEDIATE")
                 for job in writes:
-                    _attempt(job, savepoint=db)
+                    _attempt(job, savepoint)
                     if not db.in_transaction:  # its failure ended the whole transaction
                         raise sqlite3.OperationalError("the transaction was rolled back")
-                db.commit()
+                if savepoint is None and writes[0].error is not None:
+                    db.rollback()
+                else:
+                    db.commit()
             except (sqlite3.Error, errors.StorageUnavailable) as exc:
                 if db.in_transaction:
                     db.rollback()
