@@ -48,6 +48,9 @@ MESSAGE_COLUMNS = (
 )
 LIVE = "project = ? AND queue = ? AND expires > ?"
 CLAIMABLE = LIVE + " AND claim_expires <= ? AND visible_at <= ?"
+LIVE_CLAIM = (
+    "SELECT created, expires FROM claims WHERE id = ? AND project = ? AND queue = ? AND expires > ?"
+)
 OF_QUEUE_BY_ID = "+project = ? AND +queue = ?"
 """The queue's rows, for a lookup by message ids: the unary ``+`` keeps SQLite (which has no
 statistics) from walking the queue's whole index instead of the ids' own, as it does for ten
@@ -501,7 +504,7 @@ class SQLiteStorage(Storage):
         expires = now + ttl
 
         def renew(db: sqlite3.Connection) -> bool:
-            if _live_claim(db, project, queue, claim_id, now) is None:
+            if not _claim_is_live(db, project, queue, claim_id, now):
                 return False
             db.execute(
                 "UPDATE claims SET created = ?, expires = ? WHERE id = ?", (now, expires, claim_id)
@@ -811,14 +814,16 @@ def _delete_queue_contents(db: sqlite3.Connection, project: str, name: str) -> N
     db.execute("DELETE FROM claims WHERE project = ? AND queue = ?", (project, name))
 
 
+def _claim_is_live(
+    db: sqlite3.Connection, project: str, queue: str, claim_id: str, now: float
+) -> bool:
+    return db.execute(LIVE_CLAIM, (claim_id, project, queue, now)).fetchone() is not None
+
+
 def _live_claim(
     db: sqlite3.Connection, project: str, queue: str, claim_id: str, now: float
 ) -> Claim | None:
-    claim = db.execute(
-        "SELECT created, expires FROM claims"
-        " WHERE id = ? AND project = ? AND queue = ? AND expires > ?",
-        (claim_id, project, queue, now),
-    ).fetchone()
+    claim = db.execute(LIVE_CLAIM, (claim_id, project, queue, now)).fetchone()
     if claim is None:
         return None
     rows = db.execute(
@@ -841,7 +846,7 @@ def _check_claim(
         if claimed:
             raise errors.MessageIsClaimed()
         return
-    if _live_claim(db, project, queue, claim_id, now) is None:
+    if not _claim_is_live(db, project, queue, claim_id, now):
         raise errors.ClaimExpired()
     if not claimed:
         raise errors.MessageNotClaimed()
