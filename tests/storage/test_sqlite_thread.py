@@ -187,6 +187,40 @@ def test_a_long_wal_starts_over_even_while_readers_hold_older_snapshots(
     writer.close()
 
 
+def test_a_wal_restart_waits_for_the_writer_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a WAL past the restart size, and a writer holding the writers' lock
+    monkeypatch.setattr(sqlite_thread, "RESTART_AFTER_FRAMES", 20)
+    path = tmp_path / "l.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (v BLOB)")
+    _insert_each(writer, 40)
+    held = WriterLock(f"{path}-writer")
+    held.__enter__()
+    released = threading.Event()
+
+    def release() -> None:
+        released.set()
+        held.__exit__()
+
+    # When a checkpoint is due, and the writer lets go of the lock a moment later
+    threading.Timer(0.3, release).start()
+    checkpointer = Checkpointer(lambda: _busy_waiting(path), "wal", WriterLock(f"{path}-writer"))
+    checkpointer.due()
+    checkpointer.stop()
+
+    # Then the restart happened after the writer let go, and the WAL starts over
+    assert released.is_set()
+    _insert_each(writer, 1)
+    _, frames, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames <= 3
+    held.close()
+    writer.close()
+
+
 def _insert_each(db: sqlite3.Connection, count: int) -> None:
     for _ in range(count):
         db.execute("INSERT INTO t (v) VALUES (?)", (b"x" * 1000,))

@@ -189,8 +189,14 @@ class SQLiteStorage(Storage):
         self.path = path
         in_memory = path == ":memory:"
         self.capabilities = frozenset({FIFO, CLAIMS, AOD} | (set() if in_memory else {DURABILITY}))
-        checkpointer = None if in_memory else Checkpointer(self._plain_connection, "tidings-wal")
-        writer_lock = None if in_memory else WriterLock(f"{path}-writer")
+        checkpointer = None
+        writer_lock = None
+        if not in_memory:  # the writer and the checkpointer each hold a lock of their own
+            lock_path = f"{path}-writer"
+            checkpointer = Checkpointer(
+                self._plain_connection, "tidings-wal", WriterLock(lock_path)
+            )
+            writer_lock = WriterLock(lock_path)
         self._thread = ConnectionThread(self._connect, "tidings-sqlite", checkpointer, writer_lock)
         self._watchers = Watchers(_NewRows(self))
 
