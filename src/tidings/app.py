@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -81,7 +82,23 @@ def app_from_environ() -> Starlette:
     config = os.environ.get("TIDINGS_CONFIG")
     settings = load_settings(Path(config) if config else None, os.environ)
     logs.configure(settings.observability.log_format, settings.observability.log_level)
-    return build_app(settings)
+    app = build_app(settings)
+    _collect_garbage_cycles_less_often()
+    return app
+
+
+YOUNG_OBJECTS_BEFORE_COLLECTION = 100_000
+"""Python's default is 700: under load that ran a full collection of every tracked object
+every few hundred requests, a pause of milliseconds that made the p99 on Redis (``post-1``
+at 32 clients: 26-29 ms, 11-13 ms with this)."""
+
+
+def _collect_garbage_cycles_less_often() -> None:
+    """A server process keeps what it has loaded by now for its whole life: leave it out of
+    the cycle collector's scans, and collect the young objects less often."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTION, older, oldest)
 
 
 async def _collect_garbage(service: Service, interval: float) -> None:
