@@ -77,11 +77,17 @@ async def delete(storage: SQLiteStorage, queue: str, ids: list[str]) -> object:
     return await storage.messages_delete(PROJECT, queue, ids, None, NOW)
 
 
+async def delete_each(storage: SQLiteStorage, queue: str, ids: list[str]) -> object:
+    for message_id in ids:
+        await storage.message_delete(PROJECT, queue, message_id, None, NOW)
+    return None
+
+
 async def move(storage: SQLiteStorage, queue: str, ids: list[str]) -> object:
     return await storage.messages_move(PROJECT, queue, ids, "dead", None, NOW)
 
 
-@pytest.mark.parametrize("lookup", [get, delete, move])
+@pytest.mark.parametrize("lookup", [get, delete, delete_each, move])
 @pytest.mark.parametrize("count", [10, 20])
 async def test_a_lookup_by_ids_does_not_grow_with_the_queue(
     storage: SQLiteStorage, lookup: Lookup, count: int

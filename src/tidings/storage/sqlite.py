@@ -395,6 +395,8 @@ class SQLiteStorage(Storage):
         self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
     ) -> None:
         def delete(db: sqlite3.Connection) -> None:
+            if _delete_if_free_or_held(db, project, queue, message_id, claim_id, now):
+                return
             row = db.execute(
                 f"SELECT seq, claim_id, claim_expires FROM messages WHERE {LIVE} AND id = ?",
                 (project, queue, now, message_id),
@@ -837,6 +839,29 @@ def _live_claim(
         (project, queue, now, claim_id),
     )
     return Claim(claim_id, queue, claim["created"], claim["expires"], _messages(rows))
+
+
+def _delete_if_free_or_held(
+    db: sqlite3.Connection,
+    project: str,
+    queue: str,
+    message_id: str,
+    claim_id: str | None,
+    now: float,
+) -> bool:
+    """Delete the message in one statement when the delete is allowed: it is unclaimed and
+    no claim is given, or the given claim is live and holds it. False for everything else
+    (the message is gone, or the delete is refused), which ``_check_claim`` tells apart."""
+    args: tuple[object, ...] = (project, queue, now, message_id, now)
+    if claim_id is None:
+        sql = f"DELETE FROM messages WHERE {LIVE_BY_ID} AND id = ? AND claim_expires <= ?"
+    else:
+        sql = (
+            f"DELETE FROM messages WHERE {LIVE_BY_ID} AND id = ? AND claim_expires > ?"
+            f" AND claim_id = ? AND EXISTS ({LIVE_CLAIM})"
+        )
+        args += (claim_id, claim_id, project, queue, now)
+    return db.execute(sql, args).rowcount > 0
 
 
 def _check_claim(
