@@ -112,6 +112,9 @@ class Checkpointer:
     def _checkpoint(self, db: sqlite3.Connection) -> None:
         _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames > RESTART_AFTER_FRAMES:
+            # Copy what was written during the first pass too, so that little is left to do
+            # while the writers wait
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             with self._writer_lock or contextlib.nullcontext():
                 db.execute("PRAGMA wal_checkpoint(RESTART)")
 
