@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterator, Sequence
@@ -303,15 +304,21 @@ def _message(row: Row) -> Message:
 
 def _rows(messages: Sequence[NewMessage], now: float) -> list[str | bytes]:
     """Six strings a message, as insert.lua reads them."""
-    created = _number(now)
+
+    # A batch's messages mostly share their TTL and delay, and a float's exact text is not
+    # cheap to write: each moment is written once
+    @functools.cache
+    def after(seconds: float) -> str:
+        return _number(now + seconds)
+
     rows: list[str | bytes] = []
     for message in messages:
         rows += [
             message.id,
             orjson.dumps(message.body),
-            created,
-            _number(now + message.ttl),
-            _number(now + message.delay),
+            after(0),
+            after(message.ttl),
+            after(message.delay),
             message.client_id,
         ]
     return rows
