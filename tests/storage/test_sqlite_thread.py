@@ -140,10 +140,7 @@ async def test_calls_after_close_are_refused(thread: ConnectionThread) -> None:
 async def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> None:
     # Given a database whose writes stay in the WAL
     path = tmp_path / "c.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA wal_autocheckpoint = 0")
-    db.execute("CREATE TABLE t (v BLOB)")
+    db = _writer_without_checkpoints(path)
     db.executemany("INSERT INTO t (v) VALUES (?)", [(b"x" * 1000,)] * 200)
     before = path.stat().st_size
 
@@ -163,10 +160,7 @@ def test_a_long_wal_starts_over_even_while_readers_hold_older_snapshots(
     # Given a WAL past the restart size, and a reader holding a snapshot of its middle
     monkeypatch.setattr(sqlite_thread, "RESTART_AFTER_FRAMES", 20)
     path = tmp_path / "w.db"
-    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("PRAGMA journal_mode = WAL")
-    writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("CREATE TABLE t (v BLOB)")
+    writer = _writer_without_checkpoints(path)
     _insert_each(writer, 20)
     reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     reader.execute("BEGIN")
@@ -179,10 +173,8 @@ def test_a_long_wal_starts_over_even_while_readers_hold_older_snapshots(
     checkpointer.due()
     checkpointer.stop()
 
-    # Then the next write starts the WAL over: it holds that write's frames only
-    _insert_each(writer, 1)
-    _, frames, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    assert frames <= 3
+    # Then the next write starts the WAL over
+    assert _wal_started_over(writer)
     reader.close()
     writer.close()
 
@@ -193,10 +185,7 @@ def test_a_wal_restart_waits_for_the_writer_lock(
     # Given a WAL past the restart size, and a writer holding the writers' lock
     monkeypatch.setattr(sqlite_thread, "RESTART_AFTER_FRAMES", 20)
     path = tmp_path / "l.db"
-    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("PRAGMA journal_mode = WAL")
-    writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("CREATE TABLE t (v BLOB)")
+    writer = _writer_without_checkpoints(path)
     _insert_each(writer, 40)
     held = WriterLock(f"{path}-writer")
     held.__enter__()
@@ -214,11 +203,25 @@ def test_a_wal_restart_waits_for_the_writer_lock(
 
     # Then the restart happened after the writer let go, and the WAL starts over
     assert released.is_set()
-    _insert_each(writer, 1)
-    _, frames, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    assert frames <= 3
+    assert _wal_started_over(writer)
     held.close()
     writer.close()
+
+
+def _writer_without_checkpoints(path: Path) -> sqlite3.Connection:
+    """A connection whose writes stay in the WAL until a checkpoint is run for them."""
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (v BLOB)")
+    return writer
+
+
+def _wal_started_over(writer: sqlite3.Connection) -> bool:
+    """Whether the next write starts the WAL over: it then holds that write's frames only."""
+    _insert_each(writer, 1)
+    _, frames, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return bool(frames <= 3)
 
 
 def _insert_each(db: sqlite3.Connection, count: int) -> None:

@@ -272,8 +272,8 @@ class ConnectionThread:
                         raise sqlite3.OperationalError("the transaction was rolled back")
                 if savepoint is None and writes[0].error is not None:
                     db.rollback()
-                else:
-                    db.commit()
+                    return None
+                db.commit()
             except (sqlite3.Error, errors.StorageUnavailable) as exc:
                 if db.in_transaction:
                     db.rollback()
