@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
+import orjson
 import pytest
 
 from tests.api.support import post_bodies, post_messages
@@ -16,7 +17,7 @@ from tests.websocket.conftest import OpenSocket, served_on
 from tests.websocket.support import Served, Socket
 from tidings.clock import FakeClock
 from tidings.config import Limits
-from tidings.models import MessageFilter
+from tidings.models import Message, MessageFilter
 from tidings.service import Service
 from tidings.storage.base import storage_from_url
 from tidings.transport.push import PushHub
@@ -138,6 +139,20 @@ def following(queue: str) -> bool:
     return any(task.get_name() == f"tidings-push-{queue}" for task in asyncio.all_tasks())
 
 
+async def test_a_socket_closed_while_subscribing_leaves_no_follower(
+    open_socket: OpenSocket,
+) -> None:
+    # Given a socket that asks for a subscription and closes before the answer
+    leaving = await open_socket()
+    frame = {"action": "subscription_create", "headers": leaving.headers}
+    await leaving.send(orjson.dumps({**frame, "body": {"queue_name": "news"}}).decode())
+    await leaving.close()
+
+    # Then the server does not go on following the queue for it
+    await asyncio.sleep(QUIET)
+    assert not following("news")
+
+
 async def test_closing_the_socket_ends_its_subscription(
     open_socket: OpenSocket, http: httpx.AsyncClient
 ) -> None:
@@ -205,8 +220,7 @@ async def test_the_hub_follows_a_queue_while_someone_listens(clock: FakeClock) -
     hub = PushHub(service)
     received: asyncio.Queue[list[object]] = asyncio.Queue()
     try:
-        stop = hub.subscribe("p", "q", lambda queue, batch: received.put_nowait(batch))
-        await asyncio.sleep(0.1)  # the follower takes its place at the end of the queue
+        stop = await hub.subscribe("p", "q", lambda queue, batch: received.put_nowait(batch))
         await service.messages.post("p", "q", "client-id-1", {"messages": [{"body": 1}]}, 30)
 
         [message] = await asyncio.wait_for(received.get(), 5)
@@ -224,14 +238,13 @@ async def test_following_skips_nothing_posted_after_it_started(clock: FakeClock)
     await storage.open()
     service = Service(storage, Limits(), clock)
     try:
-        follow = service.messages.follow("p", "q")
-        first = asyncio.ensure_future(anext(follow))
-        await asyncio.sleep(0.1)
+        follow = service.messages.follow("p", "q", await service.messages.newest_marker("p", "q"))
         for n in range(3):
             await service.messages.post("p", "q", "c" * 10, {"messages": [{"body": n}]}, 30)
-        batches = [await first]
+        batches: list[list[Message]] = []
         while sum(len(batch) for batch in batches) < 3:
-            batches.append(await asyncio.wait_for(anext(follow), 5))
+            batch, _ = await asyncio.wait_for(anext(follow), 5)
+            batches.append(batch)
         await follow.aclose()
 
         assert [m.body for batch in batches for m in batch] == [0, 1, 2]

@@ -91,30 +91,38 @@ class MessageService:
             project, queue, wait, look, _has_messages, caller_gone
         )
 
-    async def follow(self, project: str, queue: str) -> AsyncGenerator[list[Message], None]:
-        """Every message posted to the queue from now on, by any process, batch after batch
-        as they come (delayed and claimed ones too); it never ends by itself."""
+    async def newest_marker(self, project: str, queue: str) -> str | None:
+        """Where the queue's messages end now: ``follow`` from here yields every message
+        posted after this returned."""
         validate.queue_name(queue)
+        return await self.storage.newest_marker(project, queue)
+
+    async def follow(
+        self, project: str, queue: str, marker: str | None
+    ) -> AsyncGenerator[tuple[list[Message], str | None], None]:
+        """Every message posted to the queue after ``marker`` (see ``newest_marker``), by any
+        process, batch after batch as they come (delayed and claimed ones too), each with
+        the marker to follow on from; it never ends by itself."""
         query = MessageFilter(
             client_id="",
             echo=True,
             include_claimed=True,
             include_delayed=True,
-            marker=await self.storage.newest_marker(project, queue),
+            marker=marker,
             limit=self.limits.max_messages_per_page,
         )
         while True:
             look = self.long_poll.gated(functools.partial(self._page, project, queue, query))
             try:
-                found, marker = await waiting.watching(
+                found, after = await waiting.watching(
                     self.storage, project, queue, FOLLOW_SECONDS, look, _has_messages
                 )
             except errors.StorageUnavailable:
                 await asyncio.sleep(FOLLOW_RETRY)  # keep the place: nothing posted is skipped
                 continue
             if found:
-                query = dataclasses.replace(query, marker=marker)
-                yield found
+                query = dataclasses.replace(query, marker=after)
+                yield found, after
 
     async def _page(
         self, project: str, queue: str, query: MessageFilter

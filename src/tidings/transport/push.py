@@ -2,7 +2,9 @@
 
 One follower per ``(project, queue)`` in this process reads the new messages from the service
 (``MessageService.follow``: posts by any process, woken by the storage's signal) and hands
-each batch to the queue's sinks, one per subscribed socket; a sink must not block.
+each batch to the queue's sinks, one per subscribed socket; a sink must not block. A
+subscription returns once its follower has its place at the end of the queue, so a message
+posted after the subscription's reply is pushed.
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ class PushHub:
         self._service = service
         self._followers: dict[tuple[str, str], _Follower] = {}
 
-    def subscribe(self, project: str, queue: str, sink: Sink) -> Callable[[], None]:
-        """Hand the queue's new messages to ``sink`` from now on, until the returned function
-        is called."""
+    async def subscribe(self, project: str, queue: str, sink: Sink) -> Callable[[], None]:
+        """Hand the queue's new messages to ``sink`` until the returned function is called:
+        every message posted after this returned."""
         key = (project, queue)
-        follower = self._followers.get(key)
-        if follower is None:
-            follower = self._followers[key] = _Follower(self._service, project, queue)
+        if key not in self._followers:
+            marker = await self._service.messages.newest_marker(project, queue)
+            if key not in self._followers:  # nobody started one while the marker was read
+                self._followers[key] = _Follower(self._service, project, queue, marker)
+        follower = self._followers[key]
         follower.sinks.add(sink)
 
         def stop() -> None:
@@ -47,27 +51,26 @@ class PushHub:
 
 
 class _Follower:
-    def __init__(self, service: Service, project: str, queue: str) -> None:
+    def __init__(self, service: Service, project: str, queue: str, marker: str | None) -> None:
         self.sinks: set[Sink] = set()
         self._service = service
         self._project = project
         self._queue = queue
-        self._task = asyncio.create_task(self._run(), name=f"tidings-push-{queue}")
+        self._task = asyncio.create_task(self._run(marker), name=f"tidings-push-{queue}")
 
     def stop(self) -> None:
         self._task.cancel()
 
-    async def _run(self) -> None:
+    async def _run(self, marker: str | None) -> None:
+        """Follow from ``marker``; after a failure, on from the last batch handed out."""
         while True:
+            follow = self._service.messages.follow(self._project, self._queue, marker)
             try:
-                await self._follow()
+                async with contextlib.aclosing(follow) as batches:
+                    async for batch, after in batches:
+                        marker = after  # where a restart goes on from
+                        for sink in list(self.sinks):
+                            sink(self._queue, batch)
             except Exception:
                 log.exception("pushing the messages of queue %s failed", self._queue)
             await asyncio.sleep(RETRY)
-
-    async def _follow(self) -> None:
-        follow = self._service.messages.follow(self._project, self._queue)
-        async with contextlib.aclosing(follow) as batches:
-            async for batch in batches:
-                for sink in list(self.sinks):
-                    sink(self._queue, batch)

@@ -206,7 +206,7 @@ class Socket:
         params = actions.params(operation, body)
         context = await self._caller(operation, headers, params)
         if operation.name == SUBSCRIBE and not body.get("subscriber"):
-            return self._subscribe(operation, context, params, binary)
+            return await self._subscribe(operation, context, params, binary)
         if operation.name == UNSUBSCRIBE and params["subscription_id"] in self.subscriptions:
             return self._unsubscribe(operation, context, params["subscription_id"])
         return await self._call(operation, context, params, body)
@@ -275,7 +275,7 @@ class Socket:
         self.credentials = None
         self._close(*EXPIRED)
 
-    def _subscribe(
+    async def _subscribe(
         self,
         operation: Operation,
         context: RequestContext,
@@ -289,8 +289,11 @@ class Socket:
         found = [key for key, held in self.subscriptions.items() if held.queue == queue]
         subscription_id = found[0] if found else str(uuid.uuid4())
         if not found:
-            stop = self.binding.hub.subscribe(*queue, self._push)
-            self.subscriptions[subscription_id] = _Subscription(queue, stop)
+            stop = await self.binding.hub.subscribe(*queue, self._push)
+            if self.gone.is_set():  # closed meanwhile: its subscriptions were already ended
+                stop()
+            else:
+                self.subscriptions[subscription_id] = _Subscription(queue, stop)
         message = f"Subscription {queue[1]} created."
         return 201, {"subscription_id": subscription_id, "message": message}
 
