@@ -4,6 +4,7 @@ alone when it fails."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,8 @@ import pytest
 
 from tidings import errors
 from tidings.storage import sqlite_thread
+from tidings.storage.sqlite import SQLiteStorage
+from tidings.storage.sqlite_catalog import SQLiteCatalog
 from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread, WriterLock
 
 
@@ -262,3 +265,31 @@ async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Pa
     finally:
         other.close()
         await connection.close()
+
+
+def _open_store_and_catalog(path: str) -> str | None:
+    """In a worker process: the error opening ``path``, or None."""
+
+    async def open_and_close() -> None:
+        store, catalog = SQLiteStorage(path), SQLiteCatalog(path)
+        await asyncio.gather(store.open(), catalog.open())
+        await asyncio.gather(store.close(), catalog.close())
+
+    try:
+        asyncio.run(open_and_close())
+    except errors.StorageUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def test_processes_opening_a_new_database_together_all_open_it(tmp_path: Path) -> None:
+    # Given eight worker processes, as `tidings serve --workers 8` starts them
+    with multiprocessing.get_context("fork").Pool(8) as workers:
+        # When they open a new database file together, a hundred times over
+        errors_seen = []
+        for attempt in range(100):
+            path = str(tmp_path / f"{attempt}.db")
+            errors_seen += [e for e in workers.map(_open_store_and_catalog, [path] * 8) if e]
+
+    # Then none of them found it locked (before, about one opening in a hundred did)
+    assert errors_seen == []

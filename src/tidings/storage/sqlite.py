@@ -36,7 +36,13 @@ from tidings.models import (
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
-from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread, WriterLock
+from tidings.storage.sqlite_thread import (
+    Checkpointer,
+    ConnectionThread,
+    WriterLock,
+    set_up_database,
+    writer_lock_path,
+)
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -192,7 +198,7 @@ class SQLiteStorage(Storage):
         checkpointer = None
         writer_lock = None
         if not in_memory:  # the writer and the checkpointer each hold a lock of their own
-            lock_path = f"{path}-writer"
+            lock_path = writer_lock_path(path)
             checkpointer = Checkpointer(
                 self._plain_connection, "tidings-wal", WriterLock(lock_path)
             )
@@ -220,14 +226,13 @@ class SQLiteStorage(Storage):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = self._plain_connection()
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         if self.path != ":memory:":  # the checkpointer's thread copies the WAL back
             db.execute("PRAGMA wal_autocheckpoint = 0")
         # Keep the indexes of deep queues in memory: random message ids spread over the pages.
         db.execute("PRAGMA cache_size = -65536")
         db.execute("PRAGMA mmap_size = 268435456")
-        db.executescript(SCHEMA)
+        set_up_database(db, self.path, SCHEMA)
         return db
 
     async def open(self) -> None:

@@ -18,6 +18,7 @@ import orjson
 from tidings import errors
 from tidings.models import Flavor, Pool
 from tidings.storage.catalog import Catalog
+from tidings.storage.sqlite_thread import set_up_database
 
 T = TypeVar("T")
 
@@ -115,8 +116,7 @@ class SQLiteCatalog(Catalog):
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout = 10000")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.executescript(SCHEMA)
+        set_up_database(db, self.path, SCHEMA)
         self._db = db
 
     async def open(self) -> None:

@@ -148,6 +148,28 @@ class WriterLock:
             os.close(fd)
 
 
+def writer_lock_path(database: str) -> str:
+    """The file whose ``flock`` the writers of ``database`` take in turn."""
+    return f"{database}-writer"
+
+
+def set_up_database(db: sqlite3.Connection, path: str, schema: str) -> None:
+    """Switch the file to WAL and run ``schema``, one process at a time.
+
+    Processes opening a new file together would each hold SQLite's read lock while wanting its
+    write lock; SQLite answers one of them "database is locked" at once, as waiting could never
+    end, whatever the busy timeout. So the set-up holds the writers' ``flock`` too.
+    """
+    lock = None if path == ":memory:" else WriterLock(writer_lock_path(path))
+    try:
+        with lock or contextlib.nullcontext():
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(schema)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
 class ConnectionThread:
     def __init__(
         self,
