@@ -152,6 +152,29 @@ async def test_list_hides_own_messages_unless_echo(api: httpx.AsyncClient) -> No
     assert [m["body"] for m in other.json()["messages"]] == ["a"]
 
 
+async def test_a_client_id_in_another_uuid_spelling_is_the_same_client(
+    api: httpx.AsyncClient,
+) -> None:
+    # Given a message posted by a client that writes its id in upper case
+    canonical = api.headers["Client-ID"]
+    posted = await api.post(
+        "/v2/queues/fizbit/messages",
+        json={"messages": [{"body": "a"}]},
+        headers={"Client-ID": canonical.upper()},
+    )
+    assert posted.status_code == 201
+
+    # When that client lists without echo, its id spelled each way
+    spellings = [canonical, canonical.upper(), canonical.replace("-", ""), f"{{{canonical}}}"]
+    listings = [
+        await api.get("/v2/queues/fizbit/messages", headers={"Client-ID": spelling})
+        for spelling in spellings
+    ]
+
+    # Then each spelling is the client that posted: its own message stays hidden
+    assert [listing.json()["messages"] for listing in listings] == [[]] * len(spellings)
+
+
 async def test_list_shows_message_shapes(api: httpx.AsyncClient) -> None:
     [message_id] = await post_messages(api, "fizbit", {"body": "a", "ttl": 120})
 
