@@ -23,7 +23,9 @@ import pytest
 
 from tests.benchmarks.test_realtime import cpu_seconds
 from tests.conftest import ServerProcess
-from tests.oslo.conftest import conf, om  # noqa: F401  (om: oslo_messaging, imported quietly)
+
+# conf is a fixture; om is oslo_messaging, imported there with its deprecation warnings quieted
+from tests.oslo.conftest import conf, om  # type: ignore[attr-defined]  # noqa: F401
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
 

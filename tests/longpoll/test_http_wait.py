@@ -107,7 +107,7 @@ async def test_each_waiting_consumer_gets_its_own_message(api: httpx.AsyncClient
         await asyncio.sleep(0.3)
         await post_bodies(api, "waiting", 1, 2, 3)
 
-    *responses, _ = await asyncio.gather(*claims, post_three())
+    responses, _ = await asyncio.gather(asyncio.gather(*claims), post_three())
 
     assert [response.status_code for response in responses] == [201] * 3
     bodies = sorted(response.json()["messages"][0]["body"] for response in responses)

@@ -3,6 +3,8 @@ itself (Zaqar's texts and statuses)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 import orjson
 import pytest
@@ -13,7 +15,7 @@ from tests.websocket.support import Socket
 pytestmark = pytest.mark.parametrize("served", ["sqlite"], indirect=True)
 """The binding does not depend on the backend: one is enough."""
 
-NO_REQUEST = {"action": None, "body": {}, "headers": None, "api": "v2"}
+NO_REQUEST: dict[str, Any] = {"action": None, "body": {}, "headers": None, "api": "v2"}
 
 
 async def test_a_response_holds_the_request_and_the_status(ws: Socket) -> None:

@@ -129,7 +129,7 @@ async def over_http(client: httpx.AsyncClient, action: str, body: dict[str, Any]
     answer = response.json() if response.content else None
     outcome = Outcome(response.status_code, answer)
     if response.status_code == 201 and "resources" in (answer or {}):
-        outcome.ids = [href.rsplit("/", 1)[1] for href in answer["resources"]]
+        outcome.ids = [href.rsplit("/", 1)[1] for href in (answer or {})["resources"]]
     if action == "claim_create" and response.status_code == 201:
         outcome.claim = response.headers["location"].rsplit("/", 1)[1]
     return outcome

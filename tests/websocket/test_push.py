@@ -218,7 +218,7 @@ async def test_the_hub_follows_a_queue_while_someone_listens(clock: FakeClock) -
     await storage.open()
     service = Service(storage, Limits(), clock)
     hub = PushHub(service)
-    received: asyncio.Queue[list[object]] = asyncio.Queue()
+    received: asyncio.Queue[list[Message]] = asyncio.Queue()
     try:
         stop = await hub.subscribe("p", "q", lambda queue, batch: received.put_nowait(batch))
         await service.messages.post("p", "q", "client-id-1", {"messages": [{"body": 1}]}, 30)
