@@ -284,7 +284,7 @@ def _open_store_and_catalog(path: str) -> str | None:
 
 def test_processes_opening_a_new_database_together_all_open_it(tmp_path: Path) -> None:
     # Given eight worker processes, as `tidings serve --workers 8` starts them
-    with multiprocessing.get_context("fork").Pool(8) as workers:
+    with multiprocessing.get_context("spawn").Pool(8) as workers:
         # When they open a new database file together, a hundred times over
         errors_seen = []
         for attempt in range(100):
