@@ -247,23 +247,25 @@ def _pair(member: bytes | str) -> tuple[str, str]:
 
 class _Keys:
     """The keys of one queue, all under the hash tag of its project and the part of its name
-    before the first '#'."""
+    before the first '#'. Made once per queue by ``_queue_keys``."""
 
-    __slots__ = ("keys", "prefix")
+    __slots__ = ("keys", "prefix", "subscriptions")
 
     def __init__(self, project: str, queue: str) -> None:
         base, internal, rest = queue.partition("#")
         tail = f"#{_escape(rest)}" if internal else ""
         self.prefix = f"t:{{{_escape(project)}/{_escape(base)}}}{tail}:"
-        self.keys = [self.prefix + name for name in QUEUE_KEYS]
+        self.keys = tuple(self.prefix + name for name in QUEUE_KEYS)
+        self.subscriptions = tuple(self.prefix + name for name in ("subs", "subexp", "subu"))
 
     @property
     def queue(self) -> str:
         return self.keys[0]
 
-    @property
-    def subscriptions(self) -> list[str]:
-        return [self.prefix + name for name in ("subs", "subexp", "subu")]
+
+KEYS_REMEMBERED = 4096
+"""Queues whose key names a process keeps made (escaping names costs more than a lookup)."""
+_queue_keys = functools.lru_cache(maxsize=KEYS_REMEMBERED)(_Keys)
 
 
 def _subscription(source: str, row: Row) -> Subscription:
@@ -397,6 +399,10 @@ def _connect(address: Address) -> Client:
     return Redis.from_pool(pool)  # closing the client closes the pool
 
 
+_ScriptCall = tuple[AsyncScript, Sequence[str], list[str | bytes], asyncio.Future[Any]]
+"""A script, its keys, its arguments and the future its answer goes to."""
+
+
 class _Together:
     """Script calls made in one turn of the event loop go to one server together: one
     pipeline, one connection taken from the pool, one write and one read for all of them.
@@ -409,11 +415,13 @@ class _Together:
 
     def __init__(self, client: Redis) -> None:
         self._client = client
-        self._waiting: list[tuple[AsyncScript, list[str], list[str | bytes], asyncio.Future[Any]]]
+        self._waiting: list[_ScriptCall]
         self._waiting = []
         self._sending: set[asyncio.Task[None]] = set()
 
-    def call(self, script: AsyncScript, keys: list[str], args: list[str | bytes]) -> Awaitable[Any]:
+    def call(
+        self, script: AsyncScript, keys: Sequence[str], args: list[str | bytes]
+    ) -> Awaitable[Any]:
         loop = asyncio.get_running_loop()
         reply = loop.create_future()
         self._waiting.append((script, keys, args, reply))
@@ -430,9 +438,7 @@ class _Together:
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _run(
-        self, calls: list[tuple[AsyncScript, list[str], list[str | bytes], asyncio.Future[Any]]]
-    ) -> None:
+    async def _run(self, calls: list[_ScriptCall]) -> None:
         pipeline = self._client.pipeline(transaction=False)
         for script, keys, args, _ in calls:
             pipeline.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -453,7 +459,7 @@ class _Together:
     async def _again(
         self,
         script: AsyncScript,
-        keys: list[str],
+        keys: Sequence[str],
         args: list[str | bytes],
         reply: asyncio.Future[Any],
     ) -> None:
@@ -494,7 +500,7 @@ class RedisStorage(Storage):
     async def _eval(self, name: str, keys: _Keys, now: float, *args: str | bytes) -> Any:
         return await self._script(name, keys.keys, keys.prefix, _number(now), *args)
 
-    async def _script(self, name: str, keys: list[str], *args: str | bytes) -> Any:
+    async def _script(self, name: str, keys: Sequence[str], *args: str | bytes) -> Any:
         script = self._scripts[name]
         if self._together is None:
             return await self._call(script(keys=keys, args=list(args)))
@@ -533,7 +539,7 @@ class RedisStorage(Storage):
             return [batches]
         groups: dict[int, list[tuple[str, list[str | bytes]]]] = {}
         for queue, rows in batches:
-            groups.setdefault(key_slot(_Keys(project, queue).queue.encode()), []).append(
+            groups.setdefault(key_slot(_queue_keys(project, queue).queue.encode()), []).append(
                 (queue, rows)
             )
         return list(groups.values())
@@ -541,7 +547,7 @@ class RedisStorage(Storage):
     async def _insert_group(
         self, project: str, batches: list[tuple[str, list[str | bytes]]], now: float
     ) -> None:
-        queues = [_Keys(project, queue) for queue, _ in batches]
+        queues = [_queue_keys(project, queue) for queue, _ in batches]
         guards = ["=1" if queue.endswith(OUTBOX_SUFFIX) else "" for queue, _ in batches]
         keys = list(itertools.chain.from_iterable(queue.keys for queue in queues))
         create = "0"
@@ -599,7 +605,7 @@ class RedisStorage(Storage):
     async def queue_create(
         self, project: str, name: str, metadata: dict[str, JSON], now: float
     ) -> bool:
-        key = _Keys(project, name).queue
+        key = _queue_keys(project, name).queue
 
         async def create() -> bool:
             return bool(await self._call(self._client.hsetnx(key, "meta", orjson.dumps(metadata))))
@@ -607,11 +613,11 @@ class RedisStorage(Storage):
         return await self._creating(project, name, create)
 
     async def queue_get_metadata(self, project: str, name: str) -> dict[str, JSON] | None:
-        stored = await self._call(self._client.hget(_Keys(project, name).queue, "meta"))
+        stored = await self._call(self._client.hget(_queue_keys(project, name).queue, "meta"))
         return None if stored is None else dict(orjson.loads(stored))
 
     async def queue_set_metadata(self, project: str, name: str, metadata: dict[str, JSON]) -> None:
-        keys = _Keys(project, name)
+        keys = _queue_keys(project, name)
         if not await self._eval("set_metadata", keys, 0, orjson.dumps(metadata)):
             raise errors.QueueNotFound()
 
@@ -633,7 +639,9 @@ class RedisStorage(Storage):
         """The queues among ``names`` that exist (a crash in a delete may leave a name)."""
         client = self._client
         stored = await self._call(
-            asyncio.gather(*(client.hget(_Keys(project, name).queue, "meta") for name in names))
+            asyncio.gather(
+                *(client.hget(_queue_keys(project, name).queue, "meta") for name in names)
+            )
         )
         return [
             QueueRecord(name, orjson.loads(meta))
@@ -645,7 +653,7 @@ class RedisStorage(Storage):
         return int(await self._call(self._client.zcard(_project_index(project))))
 
     async def queue_delete(self, project: str, name: str) -> None:
-        keys = _Keys(project, name)
+        keys = _queue_keys(project, name)
         await self._eval("purge", keys, 0, "1", str(uuid.uuid4()))
         await self._sweep(keys)
         await self._unindex(project, name)
@@ -654,7 +662,7 @@ class RedisStorage(Storage):
         """Drop a deleted queue from the project's index, unless a create that raced with the
         delete wrote it again meanwhile."""
         await self._call(self._client.zrem(_project_index(project, name), name))
-        if await self._call(self._client.exists(_Keys(project, name).queue)):
+        if await self._call(self._client.exists(_queue_keys(project, name).queue)):
             await self._index(project, name)
 
     async def _sweep(self, keys: _Keys) -> None:
@@ -663,7 +671,7 @@ class RedisStorage(Storage):
             pass
 
     async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
-        reply = await self._eval("stats", _Keys(project, name), now)
+        reply = await self._eval("stats", _queue_keys(project, name), now)
         if int(reply[0]) == 0:
             return QueueStats()
         total, claimed, delayed, oldest, newest = reply
@@ -676,7 +684,7 @@ class RedisStorage(Storage):
         )
 
     async def queue_purge(self, project: str, name: str) -> None:
-        keys = _Keys(project, name)
+        keys = _queue_keys(project, name)
         await self._eval("purge", keys, 0, "0", str(uuid.uuid4()))
         await self._sweep(keys)
 
@@ -699,7 +707,7 @@ class RedisStorage(Storage):
     ) -> tuple[list[Message], str | None]:
         rows = await self._eval(
             "list",
-            _Keys(project, queue),
+            _queue_keys(project, queue),
             now,
             str(sequence_of(query.marker)),
             str(query.limit),
@@ -719,12 +727,12 @@ class RedisStorage(Storage):
     async def _rows(self, project: str, queue: str, ids: Sequence[str], now: float) -> list[Row]:
         if not ids:
             return []
-        return _in_order(await self._eval("get", _Keys(project, queue), now, *ids))
+        return _in_order(await self._eval("get", _queue_keys(project, queue), now, *ids))
 
     async def message_delete(
         self, project: str, queue: str, message_id: str, claim_id: str | None, now: float
     ) -> None:
-        keys = _Keys(project, queue)
+        keys = _queue_keys(project, queue)
         answer = await self._eval("delete", keys, now, message_id, claim_id or "")
         refusal = DELETE_REFUSALS.get(answer)
         if refusal is not None:
@@ -741,10 +749,12 @@ class RedisStorage(Storage):
         if not ids or claim_ids == []:
             return
         claims = list(claim_ids or ())
-        await self._eval("delete_many", _Keys(project, queue), now, str(len(claims)), *claims, *ids)
+        await self._eval(
+            "delete_many", _queue_keys(project, queue), now, str(len(claims)), *claims, *ids
+        )
 
     async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
-        return _messages(await self._eval("pop", _Keys(project, queue), now, str(limit)))
+        return _messages(await self._eval("pop", _queue_keys(project, queue), now, str(limit)))
 
     async def messages_move(
         self,
@@ -768,7 +778,7 @@ class RedisStorage(Storage):
         await self._insert(project, [(target, copies)], now)
         if rows:
             moved = [row[0] for row in rows]
-            await self._eval("delete_many", _Keys(project, queue), now, "0", *moved)
+            await self._eval("delete_many", _queue_keys(project, queue), now, "0", *moved)
 
     # Claims
 
@@ -779,7 +789,7 @@ class RedisStorage(Storage):
         expires = now + ttl
         rows = await self._eval(
             "claim",
-            _Keys(project, queue),
+            _queue_keys(project, queue),
             now,
             claim_id,
             _number(expires),
@@ -791,7 +801,7 @@ class RedisStorage(Storage):
         return Claim(claim_id, queue, now, expires, _messages(rows))
 
     async def claim_get(self, project: str, queue: str, claim_id: str, now: float) -> Claim | None:
-        reply = await self._eval("claim_get", _Keys(project, queue), now, claim_id)
+        reply = await self._eval("claim_get", _queue_keys(project, queue), now, claim_id)
         if reply is None:
             return None
         created, expires, rows = reply
@@ -803,7 +813,7 @@ class RedisStorage(Storage):
         expires = now + ttl
         renewed = await self._eval(
             "renew",
-            _Keys(project, queue),
+            _queue_keys(project, queue),
             now,
             claim_id,
             _number(expires),
@@ -812,7 +822,7 @@ class RedisStorage(Storage):
         return bool(renewed)
 
     async def claim_release(self, project: str, queue: str, claim_id: str) -> None:
-        await self._eval("release", _Keys(project, queue), 0, claim_id)
+        await self._eval("release", _queue_keys(project, queue), 0, claim_id)
 
     # The outbox
 
@@ -820,7 +830,10 @@ class RedisStorage(Storage):
         with _translated():
             pairs = [_pair(member) async for member in self._client.sscan_iter(OUTBOXES)]
         ready = await asyncio.gather(
-            *(self._eval("outbox", _Keys(project, queue), now, "ready") for project, queue in pairs)
+            *(
+                self._eval("outbox", _queue_keys(project, queue), now, "ready")
+                for project, queue in pairs
+            )
         )
         return [pair for pair, answer in zip(pairs, ready, strict=True) if answer]
 
@@ -829,7 +842,7 @@ class RedisStorage(Storage):
     async def _subscriptions(
         self, name: str, project: str, source: str, now: float, *args: str | bytes
     ) -> Any:
-        keys = _Keys(project, source)
+        keys = _queue_keys(project, source)
         return await self._script(name, keys.subscriptions, keys.prefix, _number(now), *args)
 
     async def subscription_create(
@@ -915,7 +928,7 @@ class RedisStorage(Storage):
         return [_subscription(source, row) for row in rows]
 
     async def post_context(self, project: str, queue: str, now: float) -> PostContext:
-        keys = _Keys(project, queue)
+        keys = _queue_keys(project, queue)
         metadata, rows = await self._script(
             "post_context", [*keys.subscriptions, keys.queue], keys.prefix, _number(now)
         )
@@ -943,7 +956,7 @@ class RedisStorage(Storage):
         return removed
 
     async def _gc_queue(self, project: str, queue: str, now: float) -> int:
-        keys = _Keys(project, queue)
+        keys = _queue_keys(project, queue)
         await self._sweep(keys)
         removed = 0
         while True:
@@ -959,7 +972,11 @@ class RedisStorage(Storage):
 
     async def _prune_outbox(self, project: str, queue: str) -> None:
         """Take an empty outbox out of the outbox set (see insert.lua for the protocol)."""
-        keys, token, member = _Keys(project, queue), str(uuid.uuid4()), _member(project, queue)
+        keys, token, member = (
+            _queue_keys(project, queue),
+            str(uuid.uuid4()),
+            _member(project, queue),
+        )
         step = await self._eval("outbox", keys, 0, "mark", token)
         if step == b"MARKED":
             await self._call(self._client.srem(OUTBOXES, member))
@@ -980,7 +997,7 @@ class RedisStorage(Storage):
         if left == 0:  # pruned, then added back if a create came in between
             member = _member(project, source)
             await self._call(self._client.srem(SUBSCRIPTION_SOURCES, member))
-            keys = _Keys(project, source).subscriptions
+            keys = _queue_keys(project, source).subscriptions
             if await self._call(self._client.zcard(keys[0])):
                 await self._call(self._client.sadd(SUBSCRIPTION_SOURCES, member))
         return removed
@@ -991,13 +1008,13 @@ class RedisStorage(Storage):
         return await self._watchers.watch((project, queue), seconds)
 
     async def newest_marker(self, project: str, queue: str) -> str | None:
-        seq = await self._call(self._client.hget(_Keys(project, queue).queue, "seq"))
+        seq = await self._call(self._client.hget(_queue_keys(project, queue).queue, "seq"))
         return None if seq is None else _text(seq)
 
 
 def _channel(key: Key) -> bytes:
     """Where insert.lua announces posts to the queue ``key``."""
-    return (_Keys(*key).prefix + "posted").encode()
+    return (_queue_keys(*key).prefix + "posted").encode()
 
 
 class _Published:
