@@ -5,13 +5,17 @@ and run again."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 import uuid
+from pathlib import Path
 
 from redis.asyncio import Redis
 
+from tests.servers.redis import RedisServer
 from tidings import errors
 from tidings.models import NewMessage
-from tidings.storage.redis import RedisStorage
+from tidings.storage.redis import DEADLINE, RedisStorage, parse_url
 
 PROJECT = "project-a"
 NOW = 1_700_000_000.0
@@ -68,3 +72,34 @@ async def test_scripts_the_server_lost_are_loaded_again(
 
     stats = await redis_storage.queue_stats(PROJECT, "q", NOW)
     assert stats.free == 6
+
+
+async def test_calls_made_together_fail_within_the_deadline_when_redis_stops_answering(
+    tmp_path: Path,
+) -> None:
+    # Given the driver on a Redis of its own, holding a message
+    server = RedisServer(tmp_path)
+    server.start()
+    assert server.process is not None
+    storage = RedisStorage(parse_url(server.url))
+    await storage.open()
+    try:
+        [message_id] = await storage.messages_post(PROJECT, "q", new("x"), NOW)
+
+        # When Redis stops answering (paused, its connections left open) and calls are made
+        server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(storage.messages_get(PROJECT, "q", [message_id], NOW) for _ in range(3)),
+            storage.messages_post(PROJECT, "q", new("y"), NOW),
+            return_exceptions=True,
+        )
+        waited = time.monotonic() - started
+
+        # Then each fails as unavailable once the deadline has passed, not later
+        assert [type(outcome) for outcome in outcomes] == [errors.StorageUnavailable] * 4
+        assert DEADLINE <= waited < DEADLINE + 1.0
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        await storage.close()
+        server.stop()
