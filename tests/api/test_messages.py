@@ -171,8 +171,11 @@ async def test_a_client_id_in_another_uuid_spelling_is_the_same_client(
         for spelling in spellings
     ]
 
-    # Then each spelling is the client that posted: its own message stays hidden
+    # Then each spelling is the client that posted: its own message stays hidden from it,
+    # and shows to another client
     assert [listing.json()["messages"] for listing in listings] == [[]] * len(spellings)
+    seen = await api.get("/v2/queues/fizbit/messages", headers=another_client())
+    assert [message["body"] for message in seen.json()["messages"]] == ["a"]
 
 
 async def test_list_shows_message_shapes(api: httpx.AsyncClient) -> None:

@@ -440,14 +440,7 @@ class _Together:
         task.add_done_callback(self._sending.discard)
 
     async def _run(self, calls: list[_ScriptCall]) -> None:
-        pipeline = self._client.pipeline(transaction=False)
-        for script, keys, args, _ in calls:
-            pipeline.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            async with asyncio.timeout(DEADLINE):
-                replies = await pipeline.execute(raise_on_error=False)
-        except Exception as exc:  # no answer at all: every call of the batch failed alike
-            replies = [exc] * len(calls)
+        replies = await self._replies(calls)
         for (script, keys, args, reply), answer in zip(calls, replies, strict=True):
             if isinstance(answer, redis.exceptions.NoScriptError):
                 self._start(self._again(script, keys, args, reply))
@@ -456,6 +449,18 @@ class _Together:
                     reply.set_exception(answer)
                 else:
                     reply.set_result(answer)
+
+    async def _replies(self, calls: list[_ScriptCall]) -> list[Any]:
+        """Each call's reply or error, within DEADLINE."""
+        try:
+            async with asyncio.timeout(DEADLINE):
+                pipeline = self._client.pipeline(transaction=False)
+                for script, keys, args, _ in calls:
+                    pipeline.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                replies: list[Any] = await pipeline.execute(raise_on_error=False)
+                return replies
+        except Exception as exc:  # no answer at all: every call of the batch failed alike
+            return [exc] * len(calls)
 
     async def _again(
         self,
@@ -975,11 +980,8 @@ class RedisStorage(Storage):
 
     async def _prune_outbox(self, project: str, queue: str) -> None:
         """Take an empty outbox out of the outbox set (see insert.lua for the protocol)."""
-        keys, token, member = (
-            _queue_keys(project, queue),
-            str(uuid.uuid4()),
-            _member(project, queue),
-        )
+        keys, token = _queue_keys(project, queue), str(uuid.uuid4())
+        member = _member(project, queue)
         step = await self._eval("outbox", keys, 0, "mark", token)
         if step == b"MARKED":
             await self._call(self._client.srem(OUTBOXES, member))
