@@ -1,10 +1,10 @@
 """The embedded SQLite driver: the default store, one file (or memory) per deployment.
 
-One connection owned by one thread does every statement, so writes never contend inside a
-process, and the event loop only waits on a future. Each contract operation runs as one
-function in that thread; a write runs in a transaction, shared with the writes queued beside
-it (``sqlite_thread``). The database is in WAL mode, so readers in
-other processes (``--workers``) are not blocked, and a killed process loses no committed write.
+One connection per process does every statement, so writes never contend inside a process.
+Each contract operation runs as one function on that connection, at the end of the event
+loop's turn in which it was called; a write runs in a transaction, shared with the other
+writes of that turn (``sqlite_batch``). The database is in WAL mode, so readers in other
+processes (``--workers``) are not blocked, and a killed process loses no committed write.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from tidings.models import (
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
-from tidings.storage.sqlite_thread import (
+from tidings.storage.sqlite_batch import (
+    BatchedConnection,
     Checkpointer,
-    ConnectionThread,
     WriterLock,
     set_up_database,
     writer_lock_path,
@@ -203,16 +203,16 @@ class SQLiteStorage(Storage):
                 self._plain_connection, "tidings-wal", WriterLock(lock_path)
             )
             writer_lock = WriterLock(lock_path)
-        self._thread = ConnectionThread(self._connect, "tidings-sqlite", checkpointer, writer_lock)
+        self._connection = BatchedConnection(self._connect, checkpointer, writer_lock)
         self._watchers = Watchers(_NewRows(self))
 
-    # Plumbing: every operation is one function run in the connection's own thread.
+    # Plumbing: every operation is one function run on the connection, in a batch.
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._thread.read(work)
+        return await self._connection.read(work)
 
     async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._thread.write(work)
+        return await self._connection.write(work)
 
     def _plain_connection(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -236,11 +236,11 @@ class SQLiteStorage(Storage):
         return db
 
     async def open(self) -> None:
-        await self._thread.open()
+        await self._connection.open()
 
     async def close(self) -> None:
         await self._watchers.close()
-        await self._thread.close()
+        await self._connection.close()
 
     async def is_alive(self) -> bool:
         try:
@@ -352,7 +352,7 @@ class SQLiteStorage(Storage):
             )
 
         write = functools.partial(_insert_post, project=project, now=now)
-        return self._posted(project, await self._thread.write_after_read(read, write))
+        return self._posted(project, await self._connection.write_after_read(read, write))
 
     def _posted(self, project: str, post: _PostRows) -> list[str]:
         for target in post.targets:

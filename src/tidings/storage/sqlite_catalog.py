@@ -18,7 +18,7 @@ import orjson
 from tidings import errors
 from tidings.models import Flavor, Pool
 from tidings.storage.catalog import Catalog
-from tidings.storage.sqlite_thread import set_up_database
+from tidings.storage.sqlite_batch import set_up_database
 
 T = TypeVar("T")
 

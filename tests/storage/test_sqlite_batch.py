@@ -1,5 +1,5 @@
-"""The SQLite connection's thread: writes queued together commit together, each one undone
-alone when it fails."""
+"""The SQLite connection's batches: the writes of one turn of the event loop commit together,
+each one undone alone when it fails."""
 
 from __future__ import annotations
 
@@ -7,27 +7,40 @@ import asyncio
 import multiprocessing
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from tidings import errors
-from tidings.storage import sqlite_thread
+from tidings.storage import sqlite_batch
 from tidings.storage.sqlite import SQLiteStorage
+from tidings.storage.sqlite_batch import (
+    BatchedConnection,
+    Checkpointer,
+    WriterLock,
+    writer_lock_path,
+)
 from tidings.storage.sqlite_catalog import SQLiteCatalog
-from tidings.storage.sqlite_thread import Checkpointer, ConnectionThread, WriterLock
 
 
 @pytest.fixture
-async def thread(tmp_path: Path) -> AsyncIterator[ConnectionThread]:
+def statements() -> list[str]:
+    """Every statement the fixture's connection runs."""
+    return []
+
+
+@pytest.fixture
+async def connection(tmp_path: Path, statements: list[str]) -> AsyncIterator[BatchedConnection]:
     def connect() -> sqlite3.Connection:
         db = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
+        db.set_trace_callback(statements.append)
         return db
 
-    connection = ConnectionThread(connect, "test-sqlite")
+    connection = BatchedConnection(connect)
     await connection.open()
     yield connection
     await connection.close()
@@ -50,16 +63,24 @@ def _values(db: sqlite3.Connection) -> list[int]:
     return [row[0] for row in db.execute("SELECT v FROM t ORDER BY v")]
 
 
-async def test_concurrent_writes_are_all_stored(thread: ConnectionThread) -> None:
-    results = await asyncio.gather(*(thread.write(_insert(value)) for value in range(50)))
+async def test_concurrent_writes_are_all_stored_in_one_transaction(
+    connection: BatchedConnection, statements: list[str]
+) -> None:
+    results = await asyncio.gather(*(connection.write(_insert(value)) for value in range(50)))
 
     assert results == list(range(50))
-    assert await thread.read(_values) == list(range(50))
+    assert await connection.read(_values) == list(range(50))
+    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert statements.count("COMMIT") == 1
 
 
-async def test_a_failing_write_is_undone_alone(thread: ConnectionThread) -> None:
+async def test_a_failing_write_is_undone_alone(connection: BatchedConnection) -> None:
     # Given writes queued together, one of which writes a row and then fails
-    calls = [thread.write(_insert(1)), thread.write(_insert_then_fail), thread.write(_insert(2))]
+    calls = [
+        connection.write(_insert(1)),
+        connection.write(_insert_then_fail),
+        connection.write(_insert(2)),
+    ]
 
     # When they run
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -68,34 +89,36 @@ async def test_a_failing_write_is_undone_alone(thread: ConnectionThread) -> None
     assert results[0] == 1
     assert isinstance(results[1], errors.QueueNotFound)
     assert results[2] == 2
-    assert await thread.read(_values) == [1, 2]
+    assert await connection.read(_values) == [1, 2]
 
 
 async def test_a_failing_write_alone_in_its_transaction_is_undone(
-    thread: ConnectionThread,
+    connection: BatchedConnection,
 ) -> None:
     with pytest.raises(errors.QueueNotFound):
-        await thread.write(_insert_then_fail)
+        await connection.write(_insert_then_fail)
 
-    assert await thread.read(_values) == []
-    assert await thread.write(_insert(1)) == 1
-    assert await thread.read(_values) == [1]
+    assert await connection.read(_values) == []
+    assert await connection.write(_insert(1)) == 1
+    assert await connection.read(_values) == [1]
 
 
-async def test_a_constraint_violation_is_reported_to_its_caller(thread: ConnectionThread) -> None:
-    await thread.write(_insert(7))
+async def test_a_constraint_violation_is_reported_to_its_caller(
+    connection: BatchedConnection,
+) -> None:
+    await connection.write(_insert(7))
 
     results = await asyncio.gather(
-        thread.write(_insert(7)), thread.write(_insert(8)), return_exceptions=True
+        connection.write(_insert(7)), connection.write(_insert(8)), return_exceptions=True
     )
 
     assert isinstance(results[0], sqlite3.IntegrityError)
     assert results[1] == 8
-    assert await thread.read(_values) == [7, 8]
+    assert await connection.read(_values) == [7, 8]
 
 
-async def test_a_write_after_read_is_given_what_was_read(thread: ConnectionThread) -> None:
-    await thread.write(_insert(3))
+async def test_a_write_after_read_is_given_what_was_read(connection: BatchedConnection) -> None:
+    await connection.write(_insert(3))
 
     def add_after_largest(db: sqlite3.Connection, largest: int) -> int:
         return _insert(largest + 1)(db)
@@ -103,12 +126,12 @@ async def test_a_write_after_read_is_given_what_was_read(thread: ConnectionThrea
     def largest(db: sqlite3.Connection) -> int:
         return max(_values(db))
 
-    assert await thread.write_after_read(largest, add_after_largest) == 4
-    assert await thread.read(_values) == [3, 4]
+    assert await connection.write_after_read(largest, add_after_largest) == 4
+    assert await connection.read(_values) == [3, 4]
 
 
 async def test_a_failing_read_writes_nothing_and_spares_the_others(
-    thread: ConnectionThread,
+    connection: BatchedConnection,
 ) -> None:
     # Given a write after a read that fails, queued with other writes
     def fail(db: sqlite3.Connection) -> int:
@@ -118,9 +141,9 @@ async def test_a_failing_read_writes_nothing_and_spares_the_others(
         return _insert(value)(db)
 
     calls = [
-        thread.write(_insert(1)),
-        thread.write_after_read(fail, write_what_was_read),
-        thread.write_after_read(lambda db: 5, write_what_was_read),
+        connection.write(_insert(1)),
+        connection.write_after_read(fail, write_what_was_read),
+        connection.write_after_read(lambda db: 5, write_what_was_read),
     ]
 
     # When they run
@@ -130,14 +153,14 @@ async def test_a_failing_read_writes_nothing_and_spares_the_others(
     assert results[0] == 1
     assert isinstance(results[1], errors.QueueNotFound)
     assert results[2] == 5
-    assert await thread.read(_values) == [1, 5]
+    assert await connection.read(_values) == [1, 5]
 
 
-async def test_calls_after_close_are_refused(thread: ConnectionThread) -> None:
-    await thread.close()
+async def test_calls_after_close_are_refused(connection: BatchedConnection) -> None:
+    await connection.close()
 
     with pytest.raises(errors.StorageUnavailable):
-        await thread.read(_values)
+        await connection.read(_values)
 
 
 async def test_the_checkpointer_copies_the_wal_into_the_database(tmp_path: Path) -> None:
@@ -161,7 +184,7 @@ def test_a_long_wal_starts_over_even_while_readers_hold_older_snapshots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a WAL past the restart size, and a reader holding a snapshot of its middle
-    monkeypatch.setattr(sqlite_thread, "RESTART_AFTER_FRAMES", 20)
+    monkeypatch.setattr(sqlite_batch, "RESTART_AFTER_FRAMES", 20)
     path = tmp_path / "w.db"
     writer = _writer_without_checkpoints(path)
     _insert_each(writer, 20)
@@ -186,11 +209,11 @@ def test_a_wal_restart_waits_for_the_writer_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a WAL past the restart size, and a writer holding the writers' lock
-    monkeypatch.setattr(sqlite_thread, "RESTART_AFTER_FRAMES", 20)
+    monkeypatch.setattr(sqlite_batch, "RESTART_AFTER_FRAMES", 20)
     path = tmp_path / "l.db"
     writer = _writer_without_checkpoints(path)
     _insert_each(writer, 40)
-    held = WriterLock(f"{path}-writer")
+    held = WriterLock(writer_lock_path(str(path)))
     held.__enter__()
     released = threading.Event()
 
@@ -200,7 +223,9 @@ def test_a_wal_restart_waits_for_the_writer_lock(
 
     # When a checkpoint is due, and the writer lets go of the lock a moment later
     threading.Timer(0.3, release).start()
-    checkpointer = Checkpointer(lambda: _busy_waiting(path), "wal", WriterLock(f"{path}-writer"))
+    checkpointer = Checkpointer(
+        lambda: _busy_waiting(path), "wal", WriterLock(writer_lock_path(str(path)))
+    )
     checkpointer.due()
     checkpointer.stop()
 
@@ -239,7 +264,7 @@ def _busy_waiting(path: Path) -> sqlite3.Connection:
 
 
 async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Path) -> None:
-    # Given another process's writer holding the database's writer lock
+    # Given another writer holding the database's writer lock for 0.3 s
     path = tmp_path / "l.db"
 
     def connect() -> sqlite3.Connection:
@@ -248,19 +273,18 @@ async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Pa
         db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
         return db
 
-    other = WriterLock(f"{path}-writer")
+    other = WriterLock(writer_lock_path(str(path)))
     other.__enter__()
-    connection = ConnectionThread(connect, "test-sqlite", writer_lock=WriterLock(f"{path}-writer"))
+    threading.Timer(0.3, other.__exit__).start()
+    connection = BatchedConnection(connect, writer_lock=WriterLock(writer_lock_path(str(path))))
     await connection.open()
     try:
         # When this process writes
-        write = asyncio.ensure_future(connection.write(_insert(1)))
+        started = time.monotonic()
+        await asyncio.wait_for(connection.write(_insert(1)), 5)
 
-        # Then the write waits for the lock, and commits once it is let go
-        await asyncio.sleep(0.3)
-        assert not write.done()
-        other.__exit__()
-        await asyncio.wait_for(write, 5)
+        # Then the write waited for the lock, and committed once it was let go
+        assert time.monotonic() - started >= 0.25
         assert await connection.read(_values) == [1]
     finally:
         other.close()
