@@ -33,7 +33,12 @@ class OperationRoute:
 
 class Dispatch:
     def __init__(self, routes: Iterable[OperationRoute], fallback: ASGIApp) -> None:
-        self._routes = [(compile_path(route.path)[0], route) for route in routes]
+        self._routes: dict[str, list[tuple[re.Pattern[str], OperationRoute]]] = {}
+        """By method, in their order: the first whose path matches is Starlette's choice."""
+        for route in routes:
+            pattern = compile_path(route.path)[0]
+            for method in route.methods:
+                self._routes.setdefault(method, []).append((pattern, route))
         self._fallback = fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -47,9 +52,8 @@ class Dispatch:
 
     def _match(self, method: str, path: str) -> tuple[OperationRoute, dict[str, str]] | None:
         """The first route that takes this method and path, as Starlette's router picks it."""
-        for pattern, route in self._routes:
-            if method in route.methods:
-                match: re.Match[str] | None = pattern.match(path)
-                if match is not None:
-                    return route, match.groupdict()
+        for pattern, route in self._routes.get(method, ()):
+            match: re.Match[str] | None = pattern.match(path)
+            if match is not None:
+                return route, match.groupdict()
         return None
