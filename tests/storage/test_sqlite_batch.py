@@ -72,6 +72,7 @@ async def test_concurrent_writes_are_all_stored_in_one_transaction(
     assert await connection.read(_values) == list(range(50))
     assert statements.count("BEGIN IMMEDIATE") == 1
     assert statements.count("COMMIT") == 1
+    assert not [statement for statement in statements if "SAVEPOINT" in statement]
 
 
 async def test_a_failing_write_is_undone_alone(connection: BatchedConnection) -> None:
