@@ -78,6 +78,26 @@ def server_side_owner(server_port: int, client_port: int, pids: set[int]) -> int
     return None
 
 
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        columns = line.split()
+        if int(columns[1].rsplit(":", 1)[1], 16) == port and columns[3] == "0A":
+            inodes.add(columns[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = fd.readlink().name
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(database=tmp_path / "workers.db", workers=2)
@@ -128,6 +148,34 @@ def test_two_workers_share_one_port_and_one_store(two_workers: ServerProcess) ->
         for sock in held:
             sock.close()
     assert owners == workers
+
+
+def test_each_worker_listens_on_a_socket_of_its_own_and_gets_its_share(
+    two_workers: ServerProcess,
+) -> None:
+    # Given a server started with --workers 2, both workers listening
+    wait_for(lambda: len(listening_sockets(two_workers.port)) == 2, 30)
+    workers = worker_pids(two_workers.pid)
+
+    # Then each worker listens on a socket of its own, and the supervisor on none
+    listening = listening_sockets(two_workers.port)
+    assert [len(socket_inodes(pid) & listening) for pid in workers] == [1, 1]
+    assert not socket_inodes(two_workers.pid) & listening
+
+    # And when 32 clients connect at once, the kernel spreads them over both workers (a
+    # worker that woke first used to take every connection waiting: 32 / 0)
+    held = [socket.create_connection(("127.0.0.1", two_workers.port)) for _ in range(32)]
+    try:
+        for sock in held:
+            sock.sendall(raw_request(two_workers.port, "GET", "/v2/ping"))
+        owners = []
+        for sock in held:
+            assert read_head(sock).startswith(b"HTTP/1.1 204")
+            owners.append(server_side_owner(two_workers.port, sock.getsockname()[1], workers))
+    finally:
+        for sock in held:
+            sock.close()
+    assert min(owners.count(pid) for pid in workers) >= 4  # 3 or fewer: odds of 1 in 400,000
 
 
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path) -> None:
