@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from tidings import __version__, cli_pools
@@ -108,7 +109,11 @@ def run_server(app: str, host: str, port: int, workers: int, factory: bool = Fal
     if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(app, **options)
         return
-    listener = _WorkersListener.bound(host, port)
+    try:
+        listener = _WorkersListener.bound(host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        sys.exit(STARTUP_FAILURE)
     with contextlib.suppress(KeyboardInterrupt):
         Multiprocess(uvicorn.Config(app, **options), sockets=[listener]).run()
 
@@ -124,7 +129,13 @@ class _WorkersListener(socket.socket):
 
     @classmethod
     def bound(cls, host: str, port: int) -> _WorkersListener:
-        listener = cls(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # A port that another program holds, even with SO_REUSEPORT, is refused: a second
+        # server started there by mistake would silently share the connections
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        listener = cls(family)
         _share_address(listener)
         listener.bind((host, port))
         log.info("tidings listening on %s:%d", host, listener.getsockname()[1])

@@ -267,6 +267,27 @@ def listens(port: int) -> bool:
         return False
 
 
+def test_workers_on_a_port_in_use_stop_the_server_with_exit_code_3(tmp_path: Path) -> None:
+    # Given a port another program listens on, one that lets others share it
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        # When a server with two workers is started on it
+        done = subprocess.run(
+            ServerProcess(database=tmp_path / "t.db", workers=2, port=port).command(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # Then it says so and exits with uvicorn's start-up failure code
+    assert done.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
 @pytest.mark.parametrize("winner", ["file", "env", "flag"])
 def test_settings_come_from_flags_over_environment_over_file(tmp_path: Path, winner: str) -> None:
     # Given a port and a database for each layer, the file always present

@@ -4,9 +4,10 @@ share one transaction (group commit).
 
 A thread of the connection's own cost more CPU than the statements it ran: each call woke the
 thread and then the loop, and each statement gave the GIL up and had to take it back from
-the loop. Without it the app's CPU per post fell from 164-171 to 126-130 µs (in one process,
-no server). The loop waits while SQLite works, as every request needing storage did anyway,
-and while another process holds the writers' lock for its own batch (usually a few ms).
+the loop. Without it the app's CPU per post fell from 102-124 to 81-99 µs
+(``tests/benchmarks/test_app_cpu.py``). The loop waits while SQLite works, as every request
+needing storage did anyway, and while another process holds the writers' lock for its own
+batch (usually a few ms).
 
 A write that fails is undone alone and the others still commit: the batch then runs again,
 each write inside a savepoint of its own. A write is answered only after the COMMIT, so an
@@ -272,7 +273,7 @@ class BatchedConnection:
                     if len(writes) == 1:  # its error is kept, and nothing was written
                         return None
                     # Run the batch again with each write in a savepoint (two statements
-                    # more per write, 9 % of a post's CPU): the failing one is undone alone
+                    # more per write, too dear to pay always): the failing one is undone alone
                     _forget(writes)
                     _run_in_transaction(db, writes, savepoint=db)
                 db.commit()
