@@ -292,6 +292,29 @@ async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Pa
         await connection.close()
 
 
+async def test_a_write_whose_writer_lock_cannot_be_taken_is_refused_with_503(
+    tmp_path: Path,
+) -> None:
+    # Given a writer lock file that cannot be opened (its directory is gone)
+    path = tmp_path / "l.db"
+
+    def connect() -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
+        return db
+
+    lock = WriterLock(str(tmp_path / "gone" / "l.db-writer"))
+    connection = BatchedConnection(connect, writer_lock=lock)
+    await connection.open()
+    try:
+        # When a write is made, Then it is refused at once, nothing is written, and reads go on
+        with pytest.raises(errors.StorageUnavailable, match="writers' lock"):
+            await asyncio.wait_for(connection.write(_insert(1)), 5)
+        assert await connection.read(_values) == []
+    finally:
+        await connection.close()
+
+
 def _open_store_and_catalog(path: str) -> str | None:
     """In a worker process: the error opening ``path``, or None."""
 

@@ -98,7 +98,7 @@ class Checkpointer:
         try:
             while self._due.wait():
                 self._due.clear()
-                with contextlib.suppress(sqlite3.Error):  # the next one will catch up
+                with contextlib.suppress(sqlite3.Error, OSError):  # the next one will catch up
                     self._checkpoint(db)
                 if self._stopping:
                     return
@@ -266,22 +266,29 @@ class BatchedConnection:
             return None
         if db is None:
             return _fail(writes, errors.StorageUnavailable("The SQLite store is closed."))
-        with self._writer_lock or contextlib.nullcontext():
-            try:
-                if not _run_in_transaction(db, writes, savepoint=None):
-                    db.rollback()
-                    if len(writes) == 1:  # its error is kept, and nothing was written
-                        return None
-                    # Run the batch again with each write in a savepoint (two statements
-                    # more per write, too dear to pay always): the failing one is undone alone
-                    _forget(writes)
-                    _run_in_transaction(db, writes, savepoint=db)
-                db.commit()
-            except (sqlite3.Error, errors.StorageUnavailable) as exc:
-                if db.in_transaction:
-                    db.rollback()
-                unavailable = exc if isinstance(exc, errors.StorageUnavailable) else None
-                return _fail(writes, unavailable or _unavailable(cast(sqlite3.Error, exc)))
+        lock = self._writer_lock or contextlib.nullcontext()
+        try:
+            lock.__enter__()
+        except OSError as exc:  # its file could not be opened or locked (no file handles left)
+            message = f"SQLite: the writers' lock: {exc}. Please try again."
+            return _fail(writes, errors.StorageUnavailable(message))
+        try:
+            if not _run_in_transaction(db, writes, savepoint=None):
+                db.rollback()
+                if len(writes) == 1:  # its error is kept, and nothing was written
+                    return None
+                # Run the batch again with each write in a savepoint (two statements more
+                # per write, too dear to pay always): the failing one is undone alone
+                _forget(writes)
+                _run_in_transaction(db, writes, savepoint=db)
+            db.commit()
+        except (sqlite3.Error, errors.StorageUnavailable) as exc:
+            if db.in_transaction:
+                db.rollback()
+            unavailable = exc if isinstance(exc, errors.StorageUnavailable) else None
+            return _fail(writes, unavailable or _unavailable(cast(sqlite3.Error, exc)))
+        finally:
+            lock.__exit__(None, None, None)
         self._committed()
 
     def _committed(self) -> None:
