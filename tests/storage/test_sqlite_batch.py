@@ -31,16 +31,24 @@ def statements() -> list[str]:
     return []
 
 
-@pytest.fixture
-async def connection(tmp_path: Path, statements: list[str]) -> AsyncIterator[BatchedConnection]:
+def _opener(path: Path, statements: list[str] | None = None) -> Callable[[], sqlite3.Connection]:
+    """What opens a connection to the WAL database ``path``, with its table ``t``; each
+    statement the connection runs is added to ``statements``."""
+
     def connect() -> sqlite3.Connection:
-        db = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
-        db.set_trace_callback(statements.append)
+        if statements is not None:
+            db.set_trace_callback(statements.append)
         return db
 
-    connection = BatchedConnection(connect)
+    return connect
+
+
+@pytest.fixture
+async def connection(tmp_path: Path, statements: list[str]) -> AsyncIterator[BatchedConnection]:
+    connection = BatchedConnection(_opener(tmp_path / "t.db", statements))
     await connection.open()
     yield connection
     await connection.close()
@@ -267,17 +275,11 @@ def _busy_waiting(path: Path) -> sqlite3.Connection:
 async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Path) -> None:
     # Given another writer holding the database's writer lock for 0.3 s
     path = tmp_path / "l.db"
-
-    def connect() -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
-        return db
-
     other = WriterLock(writer_lock_path(str(path)))
     other.__enter__()
     threading.Timer(0.3, other.__exit__).start()
-    connection = BatchedConnection(connect, writer_lock=WriterLock(writer_lock_path(str(path))))
+    lock = WriterLock(writer_lock_path(str(path)))
+    connection = BatchedConnection(_opener(path), writer_lock=lock)
     await connection.open()
     try:
         # When this process writes
@@ -296,15 +298,8 @@ async def test_a_write_whose_writer_lock_cannot_be_taken_is_refused_with_503(
     tmp_path: Path,
 ) -> None:
     # Given a writer lock file that cannot be opened (its directory is gone)
-    path = tmp_path / "l.db"
-
-    def connect() -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER UNIQUE)")
-        return db
-
     lock = WriterLock(str(tmp_path / "gone" / "l.db-writer"))
-    connection = BatchedConnection(connect, writer_lock=lock)
+    connection = BatchedConnection(_opener(tmp_path / "l.db"), writer_lock=lock)
     await connection.open()
     try:
         # When a write is made, Then it is refused at once, nothing is written, and reads go on
