@@ -58,7 +58,7 @@ async def test_a_post_that_raced_with_pruning_adds_the_outbox_again(
 
     # A poster expecting an indexed outbox is refused, and adds it to the set...
     async def post(guard: str) -> object:
-        args = [keys.prefix, _number(NOW), "0", keys.prefix, guard, "0"]
+        args = [keys.prefix, _number(NOW), "0", "", keys.prefix, guard, "0"]
         return await redis_storage._script("insert", keys.keys, *args)
 
     assert await post("=1") == [b"NOINDEX", 1, b"T1"]

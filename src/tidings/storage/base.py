@@ -313,8 +313,9 @@ class Storage(abc.ABC):
         """Read the queue's ``post_context``, let ``prepare`` turn it into messages and their
         fan-out, and store those as ``messages_post`` does; return the ids. An error raised by
         ``prepare`` stores nothing and is raised here. ``prepare`` only computes (no I/O), so a
-        driver may call it on a thread of its own, and do the read and the write in one round
-        trip."""
+        driver may call it on a thread of its own, or more than once (a post whose context
+        changed before it was written is prepared again), and do the read and the write in
+        one round trip."""
         post = prepare(await self.post_context(project, queue, now))
         return await self.messages_post(project, queue, post.messages, now, outbox=post.outbox)
 

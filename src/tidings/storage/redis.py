@@ -21,6 +21,7 @@ never appear inside them and no two (project, queue) pairs share a key)::
     t:{P/Q}:subexp       zset   subscription id by expiry
     t:{P/Q}:subu         hash   subscriber -> subscription id
     t:{P/Q}:s:<id>       hash   one subscription
+    t:{P/Q}:v            hash   the version of the queue's post context (context.lua)
     t:{P}:queues         zset   the project's queue names (queue_list, queue_count, gc)
     t:{P}:internal       zset   the project's internal queue names, holding '#' (gc)
     t:projects           set    every project that has had a queue (gc)
@@ -80,6 +81,8 @@ from tidings.models import (
     MessageFilter,
     NewMessage,
     PostContext,
+    PreparedPost,
+    PreparePost,
     QueueRecord,
     QueueStats,
     Subscription,
@@ -102,6 +105,7 @@ Row = list[bytes]
 
 LUA = Path(__file__).with_name("redis_lua")
 SCRIPTS = (
+    "create",
     "insert",
     "list",
     "get",
@@ -132,7 +136,11 @@ PROJECTS = "t:projects"
 OUTBOXES = "t:outboxes"
 SUBSCRIPTION_SOURCES = "t:subsources"
 ATTEMPTS = 5
-"""Tries of a post whose outbox mark gc keeps changing (each try is one round trip)."""
+"""Tries of a post whose outbox mark gc keeps changing, or whose queue's context does (each
+try is one round trip)."""
+CONTEXTS_REMEMBERED = 4096
+"""Queues whose post context (with its version) a process keeps, so that a post to one of them
+is a single round trip while the context stays the same."""
 TIMEOUT = 1.0
 """Seconds to connect, or to wait for a free connection, before the backend counts as
 unavailable."""
@@ -261,6 +269,20 @@ class _Keys:
     @property
     def queue(self) -> str:
         return self.keys[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _VersionedContext:
+    context: PostContext
+    version: str
+    """Of the context when it was read (``context.lua``)."""
+
+    def at(self, now: float) -> PostContext:
+        """The context as read at ``now``: without the subscriptions that expired since."""
+        subscribers = [s for s in self.context.subscribers if s.expires > now]
+        if len(subscribers) == len(self.context.subscribers):
+            return self.context
+        return PostContext(self.context.metadata, subscribers)
 
 
 KEYS_REMEMBERED = 4096
@@ -490,6 +512,8 @@ class RedisStorage(Storage):
         self._together: _Together | None = None
         """Single servers only: a cluster pipeline splits by slot and loads scripts again."""
         self._scripts: dict[str, AsyncScript] = {}
+        self._contexts: dict[tuple[str, str], _VersionedContext] = {}
+        """The post context last read of each queue, oldest first."""
 
     # Plumbing
 
@@ -532,13 +556,20 @@ class RedisStorage(Storage):
         return result
 
     async def _insert(
-        self, project: str, batches: list[tuple[str, list[str | bytes]]], now: float
-    ) -> None:
+        self,
+        project: str,
+        batches: list[tuple[str, list[str | bytes]]],
+        now: float,
+        context: str = "",
+    ) -> bool:
         """Write ``(queue, rows)`` batches in one script; on a cluster, one script per slot,
-        the one holding the first queue last. Rows: six strings a message (insert.lua)."""
+        the one holding the first queue last. Rows: six strings a message (insert.lua).
+        ``context``: '' or '=' and the version of the first queue's post context the rows were
+        made with; False (and nothing written) when that version has moved (single servers)."""
         first, *others = self._by_slot(project, batches)
-        for group in [*others, first]:
+        for group in others:
             await self._insert_group(project, group, now)
+        return await self._insert_group(project, first, now, context)
 
     def _by_slot(
         self, project: str, batches: list[tuple[str, list[str | bytes]]]
@@ -553,21 +584,27 @@ class RedisStorage(Storage):
         return list(groups.values())
 
     async def _insert_group(
-        self, project: str, batches: list[tuple[str, list[str | bytes]]], now: float
-    ) -> None:
+        self,
+        project: str,
+        batches: list[tuple[str, list[str | bytes]]],
+        now: float,
+        context: str = "",
+    ) -> bool:
         queues = [_queue_keys(project, queue) for queue, _ in batches]
         guards = ["=1" if queue.endswith(OUTBOX_SUFFIX) else "" for queue, _ in batches]
         keys = list(itertools.chain.from_iterable(queue.keys for queue in queues))
         create = "0"
         for _ in range(ATTEMPTS):
-            args: list[str | bytes] = [queues[0].prefix, _number(now), create]
+            args: list[str | bytes] = [queues[0].prefix, _number(now), create, context]
             for queue, guard, (_, rows) in zip(queues, guards, batches, strict=True):
                 args += [queue.prefix, guard, str(len(rows) // 6), *rows]
             answer = await self._script("insert", keys, *args)
             if answer == b"OK":
                 if create == "1":  # indexed again, in case a delete unindexed it meanwhile
                     await self._index_all(project, batches)
-                return
+                return True
+            if answer == b"STALE":
+                return False
             if answer == b"NOQUEUE":
                 await self._index_all(project, batches)
                 create = "1"
@@ -583,11 +620,12 @@ class RedisStorage(Storage):
     async def open(self) -> None:
         self._redis = _connect(self.address)
         sources = {name: (LUA / f"{name}.lua").read_text() for name in SCRIPTS}
-        common = (LUA / "common.lua").read_text()
+        context = (LUA / "context.lua").read_text()
+        common = context + (LUA / "common.lua").read_text()
         self._scripts = {
             name: self._redis.register_script(common + source) for name, source in sources.items()
         }
-        common = (LUA / "sub_common.lua").read_text()
+        common = context + (LUA / "sub_common.lua").read_text()
         for name in SUBSCRIPTION_SCRIPTS:
             source = (LUA / f"{name}.lua").read_text()
             self._scripts[name] = self._redis.register_script(common + source)
@@ -613,10 +651,10 @@ class RedisStorage(Storage):
     async def queue_create(
         self, project: str, name: str, metadata: dict[str, JSON], now: float
     ) -> bool:
-        key = _queue_keys(project, name).queue
+        keys = _queue_keys(project, name)
 
         async def create() -> bool:
-            return bool(await self._call(self._client.hsetnx(key, "meta", orjson.dumps(metadata))))
+            return bool(await self._eval("create", keys, now, orjson.dumps(metadata)))
 
         return await self._creating(project, name, create)
 
@@ -706,9 +744,47 @@ class RedisStorage(Storage):
         now: float,
         outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        batches = [(queue, messages), *((target, batch) for target, batch in outbox if batch)]
-        await self._insert(project, [(target, _rows(batch, now)) for target, batch in batches], now)
+        await self._post(project, queue, PreparedPost(messages, outbox), now)
         return [message.id for message in messages]
+
+    async def messages_post_in_context(
+        self, project: str, queue: str, now: float, prepare: PreparePost
+    ) -> list[str]:
+        """One round trip while the context this process read last of the queue is current:
+        the insert names its version and is refused once it moved (another process changed
+        the queue's metadata or subscriptions, or deleted the queue); the context is then read
+        again. An error ``prepare`` finds with a context kept from before is checked again
+        with a fresh one."""
+        if self.address.cluster:  # other slots' writes come first: a refused try would keep them
+            return await super().messages_post_in_context(project, queue, now, prepare)
+        known = self._contexts.get((project, queue))
+        fresh = False
+        for _ in range(ATTEMPTS):
+            if known is None:
+                known, fresh = await self._read_context(project, queue, now), True
+            try:
+                post = prepare(known.at(now))
+            except errors.TidingsError:
+                if fresh:
+                    raise
+                known = None
+                continue
+            if await self._post(project, queue, post, now, f"={known.version}"):
+                return [message.id for message in post.messages]
+            known, fresh = None, False
+        raise errors.StorageUnavailable(
+            "Redis: the queue's settings kept changing during the post. Please try again."
+        )
+
+    async def _post(
+        self, project: str, queue: str, post: PreparedPost, now: float, context: str = ""
+    ) -> bool:
+        batches = [
+            (queue, post.messages),
+            *((target, batch) for target, batch in post.outbox if batch),
+        ]
+        rows = [(target, _rows(batch, now)) for target, batch in batches]
+        return await self._insert(project, rows, now, context)
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -936,14 +1012,24 @@ class RedisStorage(Storage):
         return [_subscription(source, row) for row in rows]
 
     async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        return (await self._read_context(project, queue, now)).context
+
+    async def _read_context(self, project: str, queue: str, now: float) -> _VersionedContext:
+        """The queue's post context with its version, kept for the next posts."""
         keys = _queue_keys(project, queue)
-        metadata, rows = await self._script(
+        metadata, rows, version = await self._script(
             "post_context", [*keys.subscriptions, keys.queue], keys.prefix, _number(now)
         )
-        return PostContext(
+        context = PostContext(
             None if metadata is None else dict(orjson.loads(metadata)),
             [_subscription(queue, row) for row in rows],
         )
+        known = _VersionedContext(context, _text(version))
+        self._contexts.pop((project, queue), None)
+        self._contexts[project, queue] = known
+        if len(self._contexts) > CONTEXTS_REMEMBERED:
+            del self._contexts[next(iter(self._contexts))]
+        return known
 
     # Housekeeping
 

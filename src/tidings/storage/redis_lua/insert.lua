@@ -1,8 +1,10 @@
 -- Post (or move in) messages into one or more queues of one slot, all or nothing. KEYS: the
 -- keys of each queue in common.lua's order, queue after queue. ARGV[3]: '1' to create missing
 -- queues (the caller has indexed them first); otherwise a missing queue answers 'NOQUEUE' and
--- nothing is written. Then, per queue: its key prefix, its outbox guard, its message count and
--- six strings a message: id, body, created, expires, visible_at, client id.
+-- nothing is written. ARGV[4]: '' or '=' and the version of the first queue's context the
+-- post was prepared with (context.lua); once that version has moved, the answer is 'STALE'
+-- and nothing is written. Then, per queue: its key prefix, its outbox guard, its message
+-- count and six strings a message: id, body, created, expires, visible_at, client id.
 -- The guard is '' for a queue that is no outbox. For an outbox it is '=' and the value of the
 -- outbox's index mark (key P..'ix') the caller expects: '=1' (the outbox is in the global
 -- outbox set), or the value an earlier 'NOINDEX' answer reported, after the caller added the
@@ -12,7 +14,7 @@
 -- may have undone never matches (it adds the outbox again and retries).
 -- An id already in its queue is skipped, so a retried call does not post twice.
 local queues = {}
-local at = 4
+local at = 5
 while at <= #ARGV do
   local count = tonumber(ARGV[at + 2])
   queues[#queues + 1] = {prefix = ARGV[at], guard = ARGV[at + 1], first = at + 3, count = count}
@@ -23,6 +25,10 @@ local function bind(n)
   local k = (n - 1) * 8
   Q, IDS, EXP, FREE, CLAIMED, DELAYED, CLAIMS, TRASH = unpack(KEYS, k + 1, k + 8)
   P = queues[n].prefix
+end
+
+if ARGV[4] ~= '' and '=' .. context_version(queues[1].prefix) ~= ARGV[4] then
+  return 'STALE'
 end
 
 for n, queue in ipairs(queues) do
@@ -36,7 +42,7 @@ end
 
 for n, queue in ipairs(queues) do
   bind(n)
-  redis.call('HSETNX', Q, 'meta', '{}')
+  if redis.call('HSETNX', Q, 'meta', '{}') == 1 then context_changed(P) end
   if queue.guard ~= '' then redis.call('SET', P .. 'ix', '1') end
   local seq = redis.call('HINCRBY', Q, 'seq', queue.count) - queue.count
   for at = queue.first, queue.first + 6 * queue.count - 1, 6 do

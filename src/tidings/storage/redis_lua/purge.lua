@@ -6,5 +6,8 @@ if redis.call('EXISTS', IDS) == 1 then redis.call('RENAME', IDS, trash .. 'ids')
 if redis.call('EXISTS', CLAIMS) == 1 then redis.call('RENAME', CLAIMS, trash .. 'claims') end
 redis.call('SADD', TRASH, ARGV[4])
 redis.call('UNLINK', EXP, FREE, CLAIMED, DELAYED)
-if ARGV[3] == '1' then redis.call('UNLINK', Q) end
+if ARGV[3] == '1' then
+  redis.call('UNLINK', Q)
+  context_changed(P)
+end
 return 'OK'

@@ -32,6 +32,7 @@ local function drop(id)
   redis.call('DEL', skey(id))
   redis.call('ZREM', SUBS, id)
   redis.call('ZREM', SUBEXP, id)
+  context_changed(P)
 end
 
 -- The live subscription of subscriber, after dropping an expired one.

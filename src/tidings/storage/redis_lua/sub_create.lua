@@ -8,4 +8,5 @@ redis.call('HSET', skey(id), 'u', subscriber, 'c', ARGV[5], 'e', ARGV[6], 'o', A
 redis.call('ZADD', SUBS, 0, id)
 redis.call('ZADD', SUBEXP, ARGV[6], id)
 redis.call('HSET', SUBU, subscriber, id)
+context_changed(P)
 return {1, record(id)}

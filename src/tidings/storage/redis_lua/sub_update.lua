@@ -22,4 +22,5 @@ if expires then
 end
 if options then redis.call('HSET', skey(id), 'o', options) end
 if confirmed then redis.call('HSET', skey(id), 'f', confirmed) end
+context_changed(P)
 return record(id)
