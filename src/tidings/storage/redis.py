@@ -97,6 +97,7 @@ from tidings.storage.base import (
     is_internal_queue,
     sequence_of,
 )
+from tidings.storage.known_contexts import KnownContexts, VersionedContext
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -136,11 +137,7 @@ PROJECTS = "t:projects"
 OUTBOXES = "t:outboxes"
 SUBSCRIPTION_SOURCES = "t:subsources"
 ATTEMPTS = 5
-"""Tries of a post whose outbox mark gc keeps changing, or whose queue's context does (each
-try is one round trip)."""
-CONTEXTS_REMEMBERED = 4096
-"""Queues whose post context (with its version) a process keeps, so that a post to one of them
-is a single round trip while the context stays the same."""
+"""Tries of a post whose outbox mark gc keeps changing (each try is one round trip)."""
 TIMEOUT = 1.0
 """Seconds to connect, or to wait for a free connection, before the backend counts as
 unavailable."""
@@ -269,20 +266,6 @@ class _Keys:
     @property
     def queue(self) -> str:
         return self.keys[0]
-
-
-@dataclass(frozen=True, slots=True)
-class _VersionedContext:
-    context: PostContext
-    version: str
-    """Of the context when it was read (``context.lua``)."""
-
-    def at(self, now: float) -> PostContext:
-        """The context as read at ``now``: without the subscriptions that expired since."""
-        subscribers = [s for s in self.context.subscribers if s.expires > now]
-        if len(subscribers) == len(self.context.subscribers):
-            return self.context
-        return PostContext(self.context.metadata, subscribers)
 
 
 KEYS_REMEMBERED = 4096
@@ -512,8 +495,7 @@ class RedisStorage(Storage):
         self._together: _Together | None = None
         """Single servers only: a cluster pipeline splits by slot and loads scripts again."""
         self._scripts: dict[str, AsyncScript] = {}
-        self._contexts: dict[tuple[str, str], _VersionedContext] = {}
-        """The post context last read of each queue, oldest first."""
+        self._contexts = KnownContexts()
 
     # Plumbing
 
@@ -750,31 +732,17 @@ class RedisStorage(Storage):
     async def messages_post_in_context(
         self, project: str, queue: str, now: float, prepare: PreparePost
     ) -> list[str]:
-        """One round trip while the context this process read last of the queue is current:
-        the insert names its version and is refused once it moved (another process changed
-        the queue's metadata or subscriptions, or deleted the queue); the context is then read
-        again. An error ``prepare`` finds with a context kept from before is checked again
-        with a fresh one."""
+        """One round trip while the queue's context is the one this process kept: the insert
+        names its version (``context.lua``), see ``KnownContexts``."""
         if self.address.cluster:  # other slots' writes come first: a refused try would keep them
             return await super().messages_post_in_context(project, queue, now, prepare)
-        known = self._contexts.get((project, queue))
-        fresh = False
-        for _ in range(ATTEMPTS):
-            if known is None:
-                known, fresh = await self._read_context(project, queue, now), True
-            try:
-                post = prepare(known.at(now))
-            except errors.TidingsError:
-                if fresh:
-                    raise
-                known = None
-                continue
-            if await self._post(project, queue, post, now, f"={known.version}"):
-                return [message.id for message in post.messages]
-            known, fresh = None, False
-        raise errors.StorageUnavailable(
-            "Redis: the queue's settings kept changing during the post. Please try again."
-        )
+
+        async def write(post: PreparedPost, version: str) -> bool:
+            return await self._post(project, queue, post, now, f"={version}")
+
+        read = functools.partial(self._read_context, project, queue, now)
+        post = await self._contexts.post(project, queue, now, prepare, read, write)
+        return [message.id for message in post.messages]
 
     async def _post(
         self, project: str, queue: str, post: PreparedPost, now: float, context: str = ""
@@ -1014,8 +982,8 @@ class RedisStorage(Storage):
     async def post_context(self, project: str, queue: str, now: float) -> PostContext:
         return (await self._read_context(project, queue, now)).context
 
-    async def _read_context(self, project: str, queue: str, now: float) -> _VersionedContext:
-        """The queue's post context with its version, kept for the next posts."""
+    async def _read_context(self, project: str, queue: str, now: float) -> VersionedContext:
+        """The queue's post context with its version."""
         keys = _queue_keys(project, queue)
         metadata, rows, version = await self._script(
             "post_context", [*keys.subscriptions, keys.queue], keys.prefix, _number(now)
@@ -1024,12 +992,7 @@ class RedisStorage(Storage):
             None if metadata is None else dict(orjson.loads(metadata)),
             [_subscription(queue, row) for row in rows],
         )
-        known = _VersionedContext(context, _text(version))
-        self._contexts.pop((project, queue), None)
-        self._contexts[project, queue] = known
-        if len(self._contexts) > CONTEXTS_REMEMBERED:
-            del self._contexts[next(iter(self._contexts))]
-        return known
+        return VersionedContext(context, _text(version))
 
     # Housekeeping
 

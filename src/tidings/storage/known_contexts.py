@@ -1,0 +1,86 @@
+"""The post contexts a process keeps: for each queue it posted to lately, the context it read
+(the queue's metadata and live subscriptions) with the version the store gave it, so that a
+post is a single write while the queue stays the same.
+
+A driver keeps a version beside each queue that every change to the queue's existence,
+metadata or subscriptions moves. A post prepared with a kept context names its version, and
+the driver's write refuses it, writing nothing, once the version moved; the context is then
+read again and the post prepared anew. An error found with a kept context (a body too large
+for limits that were raised since) is checked again with a fresh one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tidings import errors
+from tidings.models import PostContext, PreparedPost, PreparePost
+
+REMEMBERED = 4096
+"""Queues whose post context a process keeps."""
+ATTEMPTS = 5
+"""Tries of a post whose queue keeps changing under it."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedContext:
+    context: PostContext
+    version: str
+    """Of the queue's context when it was read."""
+
+    def at(self, now: float) -> PostContext:
+        """The context as read at ``now``: without the subscriptions that expired since."""
+        subscribers = [s for s in self.context.subscribers if s.expires > now]
+        if len(subscribers) == len(self.context.subscribers):
+            return self.context
+        return PostContext(self.context.metadata, subscribers)
+
+
+ReadContext = Callable[[], Awaitable[VersionedContext]]
+WriteIfCurrent = Callable[[PreparedPost, str], Awaitable[bool]]
+"""Write the post unless the queue's context version is no longer the one given: whether it
+wrote."""
+
+
+class KnownContexts:
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str], VersionedContext] = {}
+        """Oldest first."""
+
+    async def post(
+        self,
+        project: str,
+        queue: str,
+        now: float,
+        prepare: PreparePost,
+        read: ReadContext,
+        write: WriteIfCurrent,
+    ) -> PreparedPost:
+        """Prepare the post with the context kept of the queue (``read`` when none or when it
+        changed) and ``write`` it; return what was written."""
+        known = self._kept.get((project, queue))
+        fresh = False
+        for _ in range(ATTEMPTS):
+            if known is None:
+                known, fresh = self._keep(project, queue, await read()), True
+            try:
+                post = prepare(known.at(now))
+            except errors.TidingsError:
+                if fresh:
+                    raise
+                known = None
+                continue
+            if await write(post, known.version):
+                return post
+            known, fresh = None, False
+        raise errors.StorageUnavailable(
+            "The queue's settings kept changing during the post. Please try again."
+        )
+
+    def _keep(self, project: str, queue: str, known: VersionedContext) -> VersionedContext:
+        self._kept.pop((project, queue), None)
+        self._kept[project, queue] = known
+        if len(self._kept) > REMEMBERED:
+            del self._kept[next(iter(self._kept))]
+        return known
