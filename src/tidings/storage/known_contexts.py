@@ -44,6 +44,8 @@ wrote."""
 
 
 class KnownContexts:
+    """The contexts of the queues a process posted to lately, the oldest forgotten first."""
+
     def __init__(self) -> None:
         self._kept: dict[tuple[str, str], VersionedContext] = {}
         """Oldest first."""
