@@ -1,12 +1,14 @@
 """The post contexts a process keeps: for each queue it posted to lately, the context it read
 (the queue's metadata and live subscriptions) with the version the store gave it, so that a
-post is a single write while the queue stays the same.
+post need not read the whole context again while the queue stays the same.
 
 A driver keeps a version beside each queue that every change to the queue's existence,
-metadata or subscriptions moves. A post prepared with a kept context names its version, and
-the driver's write refuses it, writing nothing, once the version moved; the context is then
-read again and the post prepared anew. An error found with a kept context (a body too large
-for limits that were raised since) is checked again with a fresh one.
+metadata or subscriptions moves. Redis posts in one round trip (``post``): a post prepared
+with a kept context names its version, and the driver's write refuses it, writing nothing,
+once the version moved; the context is then read again and the post prepared anew. An error
+found with a kept context (a body too large for limits that were raised since) is checked
+again with a fresh one. SQLite reads the version alone before its write, in the same batch,
+and the whole context only when the version moved (``current``).
 """
 
 from __future__ import annotations
@@ -79,6 +81,17 @@ class KnownContexts:
         raise errors.StorageUnavailable(
             "The queue's settings kept changing during the post. Please try again."
         )
+
+    def current(
+        self, project: str, queue: str, version: str, read: Callable[[], PostContext]
+    ) -> VersionedContext:
+        """The context kept of the queue if its version is still ``version``, else the one
+        ``read`` returns, kept. ``version`` must be read before ``read`` runs: a change made
+        in between then only makes the next post read the context again."""
+        known = self._kept.get((project, queue))
+        if known is None or known.version != version:
+            known = self._keep(project, queue, VersionedContext(read(), version))
+        return known
 
     def _keep(self, project: str, queue: str, known: VersionedContext) -> VersionedContext:
         self._kept.pop((project, queue), None)

@@ -36,6 +36,7 @@ from tidings.models import (
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
+from tidings.storage.known_contexts import KnownContexts
 from tidings.storage.sqlite_batch import (
     BatchedConnection,
     Checkpointer,
@@ -143,6 +144,14 @@ def _post_context(db: sqlite3.Connection, project: str, queue: str, now: float) 
     return PostContext(_queue_metadata(db, project, queue), _subscribers(db, project, queue, now))
 
 
+def _context_version(db: sqlite3.Connection, project: str, queue: str) -> str:
+    """The version of the queue's post context (``context_versions`` in sqlite.sql)."""
+    row = db.execute(
+        "SELECT version FROM context_versions WHERE project = ? AND queue = ?", (project, queue)
+    ).fetchone()
+    return "" if row is None else str(row[0])
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _PostRows:
     """A post as the rows it inserts, and the queues they go to."""
@@ -205,6 +214,7 @@ class SQLiteStorage(Storage):
             writer_lock = WriterLock(lock_path)
         self._connection = BatchedConnection(self._connect, checkpointer, writer_lock)
         self._watchers = Watchers(_NewRows(self))
+        self._contexts = KnownContexts()
 
     # Plumbing: every operation is one function run on the connection, in a batch.
 
@@ -347,9 +357,10 @@ class SQLiteStorage(Storage):
         self, project: str, queue: str, now: float, prepare: PreparePost
     ) -> list[str]:
         def read(db: sqlite3.Connection) -> _PostRows:
-            return _PostRows.of(
-                project, queue, now, prepare(_post_context(db, project, queue, now))
-            )
+            version = _context_version(db, project, queue)
+            context = functools.partial(_post_context, db, project, queue, now)
+            known = self._contexts.current(project, queue, version, context)
+            return _PostRows.of(project, queue, now, prepare(known.at(now)))
 
         write = functools.partial(_insert_post, project=project, now=now)
         return self._posted(project, await self._connection.write_after_read(read, write))

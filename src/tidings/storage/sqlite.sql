@@ -54,3 +54,67 @@ CREATE UNIQUE INDEX IF NOT EXISTS subscriptions_by_subscriber
     ON subscriptions (project, source, subscriber);
 CREATE INDEX IF NOT EXISTS subscriptions_by_source ON subscriptions (project, source, id);
 CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires);
+
+-- What a post reads of its queue first (the queue's metadata and its subscriptions) has a
+-- version: the processes keep the context they read with it, and a post reads the version
+-- alone, and the whole context only when the version moved (storage/known_contexts.py). Every
+-- change to the queue or its subscriptions takes the next value of context_clock, which only
+-- grows; the version goes when neither the queue nor a subscription of it is left.
+CREATE TABLE IF NOT EXISTS context_clock (n INTEGER NOT NULL);
+INSERT INTO context_clock (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM context_clock);
+CREATE TABLE IF NOT EXISTS context_versions (
+    project TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (project, queue)
+) WITHOUT ROWID;
+-- Queues and subscriptions made before this table existed get a version too.
+INSERT INTO context_versions (project, queue, version)
+    SELECT project, queue, 0 FROM (
+        SELECT project, name AS queue FROM queues UNION SELECT project, source FROM subscriptions
+    ) WHERE true
+    ON CONFLICT DO NOTHING;
+
+CREATE TRIGGER IF NOT EXISTS context_of_new_queue AFTER INSERT ON queues BEGIN
+    UPDATE context_clock SET n = n + 1;
+    INSERT INTO context_versions VALUES (new.project, new.name, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_queue_metadata AFTER UPDATE OF metadata ON queues BEGIN
+    UPDATE context_clock SET n = n + 1;
+    INSERT INTO context_versions VALUES (new.project, new.name, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_deleted_queue AFTER DELETE ON queues BEGIN
+    UPDATE context_clock SET n = n + 1;
+    INSERT INTO context_versions VALUES (old.project, old.name, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+    DELETE FROM context_versions WHERE project = old.project AND queue = old.name
+        AND NOT EXISTS (
+            SELECT 1 FROM subscriptions WHERE project = old.project AND source = old.name
+        );
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_new_subscription AFTER INSERT ON subscriptions BEGIN
+    UPDATE context_clock SET n = n + 1;
+    INSERT INTO context_versions VALUES (new.project, new.source, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_changed_subscription AFTER UPDATE ON subscriptions
+BEGIN
+    UPDATE context_clock SET n = n + 1;
+    INSERT INTO context_versions VALUES (old.project, old.source, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+    INSERT INTO context_versions VALUES (new.project, new.source, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_deleted_subscription AFTER DELETE ON subscriptions
+BEGIN
+    UPDATE context_clock SET n = n + 1;
+    INSERT INTO context_versions VALUES (old.project, old.source, (SELECT n FROM context_clock))
+        ON CONFLICT DO UPDATE SET version = excluded.version;
+    DELETE FROM context_versions WHERE project = old.project AND queue = old.source
+        AND NOT EXISTS (SELECT 1 FROM queues WHERE project = old.project AND name = old.source)
+        AND NOT EXISTS (
+            SELECT 1 FROM subscriptions WHERE project = old.project AND source = old.source
+        );
+END;

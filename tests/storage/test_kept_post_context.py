@@ -1,0 +1,105 @@
+"""A post to a queue whose context did not change since this process last read it does not
+read that context again: on Redis it is one script, on SQLite it reads the context's version
+alone. (That such a post still sees every change:
+``tests/contract/test_storage_post_context.py``.)"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+from tidings.models import NewMessage, PostContext, PreparedPost
+from tidings.storage.base import Storage
+from tidings.storage.redis import RedisStorage
+from tidings.storage.sqlite import SQLiteStorage
+
+PROJECT = "project-a"
+QUEUE = "fizbit"
+NOW = 1_700_000_000.0
+
+
+def _one_message(context: PostContext) -> PreparedPost:
+    return PreparedPost([NewMessage(str(uuid.uuid4()), "x", 300, 0, "client")], ())
+
+
+async def _post(storage: Storage) -> str:
+    [posted] = await storage.messages_post_in_context(PROJECT, QUEUE, NOW, _one_message)
+    return posted
+
+
+async def _script_calls(storage: RedisStorage) -> int:
+    stats = await storage._client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_redis_posts_to_an_unchanged_queue_in_one_script(
+    redis_storage: RedisStorage,
+) -> None:
+    # Given a queue this process has posted to once
+    await redis_storage.queue_create(PROJECT, QUEUE, {}, NOW)
+    await _post(redis_storage)
+
+    # When it posts again, Then that post runs one script (the insert) and is stored
+    before = await _script_calls(redis_storage)
+    posted = await _post(redis_storage)
+    assert await _script_calls(redis_storage) - before == 1
+    assert len(await redis_storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+
+
+async def test_sqlite_reads_only_the_version_of_an_unchanged_queue(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "kept.db"))
+    await storage.open()
+    try:
+        # Given a queue this process has posted to once
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        await _post(storage)
+        statements: list[str] = []
+        db = storage._connection._db
+        assert db is not None
+        db.set_trace_callback(statements.append)
+
+        # When it posts again, Then the post read the version, and no metadata or subscription
+        posted = await _post(storage)
+        db.set_trace_callback(None)
+        reads = [statement for statement in statements if statement.startswith("SELECT")]
+        assert len(reads) == 1
+        assert "FROM context_versions" in reads[0]
+        assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+    finally:
+        await storage.close()
+
+
+async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_opens(
+    tmp_path: Path,
+) -> None:
+    # Given a queue with no context version, as in a database made by an earlier release
+    path = str(tmp_path / "older.db")
+    storage = SQLiteStorage(path)
+    await storage.open()
+    await storage.queue_create(PROJECT, QUEUE, {"a": 1}, NOW)
+    await storage.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM context_versions")
+
+    mine, other = SQLiteStorage(path), SQLiteStorage(path)
+    await mine.open()
+    await other.open()
+    try:
+        # When this process posts to it, and another then deletes it
+        seen: list[PostContext] = []
+
+        def prepare(context: PostContext) -> PreparedPost:
+            seen.append(context)
+            return _one_message(context)
+
+        await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
+        await other.queue_delete(PROJECT, QUEUE)
+
+        # Then the next post sees the queue gone
+        await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
+        assert seen[0].metadata == {"a": 1}
+        assert seen[-1].metadata is None
+    finally:
+        await other.close()
+        await mine.close()
