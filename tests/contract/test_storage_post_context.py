@@ -13,7 +13,7 @@ import pytest
 
 from tests.servers.backends import storage_url
 from tidings import errors
-from tidings.models import NewMessage, PostContext, PreparedPost
+from tidings.models import JSON, NewMessage, PostContext, PreparedPost
 from tidings.storage.base import Storage, storage_from_url
 
 PROJECT = "project-a"
@@ -107,8 +107,9 @@ async def test_a_post_sees_subscriptions_another_process_made_changed_or_removed
     ]
 
 
-async def test_a_post_sees_a_queue_another_process_deleted(
-    stores: tuple[Storage, Storage],
+@pytest.mark.parametrize("created_again", [None, {"a": 3}])
+async def test_a_post_sees_a_queue_another_process_deleted_or_created_again(
+    stores: tuple[Storage, Storage], created_again: dict[str, JSON] | None
 ) -> None:
     mine, other = stores
     await mine.queue_create(PROJECT, QUEUE, {"a": 1}, NOW)
@@ -116,24 +117,11 @@ async def test_a_post_sees_a_queue_another_process_deleted(
     await poster.post()
 
     await other.queue_delete(PROJECT, QUEUE)
+    if created_again is not None:
+        await other.queue_create(PROJECT, QUEUE, created_again, NOW)
     await poster.post()
 
-    assert poster.used[-1].metadata is None
-
-
-async def test_a_post_sees_a_queue_another_process_deleted_and_created_again(
-    stores: tuple[Storage, Storage],
-) -> None:
-    mine, other = stores
-    await mine.queue_create(PROJECT, QUEUE, {"a": 1}, NOW)
-    poster = Poster(mine)
-    await poster.post()
-
-    await other.queue_delete(PROJECT, QUEUE)
-    await other.queue_create(PROJECT, QUEUE, {"a": 3}, NOW)
-    await poster.post()
-
-    assert poster.used[-1].metadata == {"a": 3}
+    assert poster.used[-1].metadata == created_again
 
 
 async def test_a_post_does_not_see_a_subscription_that_expired_since(

@@ -103,6 +103,8 @@ from tidings.storage.watch import Key, Watchers
 T = TypeVar("T")
 Client = Redis | RedisCluster
 Row = list[bytes]
+Batches = list[tuple[str, list[str | bytes]]]
+"""Messages to insert, as ``(queue, rows)``: six strings a message (insert.lua)."""
 
 LUA = Path(__file__).with_name("redis_lua")
 SCRIPTS = (
@@ -537,13 +539,7 @@ class RedisStorage(Storage):
         await self._index(project, queue)
         return result
 
-    async def _insert(
-        self,
-        project: str,
-        batches: list[tuple[str, list[str | bytes]]],
-        now: float,
-        context: str = "",
-    ) -> bool:
+    async def _insert(self, project: str, batches: Batches, now: float, context: str = "") -> bool:
         """Write ``(queue, rows)`` batches in one script; on a cluster, one script per slot,
         the one holding the first queue last. Rows: six strings a message (insert.lua).
         ``context``: '' or '=' and the version of the first queue's post context the rows were
@@ -553,12 +549,10 @@ class RedisStorage(Storage):
             await self._insert_group(project, group, now)
         return await self._insert_group(project, first, now, context)
 
-    def _by_slot(
-        self, project: str, batches: list[tuple[str, list[str | bytes]]]
-    ) -> list[list[tuple[str, list[str | bytes]]]]:
+    def _by_slot(self, project: str, batches: Batches) -> list[Batches]:
         if not self.address.cluster:
             return [batches]
-        groups: dict[int, list[tuple[str, list[str | bytes]]]] = {}
+        groups: dict[int, Batches] = {}
         for queue, rows in batches:
             groups.setdefault(key_slot(_queue_keys(project, queue).queue.encode()), []).append(
                 (queue, rows)
@@ -566,11 +560,7 @@ class RedisStorage(Storage):
         return list(groups.values())
 
     async def _insert_group(
-        self,
-        project: str,
-        batches: list[tuple[str, list[str | bytes]]],
-        now: float,
-        context: str = "",
+        self, project: str, batches: Batches, now: float, context: str = ""
     ) -> bool:
         queues = [_queue_keys(project, queue) for queue, _ in batches]
         guards = ["=1" if queue.endswith(OUTBOX_SUFFIX) else "" for queue, _ in batches]
@@ -596,7 +586,7 @@ class RedisStorage(Storage):
             guards[number - 1] = "=" + _text(mark)
         raise errors.StorageUnavailable("Redis: the outbox index kept changing. Please try again.")
 
-    async def _index_all(self, project: str, batches: list[tuple[str, list[str | bytes]]]) -> None:
+    async def _index_all(self, project: str, batches: Batches) -> None:
         await asyncio.gather(*(self._index(project, queue) for queue, _ in batches))
 
     async def open(self) -> None:
