@@ -6,6 +6,7 @@ Two drivers on one store stand for two processes; each backend that can be share
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.servers.backends import storage_url
 from tidings import errors
-from tidings.models import JSON, NewMessage, PostContext, PreparedPost
+from tidings.models import JSON, MessageFilter, NewMessage, PostContext, PreparedPost
 from tidings.storage.base import Storage, storage_from_url
 
 PROJECT = "project-a"
@@ -52,7 +53,11 @@ class Poster:
 
     def _prepare(self, context: PostContext) -> PreparedPost:
         self._last = context
-        return PreparedPost([NewMessage(str(uuid.uuid4()), "x", 300, 0, "client")], ())
+        return _one_message(context)
+
+
+def _one_message(context: PostContext) -> PreparedPost:
+    return PreparedPost([NewMessage(str(uuid.uuid4()), "x", 300, 0, "client")], ())
 
 
 async def _subscribe(storage: Storage, subscriber: str, ttl: int = 3600) -> str:
@@ -148,7 +153,7 @@ async def test_an_error_found_with_a_kept_context_is_checked_with_a_fresh_one(
     def prepare(context: PostContext) -> PreparedPost:
         if not (context.metadata or {}).get("open"):
             raise errors.InvalidRequest("closed")
-        return PreparedPost([NewMessage(str(uuid.uuid4()), "x", 300, 0, "client")], ())
+        return _one_message(context)
 
     with pytest.raises(errors.InvalidRequest):
         await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
@@ -157,3 +162,24 @@ async def test_an_error_found_with_a_kept_context_is_checked_with_a_fresh_one(
     await other.queue_set_metadata(PROJECT, QUEUE, {"open": True})
     [posted] = await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
     assert len(await mine.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+
+
+async def test_a_post_and_its_copy_into_another_queue_are_written_once(
+    stores: tuple[Storage, Storage],
+) -> None:
+    # Given posts whose fan-out copies each message into another queue (on a cluster, most
+    # likely in another slot, written before the post)
+    mine, _ = stores
+
+    def with_copy(context: PostContext) -> PreparedPost:
+        [message] = _one_message(context).messages
+        copy = dataclasses.replace(message, id=str(uuid.uuid4()))
+        return PreparedPost([message], [("copies", [copy])])
+
+    # When three are posted one after the other, Then each is stored once, and so is its copy
+    for _ in range(3):
+        await mine.messages_post_in_context(PROJECT, QUEUE, NOW, with_copy)
+    everything = MessageFilter("", True, True, True, None, 10)
+    for queue in (QUEUE, "copies"):
+        listed, _ = await mine.messages_list(PROJECT, queue, everything, NOW)
+        assert len(listed) == 3

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tidings.models import NewMessage, PostContext, PreparedPost
 from tidings.storage.base import Storage
-from tidings.storage.redis import RedisStorage
+from tidings.storage.redis import RedisStorage, parse_url
 from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "project-a"
@@ -45,6 +47,32 @@ async def test_redis_posts_to_an_unchanged_queue_in_one_script(
     posted = await _post(redis_storage)
     assert await _script_calls(redis_storage) - before == 1
     assert len(await redis_storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+
+
+async def test_a_redis_cluster_posts_to_an_unchanged_queue_in_one_script(
+    redis_cluster_url: str,
+) -> None:
+    storage = RedisStorage(parse_url(redis_cluster_url))
+    await storage.open()
+    try:
+        # Given a queue this process has posted to once
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        await _post(storage)
+        scripts: list[str] = []
+        run_script = storage._script
+
+        async def script(name: str, keys: Sequence[str], *args: str | bytes) -> Any:
+            scripts.append(name)
+            return await run_script(name, keys, *args)
+
+        storage._script = script  # type: ignore[method-assign]
+
+        # When it posts again, Then that post runs the insert alone, and is stored
+        posted = await _post(storage)
+        assert scripts == ["insert"]
+        assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+    finally:
+        await storage.close()
 
 
 async def test_sqlite_reads_only_the_version_of_an_unchanged_queue(tmp_path: Path) -> None:

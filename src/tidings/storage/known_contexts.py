@@ -40,9 +40,9 @@ class VersionedContext:
 
 
 ReadContext = Callable[[], Awaitable[VersionedContext]]
-WriteIfCurrent = Callable[[PreparedPost, str], Awaitable[bool]]
-"""Write the post unless the queue's context version is no longer the one given: whether it
-wrote."""
+WriteIfCurrent = Callable[[PreparedPost, str, bool], Awaitable[bool]]
+"""Write the post unless the queue's context version is no longer the one given (the context
+was read for this post when the last argument is True): whether it wrote."""
 
 
 class KnownContexts:
@@ -75,7 +75,7 @@ class KnownContexts:
                     raise
                 known = None
                 continue
-            if await write(post, known.version):
+            if await write(post, known.version, fresh):
                 return post
             known, fresh = None, False
         raise errors.StorageUnavailable(

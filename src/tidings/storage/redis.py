@@ -289,6 +289,12 @@ def _subscription(source: str, row: Row) -> Subscription:
     )
 
 
+def _batches(queue: str, post: PreparedPost, now: float) -> Batches:
+    """The post's messages, and its fan-out, as ``(queue, rows)`` to insert."""
+    batches = [(queue, post.messages), *((target, batch) for target, batch in post.outbox if batch)]
+    return [(target, _rows(batch, now)) for target, batch in batches]
+
+
 def _given(value: str | bytes | None) -> str | bytes:
     """An optional script argument: '' for None, else '=' and the value."""
     if value is None:
@@ -543,7 +549,7 @@ class RedisStorage(Storage):
         """Write ``(queue, rows)`` batches in one script; on a cluster, one script per slot,
         the one holding the first queue last. Rows: six strings a message (insert.lua).
         ``context``: '' or '=' and the version of the first queue's post context the rows were
-        made with; False (and nothing written) when that version has moved (single servers)."""
+        made with; False when that version has moved, and nothing written in its slot."""
         first, *others = self._by_slot(project, batches)
         for group in others:
             await self._insert_group(project, group, now)
@@ -716,33 +722,26 @@ class RedisStorage(Storage):
         now: float,
         outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        await self._post(project, queue, PreparedPost(messages, outbox), now)
+        await self._insert(project, _batches(queue, PreparedPost(messages, outbox), now), now)
         return [message.id for message in messages]
 
     async def messages_post_in_context(
         self, project: str, queue: str, now: float, prepare: PreparePost
     ) -> list[str]:
         """One round trip while the queue's context is the one this process kept: the insert
-        names its version (``context.lua``), see ``KnownContexts``."""
-        if self.address.cluster:  # other slots' writes come first: a refused try would keep them
-            return await super().messages_post_in_context(project, queue, now, prepare)
+        names its version (``context.lua``), see ``KnownContexts``. On a cluster, a post whose
+        fan-out goes to other slots writes those first: such a post is written only with a
+        context read for it, and checks no version."""
 
-        async def write(post: PreparedPost, version: str) -> bool:
-            return await self._post(project, queue, post, now, f"={version}")
+        async def write(post: PreparedPost, version: str, fresh: bool) -> bool:
+            batches = _batches(queue, post, now)
+            if len(self._by_slot(project, batches)) == 1:
+                return await self._insert(project, batches, now, f"={version}")
+            return fresh and await self._insert(project, batches, now)
 
         read = functools.partial(self._read_context, project, queue, now)
         post = await self._contexts.post(project, queue, now, prepare, read, write)
         return [message.id for message in post.messages]
-
-    async def _post(
-        self, project: str, queue: str, post: PreparedPost, now: float, context: str = ""
-    ) -> bool:
-        batches = [
-            (queue, post.messages),
-            *((target, batch) for target, batch in post.outbox if batch),
-        ]
-        rows = [(target, _rows(batch, now)) for target, batch in batches]
-        return await self._insert(project, rows, now, context)
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
