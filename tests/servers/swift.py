@@ -124,9 +124,11 @@ pipeline = {name}-server
 [app:{name}-server]
 use = egg:swift#{name}
 # No updater runs here: an object's (or container's) listing update that timed out on a busy
-# machine would be kept for an updater and never reach the listing, so give it time instead.
+# machine would be kept for an updater and never reach the listing, so give it time instead
+# (connecting included: with the default 0.5 s, a listing missed a message under full load).
 container_update_timeout = 30
 node_timeout = 30
+conn_timeout = 30
 
 [{name}-replicator]
 [{name}-auditor]
