@@ -13,7 +13,7 @@ from typing import Any
 
 from tidings.models import NewMessage, PostContext, PreparedPost
 from tidings.storage.base import Storage
-from tidings.storage.redis import RedisStorage, parse_url
+from tidings.storage.redis import RedisStorage, _queue_keys, parse_url
 from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "project-a"
@@ -131,3 +131,43 @@ async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_op
     finally:
         await other.close()
         await mine.close()
+
+
+async def test_redis_keeps_no_version_of_a_queue_gone_with_its_subscriptions(
+    redis_storage: RedisStorage,
+) -> None:
+    version = _queue_keys(PROJECT, QUEUE).prefix + "v"
+    await redis_storage.queue_create(PROJECT, QUEUE, {}, NOW)
+    created, _ = await redis_storage.subscription_create(
+        PROJECT, QUEUE, "http://127.0.0.1:1/s", 3600, {}, "secret", NOW
+    )
+
+    await redis_storage.queue_delete(PROJECT, QUEUE)
+    assert await redis_storage._client.exists(version) == 1  # the subscription is left
+    await redis_storage.subscription_delete(PROJECT, QUEUE, created.id)
+    assert await redis_storage._client.exists(version) == 0
+
+
+async def test_sqlite_keeps_no_version_of_a_queue_gone_with_its_subscriptions(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "gone.db")
+    storage = SQLiteStorage(path)
+    await storage.open()
+    try:
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        created, _ = await storage.subscription_create(
+            PROJECT, QUEUE, "http://127.0.0.1:1/s", 3600, {}, "secret", NOW
+        )
+
+        await storage.queue_delete(PROJECT, QUEUE)
+        assert _versions(path) == 1  # the subscription is left
+        await storage.subscription_delete(PROJECT, QUEUE, created.id)
+        assert _versions(path) == 0
+    finally:
+        await storage.close()
+
+
+def _versions(path: str) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM context_versions").fetchone()[0])

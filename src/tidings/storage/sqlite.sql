@@ -75,46 +75,38 @@ INSERT INTO context_versions (project, queue, version)
     ) WHERE true
     ON CONFLICT DO NOTHING;
 
-CREATE TRIGGER IF NOT EXISTS context_of_new_queue AFTER INSERT ON queues BEGIN
+-- Every change to a queue or its subscriptions inserts (project, queue) here, and this one
+-- trigger moves the version: the next value of the clock, or none when neither is left.
+CREATE VIEW IF NOT EXISTS context_changes (project, queue) AS
+    SELECT project, queue FROM context_versions;
+CREATE TRIGGER IF NOT EXISTS context_changed INSTEAD OF INSERT ON context_changes BEGIN
     UPDATE context_clock SET n = n + 1;
-    INSERT INTO context_versions VALUES (new.project, new.name, (SELECT n FROM context_clock))
+    INSERT INTO context_versions VALUES (new.project, new.queue, (SELECT n FROM context_clock))
         ON CONFLICT DO UPDATE SET version = excluded.version;
-END;
-CREATE TRIGGER IF NOT EXISTS context_of_queue_metadata AFTER UPDATE OF metadata ON queues BEGIN
-    UPDATE context_clock SET n = n + 1;
-    INSERT INTO context_versions VALUES (new.project, new.name, (SELECT n FROM context_clock))
-        ON CONFLICT DO UPDATE SET version = excluded.version;
-END;
-CREATE TRIGGER IF NOT EXISTS context_of_deleted_queue AFTER DELETE ON queues BEGIN
-    UPDATE context_clock SET n = n + 1;
-    INSERT INTO context_versions VALUES (old.project, old.name, (SELECT n FROM context_clock))
-        ON CONFLICT DO UPDATE SET version = excluded.version;
-    DELETE FROM context_versions WHERE project = old.project AND queue = old.name
+    DELETE FROM context_versions WHERE project = new.project AND queue = new.queue
+        AND NOT EXISTS (SELECT 1 FROM queues WHERE project = new.project AND name = new.queue)
         AND NOT EXISTS (
-            SELECT 1 FROM subscriptions WHERE project = old.project AND source = old.name
+            SELECT 1 FROM subscriptions WHERE project = new.project AND source = new.queue
         );
 END;
+CREATE TRIGGER IF NOT EXISTS context_of_new_queue AFTER INSERT ON queues BEGIN
+    INSERT INTO context_changes VALUES (new.project, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_queue_metadata AFTER UPDATE OF metadata ON queues BEGIN
+    INSERT INTO context_changes VALUES (new.project, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS context_of_deleted_queue AFTER DELETE ON queues BEGIN
+    INSERT INTO context_changes VALUES (old.project, old.name);
+END;
 CREATE TRIGGER IF NOT EXISTS context_of_new_subscription AFTER INSERT ON subscriptions BEGIN
-    UPDATE context_clock SET n = n + 1;
-    INSERT INTO context_versions VALUES (new.project, new.source, (SELECT n FROM context_clock))
-        ON CONFLICT DO UPDATE SET version = excluded.version;
+    INSERT INTO context_changes VALUES (new.project, new.source);
 END;
 CREATE TRIGGER IF NOT EXISTS context_of_changed_subscription AFTER UPDATE ON subscriptions
 BEGIN
-    UPDATE context_clock SET n = n + 1;
-    INSERT INTO context_versions VALUES (old.project, old.source, (SELECT n FROM context_clock))
-        ON CONFLICT DO UPDATE SET version = excluded.version;
-    INSERT INTO context_versions VALUES (new.project, new.source, (SELECT n FROM context_clock))
-        ON CONFLICT DO UPDATE SET version = excluded.version;
+    INSERT INTO context_changes VALUES (old.project, old.source);
+    INSERT INTO context_changes VALUES (new.project, new.source);
 END;
 CREATE TRIGGER IF NOT EXISTS context_of_deleted_subscription AFTER DELETE ON subscriptions
 BEGIN
-    UPDATE context_clock SET n = n + 1;
-    INSERT INTO context_versions VALUES (old.project, old.source, (SELECT n FROM context_clock))
-        ON CONFLICT DO UPDATE SET version = excluded.version;
-    DELETE FROM context_versions WHERE project = old.project AND queue = old.source
-        AND NOT EXISTS (SELECT 1 FROM queues WHERE project = old.project AND name = old.source)
-        AND NOT EXISTS (
-            SELECT 1 FROM subscriptions WHERE project = old.project AND source = old.source
-        );
+    INSERT INTO context_changes VALUES (old.project, old.source);
 END;
