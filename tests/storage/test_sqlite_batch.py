@@ -294,6 +294,63 @@ async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Pa
         await connection.close()
 
 
+async def test_writes_made_while_another_process_writes_commit_together_once_it_is_done(
+    tmp_path: Path,
+) -> None:
+    # Given another process holding the database's writer lock
+    path = tmp_path / "l.db"
+    other = WriterLock(writer_lock_path(str(path)))
+    other.__enter__()
+    statements: list[str] = []
+    connection = BatchedConnection(
+        _opener(path, statements), writer_lock=WriterLock(writer_lock_path(str(path)))
+    )
+    await connection.open()
+    try:
+        # When this process writes in two turns of its loop, and reads in between
+        first = asyncio.ensure_future(connection.write(_insert(1)))
+        read = await asyncio.wait_for(connection.read(_values), 1)
+        second = asyncio.ensure_future(connection.write(_insert(2)))
+        await asyncio.sleep(0.05)
+        waited = not first.done() and not second.done()
+        other.__exit__()
+
+        # Then the read was answered at once, the writes waited for the lock and were then
+        # committed together, in one transaction
+        assert read == []
+        assert waited
+        assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [1, 2]
+        assert await connection.read(_values) == [1, 2]
+        assert statements.count("BEGIN IMMEDIATE") == 1
+    finally:
+        other.close()
+        await connection.close()
+
+
+async def test_closing_commits_the_writes_waiting_for_the_writer_lock_first(
+    tmp_path: Path,
+) -> None:
+    # Given a write waiting for the writer lock, which another process lets go of in 0.2 s
+    path = tmp_path / "l.db"
+    other = WriterLock(writer_lock_path(str(path)))
+    other.__enter__()
+    connection = BatchedConnection(
+        _opener(path), writer_lock=WriterLock(writer_lock_path(str(path)))
+    )
+    await connection.open()
+    write = asyncio.ensure_future(connection.write(_insert(1)))
+    await asyncio.sleep(0.05)
+    threading.Timer(0.2, other.__exit__).start()
+
+    # When the connection is closed
+    await asyncio.wait_for(connection.close(), 5)
+
+    # Then the write was committed before it closed
+    other.close()
+    assert await write == 1
+    assert _values(_opener(path)()) == [1]
+
+
 async def test_a_write_whose_writer_lock_cannot_be_taken_is_refused_with_503(
     tmp_path: Path,
 ) -> None:

@@ -241,7 +241,9 @@ class SQLiteStorage(Storage):
             db.execute("PRAGMA wal_autocheckpoint = 0")
         # Keep the indexes of deep queues in memory: random message ids spread over the pages.
         db.execute("PRAGMA cache_size = -65536")
-        db.execute("PRAGMA mmap_size = 268435456")
+        # No memory map: after another process's commit SQLite unmaps the file and maps it again
+        # (at every batch, with several workers), which costs more than reading the pages.
+        db.execute("PRAGMA mmap_size = 0")
         set_up_database(db, self.path, SCHEMA)
         return db
 

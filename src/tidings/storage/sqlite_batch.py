@@ -6,8 +6,12 @@ A thread of the connection's own cost more CPU than the statements it ran: each 
 thread and then the loop, and each statement gave the GIL up and had to take it back from
 the loop. Without it the app's CPU per post fell from 102-124 to 81-99 µs
 (``tests/benchmarks/test_app_cpu.py``). The loop waits while SQLite works, as every request
-needing storage did anyway, and while another process holds the writers' lock for its own
-batch (usually a few ms).
+needing storage did anyway.
+
+While another process holds the writers' lock, the loop does not wait for it: a thread does,
+and the writes of the turns that end meanwhile join the held ones, to commit together once
+the lock is free. Each batch of another process makes this one's SQLite drop its page cache
+and read the pages again, so fewer, larger batches cost less CPU per write.
 
 A write that fails is undone alone and the others still commit: the batch then runs again,
 each write inside a savepoint of its own. A write is answered only after the COMMIT, so an
@@ -35,7 +39,7 @@ Work = Callable[..., Any]
 """Called with the connection (and, for the write of ``write_after_read``, what was read)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     call: Callable[..., Any]
     write: bool
@@ -132,9 +136,20 @@ class WriterLock:
         self._fd: int | None = None
 
     def __enter__(self) -> None:
+        fcntl.flock(self._file(), fcntl.LOCK_EX)
+
+    def take_if_free(self) -> bool:
+        """Take the lock unless another process holds it; False when it does."""
+        try:
+            fcntl.flock(self._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _file(self) -> int:
         if self._fd is None:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self._fd
 
     def __exit__(self, *exc: object) -> None:
         assert self._fd is not None
@@ -185,6 +200,10 @@ class BatchedConnection:
         """Held while a batch runs, should loops in two threads share the connection."""
         self._db: sqlite3.Connection | None = None
         self._closed = False
+        self._held: list[_Job] = []
+        """Writes waiting for the writers' lock, which another process holds."""
+        self._holding: asyncio.Task[None] | None = None
+        """Waits for that lock, then commits the held writes."""
 
     async def open(self) -> None:
         await self._submit(self._open_connection, write=False)
@@ -193,6 +212,8 @@ class BatchedConnection:
         """Close the connection after the jobs already submitted; later calls are refused."""
         if self._closed:
             return
+        while self._holding is not None:  # the held writes are committed first
+            await asyncio.shield(self._holding)
         closing = self._submit(self._close_connection, write=False)
         self._closed = True
         await closing
@@ -237,11 +258,53 @@ class BatchedConnection:
             for job in jobs:
                 if job.read_first is not None:
                     _read_first(job)
-            self._commit_together([job for job in jobs if job.write and job.error is None])
+            held = self._commit_or_hold(
+                loop, [job for job in jobs if job.write and job.error is None]
+            )
             for job in jobs:
                 if not job.write:
                     _attempt(job)
-        _settle(jobs)
+        _settle([job for job in jobs if job not in held])
+
+    def _commit_or_hold(self, loop: asyncio.AbstractEventLoop, writes: list[_Job]) -> list[_Job]:
+        """Commit the writes now when the writers' lock is free, else hold them (returned)."""
+        if not writes:
+            return []
+        if self._holding is None:
+            try:
+                free = self._writer_lock is None or self._writer_lock.take_if_free()
+            except OSError as exc:  # its file could not be opened (no file handles left)
+                _fail(writes, _lock_unavailable(exc))
+                return []
+            if free:
+                self._commit_together(writes)
+                return []
+            self._holding = loop.create_task(self._commit_when_free())
+        self._held += writes
+        return writes
+
+    async def _commit_when_free(self) -> None:
+        """Wait in a thread for the writers' lock, then commit the held writes."""
+        assert self._writer_lock is not None
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer_lock.__enter__)
+        except OSError as exc:  # no file handles left
+            self._settle_held(_lock_unavailable(exc))
+            return
+        except asyncio.CancelledError:  # the loop is stopping
+            self._settle_held(errors.StorageUnavailable("The SQLite store is closing."))
+            raise
+        self._settle_held(None)
+
+    def _settle_held(self, error: errors.StorageUnavailable | None) -> None:
+        """Commit the held writes (the writers' lock is taken), or fail them with ``error``."""
+        with self._in_use:
+            held, self._held, self._holding = self._held, [], None
+            if error is None:
+                self._commit_together(held)
+            else:
+                _fail(held, error)
+        _settle(held)
 
     def _open_connection(self) -> None:
         self._db = self._connect()
@@ -261,17 +324,12 @@ class BatchedConnection:
         return work(self._db, *read)
 
     def _commit_together(self, writes: list[_Job]) -> None:
+        """Run the writes in one transaction; the writers' lock is held, and let go here."""
         db = self._db
-        if not writes:
-            return None
-        if db is None:
-            return _fail(writes, errors.StorageUnavailable("The SQLite store is closed."))
         lock = self._writer_lock or contextlib.nullcontext()
-        try:
-            lock.__enter__()
-        except OSError as exc:  # its file could not be opened or locked (no file handles left)
-            message = f"SQLite: the writers' lock: {exc}. Please try again."
-            return _fail(writes, errors.StorageUnavailable(message))
+        if db is None:
+            lock.__exit__(None, None, None)
+            return _fail(writes, errors.StorageUnavailable("The SQLite store is closed."))
         try:
             if not _run_in_transaction(db, writes, savepoint=None):
                 db.rollback()
@@ -355,6 +413,10 @@ def _in_savepoint(db: sqlite3.Connection, call: Callable[[], Any]) -> Any:
         raise
     db.execute("RELEASE job")
     return result
+
+
+def _lock_unavailable(exc: OSError) -> errors.StorageUnavailable:
+    return errors.StorageUnavailable(f"SQLite: the writers' lock: {exc}. Please try again.")
 
 
 def _unavailable(exc: sqlite3.Error) -> errors.StorageUnavailable:
