@@ -207,9 +207,10 @@ async def test_concurrent_requests_share_one_validation(
 
 
 async def test_tokens_keep_working_when_the_cache_is_full(
-    api: httpx.AsyncClient, keystone: Keystone, monkeypatch: pytest.MonkeyPatch
+    make_api: MakeApi, keystone: Keystone, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tidings.transport.keystone, "MAX_CACHED", 2)
+    api = await make_api()
     names = ["a-member", "a-admin", "b-member", "b-admin", "a-member"]
 
     for name in names:

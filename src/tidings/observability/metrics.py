@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Final
 
@@ -29,6 +28,7 @@ from prometheus_client import (
 )
 
 from tidings.clock import Clock
+from tidings.recent import Recent
 from tidings.storage.base import Storage
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -112,7 +112,7 @@ class Backlog:
         self.storage = storage
         self.clock = clock
         self.interval = interval
-        self._queues: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._queues = Recent[tuple[str, str], None](TRACKED_QUEUES)
         self._refreshed = float("-inf")
         self.messages = Gauge(
             "tidings_backlog_messages",
@@ -135,13 +135,7 @@ class Backlog:
         )
 
     def saw(self, project: str, queue: str) -> None:
-        key = (project, queue)
-        if key in self._queues:
-            self._queues.move_to_end(key)
-            return
-        self._queues[key] = None
-        if len(self._queues) > TRACKED_QUEUES:
-            self._queues.popitem(last=False)
+        self._queues.keep((project, queue), None)
 
     async def refresh(self) -> None:
         now = self.clock()
@@ -150,10 +144,10 @@ class Backlog:
         self._refreshed = now
         totals = dict.fromkeys(STATES, 0)
         oldest = now
-        for project, queue in list(self._queues):
+        for project, queue in self._queues:
             stats = await self.storage.queue_stats(project, queue, now)
             if stats.total == 0:
-                self._queues.pop((project, queue), None)
+                self._queues.forget((project, queue))
                 continue
             for state in STATES:
                 totals[state] += getattr(stats, state)

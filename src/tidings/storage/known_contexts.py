@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tidings import errors
 from tidings.models import PostContext, PreparedPost, PreparePost
+from tidings.recent import Recent
 
 REMEMBERED = 4096
 """Queues whose post context a process keeps."""
@@ -49,8 +50,7 @@ class KnownContexts:
     """The contexts of the queues a process posted to lately, the oldest forgotten first."""
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[str, str], VersionedContext] = {}
-        """Oldest first."""
+        self._kept = Recent[tuple[str, str], VersionedContext](REMEMBERED)
 
     async def post(
         self,
@@ -67,7 +67,7 @@ class KnownContexts:
         fresh = False
         for _ in range(ATTEMPTS):
             if known is None:
-                known, fresh = self._keep(project, queue, await read()), True
+                known, fresh = self._kept.keep((project, queue), await read()), True
             try:
                 post = prepare(known.at(now))
             except errors.TidingsError:
@@ -90,12 +90,5 @@ class KnownContexts:
         in between then only makes the next post read the context again."""
         known = self._kept.get((project, queue))
         if known is None or known.version != version:
-            known = self._keep(project, queue, VersionedContext(read(), version))
-        return known
-
-    def _keep(self, project: str, queue: str, known: VersionedContext) -> VersionedContext:
-        self._kept.pop((project, queue), None)
-        self._kept[project, queue] = known
-        if len(self._kept) > REMEMBERED:
-            del self._kept[next(iter(self._kept))]
+            known = self._kept.keep((project, queue), VersionedContext(read(), version))
         return known

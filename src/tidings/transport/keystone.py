@@ -22,6 +22,7 @@ import httpx
 from tidings import errors
 from tidings.clock import Clock
 from tidings.config import AuthSettings
+from tidings.recent import Recent
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class KeystoneValidator:
         self._client = client or httpx.AsyncClient(timeout=TIMEOUT)
         self._service: tuple[str, float] | None = None
         self._service_lock = asyncio.Lock()
-        self._cache: dict[str, _Cached] = {}
+        self._cache = Recent[str, _Cached](MAX_CACHED)
         self._pending: dict[str, asyncio.Task[Identity | None]] = {}
 
     async def aclose(self) -> None:
@@ -87,16 +88,8 @@ class KeystoneValidator:
         identity = await self._fetch(token)
         now = self._clock()
         until = now + NEGATIVE if identity is None else min(now + RECHECK, identity.expires_at)
-        self._remember(key, _Cached(identity, until))
+        self._cache.keep(key, _Cached(identity, until))
         return identity
-
-    def _remember(self, key: str, entry: _Cached) -> None:
-        if len(self._cache) >= MAX_CACHED:
-            now = self._clock()
-            self._cache = {k: v for k, v in self._cache.items() if v.until > now}
-            while len(self._cache) >= MAX_CACHED:
-                del self._cache[next(iter(self._cache))]
-        self._cache[key] = entry
 
     async def _fetch(self, token: str) -> Identity | None:
         response = await self._ask(token)
