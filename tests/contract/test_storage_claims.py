@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
+from tests.messages import new
 from tests.ordering import PostOrderOf
 from tidings.clock import FakeClock
-from tidings.models import JSON, Message, MessageFilter, NewMessage
+from tidings.models import JSON, Message, MessageFilter
 from tidings.storage.base import Storage
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
-PRODUCER = "3381af92-2b9e-11e3-b191-71861300734c"
 CONSUMER = "5c6d8a2e-2b9e-11e3-b191-71861300734c"
-
-
-def new(*bodies: JSON, ttl: int = 300, delay: int = 0) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=delay, client_id=PRODUCER)
-        for body in bodies
-    ]
 
 
 def bodies(messages: list[Message]) -> list[JSON]:

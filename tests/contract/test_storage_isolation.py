@@ -7,28 +7,20 @@ claim ids. Whatever it calls, it sees nothing of A's and A's data comes out unch
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import pytest
 
+from tests.messages import PRODUCER, new
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, Claim, Message, MessageFilter, NewMessage, QueueStats
+from tidings.models import JSON, Claim, Message, MessageFilter, QueueStats
 from tidings.storage.base import Storage
 
 PROJECT = "project-a"
 QUEUE = "shared-name"
-CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
 
-EVERYTHING = MessageFilter(CLIENT, echo=True, include_claimed=True, include_delayed=True)
-
-
-def new(*bodies: JSON) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=300, delay=0, client_id=CLIENT)
-        for body in bodies
-    ]
+EVERYTHING = MessageFilter(PRODUCER, echo=True, include_claimed=True, include_delayed=True)
 
 
 @dataclass(frozen=True)

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
+from tests.messages import PRODUCER, new
 from tests.ordering import PostOrderOf
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, Message, MessageFilter, NewMessage
+from tidings.models import JSON, Message, MessageFilter
 from tidings.storage.base import Storage
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
-PRODUCER = "3381af92-2b9e-11e3-b191-71861300734c"
 CONSUMER = "5c6d8a2e-2b9e-11e3-b191-71861300734c"
-
-
-def new(
-    *bodies: JSON, ttl: int = 300, delay: int = 0, client_id: str = PRODUCER
-) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=delay, client_id=client_id)
-        for body in bodies
-    ]
 
 
 def everything(marker: str | None = None, limit: int = 10) -> MessageFilter:

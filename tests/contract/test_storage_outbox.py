@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.messages import PRODUCER, new
 from tidings import errors
 from tidings.clock import FakeClock
 from tidings.models import JSON, MessageFilter, NewMessage, PostContext, PreparedPost
@@ -18,14 +19,6 @@ OTHER_PROJECT = "project-b"
 QUEUE = "fizbit"
 SINK = "sink"
 OUTBOX = outbox_queue(QUEUE)
-CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
-
-
-def new(*bodies: JSON, ttl: int = 300, delay: int = 0) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=delay, client_id=CLIENT)
-        for body in bodies
-    ]
 
 
 async def bodies(storage: Storage, project: str, queue: str, now: float) -> list[JSON]:
@@ -108,7 +101,7 @@ async def test_outbox_entries_without_messages_change_nothing(
 async def test_a_post_that_fails_writes_no_outbox_entry_either(
     storage: Storage, clock: FakeClock
 ) -> None:
-    unstorable = [NewMessage(str(uuid.uuid4()), {"x": object()}, 300, 0, CLIENT)]
+    unstorable = [NewMessage(str(uuid.uuid4()), {"x": object()}, 300, 0, PRODUCER)]
 
     with pytest.raises(TypeError):
         await storage.messages_post(PROJECT, QUEUE, new("a"), clock(), [(OUTBOX, unstorable)])

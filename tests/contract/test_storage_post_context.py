@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.messages import one_message
 from tests.servers.backends import storage_url
 from tidings import errors
-from tidings.models import JSON, MessageFilter, NewMessage, PostContext, PreparedPost
+from tidings.models import JSON, MessageFilter, PostContext, PreparedPost
 from tidings.storage.base import Storage, storage_from_url
 
 PROJECT = "project-a"
@@ -53,11 +54,7 @@ class Poster:
 
     def _prepare(self, context: PostContext) -> PreparedPost:
         self._last = context
-        return _one_message(context)
-
-
-def _one_message(context: PostContext) -> PreparedPost:
-    return PreparedPost([NewMessage(str(uuid.uuid4()), "x", 300, 0, "client")], ())
+        return one_message(context)
 
 
 async def _subscribe(storage: Storage, subscriber: str, ttl: int = 3600) -> str:
@@ -153,7 +150,7 @@ async def test_an_error_found_with_a_kept_context_is_checked_with_a_fresh_one(
     def prepare(context: PostContext) -> PreparedPost:
         if not (context.metadata or {}).get("open"):
             raise errors.InvalidRequest("closed")
-        return _one_message(context)
+        return one_message(context)
 
     with pytest.raises(errors.InvalidRequest):
         await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
@@ -172,7 +169,7 @@ async def test_a_post_and_its_copy_into_another_queue_are_written_once(
     mine, _ = stores
 
     def with_copy(context: PostContext) -> PreparedPost:
-        [message] = _one_message(context).messages
+        [message] = one_message(context).messages
         copy = dataclasses.replace(message, id=str(uuid.uuid4()))
         return PreparedPost([message], [("copies", [copy])])
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
+from tests.messages import PRODUCER, new
 from tests.ordering import PostOrderOf
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, MessageFilter, NewMessage, QueueStats
+from tidings.models import JSON, MessageFilter, QueueStats
 from tidings.storage.base import Storage
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
-CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
-
-
-def new(*bodies: JSON, ttl: int = 300, delay: int = 0) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=delay, client_id=CLIENT)
-        for body in bodies
-    ]
 
 
 # Create and metadata
@@ -264,7 +255,7 @@ async def test_stats_name_the_oldest_and_newest_message(
     stats = await storage.queue_stats(PROJECT, QUEUE, clock())
     # Then the oldest and newest are the ends of the queue's listing, which on FIFO drivers are
     # the first and the last posted
-    everything = MessageFilter(CLIENT, echo=True)
+    everything = MessageFilter(PRODUCER, echo=True)
     listing, _ = await storage.messages_list(PROJECT, QUEUE, everything, clock())
     assert [message.id for message in listing] == post_order(first, middle, last)
     assert (stats.oldest, stats.newest) == (listing[0], listing[-1])

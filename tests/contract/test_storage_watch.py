@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.contract.test_storage_messages import PROJECT, QUEUE, everything, new
+from tests.contract.test_storage_messages import PROJECT, QUEUE, everything
+from tests.messages import new
 from tests.servers.backends import BACKENDS, storage_url
 from tidings.clock import FakeClock
 from tidings.models import JSON

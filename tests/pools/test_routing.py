@@ -6,26 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.messages import new
 from tests.pools.conftest import add_pool, sqlite_pool
 from tests.servers.backends import storage_url
 from tests.servers.redis import free_port
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import JSON, MessageFilter, NewMessage
+from tidings.models import JSON, MessageFilter
 from tidings.storage.base import Storage, outbox_queue, storage_from_url
 from tidings.storage.pooled import PooledStorage, pooled_from_url
 
 PROJECT = "project-a"
-
-
-def new(*bodies: JSON, ttl: int = 300) -> list[NewMessage]:
-    return [NewMessage(str(uuid.uuid4()), body, ttl, 0, "client") for body in bodies]
 
 
 @contextlib.asynccontextmanager

@@ -6,12 +6,12 @@ alone. (That such a post still sees every change:
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tidings.models import NewMessage, PostContext, PreparedPost
+from tests.messages import one_message
+from tidings.models import PostContext, PreparedPost
 from tidings.storage.base import Storage
 from tidings.storage.redis import RedisStorage, _queue_keys, parse_url
 from tidings.storage.sqlite import SQLiteStorage
@@ -21,12 +21,8 @@ QUEUE = "fizbit"
 NOW = 1_700_000_000.0
 
 
-def _one_message(context: PostContext) -> PreparedPost:
-    return PreparedPost([NewMessage(str(uuid.uuid4()), "x", 300, 0, "client")], ())
-
-
 async def _post(storage: Storage) -> str:
-    [posted] = await storage.messages_post_in_context(PROJECT, QUEUE, NOW, _one_message)
+    [posted] = await storage.messages_post_in_context(PROJECT, QUEUE, NOW, one_message)
     return posted
 
 
@@ -119,7 +115,7 @@ async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_op
 
         def prepare(context: PostContext) -> PreparedPost:
             seen.append(context)
-            return _one_message(context)
+            return one_message(context)
 
         await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
         await other.queue_delete(PROJECT, QUEUE)

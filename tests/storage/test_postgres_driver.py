@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.messages import PRODUCER, new
 from tests.servers.postgres import PostgresServer, free_port, start_private_postgres
 from tidings import errors
 from tidings.clock import FakeClock
-from tidings.models import MessageFilter, NewMessage
+from tidings.models import MessageFilter
 from tidings.storage import postgres
 from tidings.storage.base import MAX_SEQUENCE, storage_from_url
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
-CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
 OUTAGE_BUDGET = 2.0
 """Seconds within which a call must answer while the server is down."""
-
-
-def new(*bodies: object) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=300, delay=0, client_id=CLIENT)
-        for body in bodies
-    ]
 
 
 @pytest.fixture
@@ -79,7 +71,7 @@ def test_the_driver_declares_its_capabilities() -> None:
 async def test_a_malformed_marker_is_an_invalid_parameter(
     storage: postgres.PostgresStorage, clock: FakeClock, marker: str
 ) -> None:
-    query = MessageFilter(CLIENT, echo=True, marker=marker)
+    query = MessageFilter(PRODUCER, echo=True, marker=marker)
 
     with pytest.raises(errors.InvalidParameter):
         await storage.messages_list(PROJECT, QUEUE, query, clock())
@@ -89,7 +81,7 @@ async def test_the_largest_marker_is_valid(
     storage: postgres.PostgresStorage, clock: FakeClock
 ) -> None:
     await storage.messages_post(PROJECT, QUEUE, new("a"), clock())
-    query = MessageFilter(CLIENT, echo=True, marker=str(MAX_SEQUENCE))
+    query = MessageFilter(PRODUCER, echo=True, marker=str(MAX_SEQUENCE))
 
     assert await storage.messages_list(PROJECT, QUEUE, query, clock()) == ([], None)
 
@@ -156,7 +148,7 @@ async def test_concurrent_posts_to_one_queue_list_in_seq_order(
     seen: list[str] = []
     marker = None
     while True:
-        query = MessageFilter(CLIENT, echo=True, marker=marker, limit=7)
+        query = MessageFilter(PRODUCER, echo=True, marker=marker, limit=7)
         page, marker = await storage.messages_list(PROJECT, QUEUE, query, clock())
         if not page:
             break
@@ -225,7 +217,7 @@ async def test_an_outage_answers_quickly_and_the_driver_recovers_by_itself(
         await asyncio.to_thread(private_server.start)
         assert await driver.is_alive() is True
         await driver.messages_post(PROJECT, QUEUE, new("after"), clock())
-        query = MessageFilter(CLIENT, echo=True)
+        query = MessageFilter(PRODUCER, echo=True)
         listed, _ = await driver.messages_list(PROJECT, QUEUE, query, clock())
         assert [message.body for message in listed] == ["before", "after"]
     finally:

@@ -3,12 +3,10 @@ the guard that keeps a post and gc's pruning from losing an outbox, and gc's hea
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from redis.crc import key_slot
 
-from tidings.models import NewMessage
+from tests.messages import new
 from tidings.storage.base import outbox_queue, topic_space
 from tidings.storage.redis import (
     OUTBOXES,
@@ -24,10 +22,6 @@ PROJECT = "project-a"
 QUEUE = "fizbit"
 OUTBOX = outbox_queue(QUEUE)
 NOW = 1_700_000_000.0
-
-
-def new(body: object = "x") -> list[NewMessage]:
-    return [NewMessage(str(uuid.uuid4()), body, 300, 0, "client")]
 
 
 async def members(redis_storage: RedisStorage, key: str) -> set[str]:
@@ -50,8 +44,8 @@ async def test_a_post_that_raced_with_pruning_adds_the_outbox_again(
     redis_storage: RedisStorage,
 ) -> None:
     # An outbox that was drained: gc marks it to take it out of the outbox set.
-    [job] = new()
-    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, [job])])
+    [job] = new("x")
+    await redis_storage.messages_post(PROJECT, QUEUE, new("x"), NOW, [(OUTBOX, [job])])
     await redis_storage.messages_delete(PROJECT, OUTBOX, [job.id], None, NOW)
     keys = _Keys(PROJECT, OUTBOX)
     assert await redis_storage._eval("outbox", keys, 0, "mark", "T1") == b"MARKED"
@@ -73,20 +67,20 @@ async def test_a_post_that_raced_with_pruning_adds_the_outbox_again(
 
 
 async def test_a_post_after_pruning_indexes_the_outbox_again(redis_storage: RedisStorage) -> None:
-    [job] = new()
-    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, [job])])
+    [job] = new("x")
+    await redis_storage.messages_post(PROJECT, QUEUE, new("x"), NOW, [(OUTBOX, [job])])
     await redis_storage.messages_delete(PROJECT, OUTBOX, [job.id], None, NOW)
 
     await redis_storage.gc(NOW)
     assert await members(redis_storage, OUTBOXES) == set()
-    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+    await redis_storage.messages_post(PROJECT, QUEUE, new("x"), NOW, [(OUTBOX, new("x"))])
 
     assert await members(redis_storage, OUTBOXES) == {_member(PROJECT, OUTBOX)}
     assert await redis_storage.outboxes(NOW) == [(PROJECT, OUTBOX)]
 
 
 async def test_gc_heals_an_outbox_missing_from_the_set(redis_storage: RedisStorage) -> None:
-    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+    await redis_storage.messages_post(PROJECT, QUEUE, new("x"), NOW, [(OUTBOX, new("x"))])
     await redis_storage._client.srem(OUTBOXES, _member(PROJECT, OUTBOX))
     assert await redis_storage.outboxes(NOW) == []
 
@@ -107,7 +101,7 @@ async def test_gc_prunes_sources_without_subscriptions(redis_storage: RedisStora
 
 
 async def test_queue_names_with_a_hash_are_indexed_apart(redis_storage: RedisStorage) -> None:
-    await redis_storage.messages_post(PROJECT, QUEUE, new(), NOW, [(OUTBOX, new())])
+    await redis_storage.messages_post(PROJECT, QUEUE, new("x"), NOW, [(OUTBOX, new("x"))])
 
     visible = await redis_storage._client.zrange(f"t:{{{PROJECT}}}:queues", 0, -1)
     internal = await redis_storage._client.zrange(f"t:{{{PROJECT}}}:internal", 0, -1)

@@ -7,22 +7,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
 from pathlib import Path
 
 from redis.asyncio import Redis
 
+from tests.messages import new
 from tests.servers.redis import RedisServer
 from tidings import errors
-from tidings.models import NewMessage
 from tidings.storage.redis import DEADLINE, RedisStorage, parse_url
 
 PROJECT = "project-a"
 NOW = 1_700_000_000.0
-
-
-def new(body: object) -> list[NewMessage]:
-    return [NewMessage(str(uuid.uuid4()), body, 300, 0, "client")]
 
 
 async def test_calls_made_together_each_get_their_own_answer(redis_storage: RedisStorage) -> None:

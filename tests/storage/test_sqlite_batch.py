@@ -319,7 +319,7 @@ async def test_writes_made_while_another_process_writes_commit_together_once_it_
         # committed together, in one transaction
         assert read == []
         assert waited
-        assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [1, 2]
+        assert list(await asyncio.wait_for(asyncio.gather(first, second), 5)) == [1, 2]
         assert await connection.read(_values) == [1, 2]
         assert statements.count("BEGIN IMMEDIATE") == 1
     finally:

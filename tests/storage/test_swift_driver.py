@@ -13,24 +13,17 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.messages import PRODUCER, new
 from tests.servers.swift import free_port
 from tidings import errors
-from tidings.models import MessageFilter, NewMessage
+from tidings.models import MessageFilter
 from tidings.storage import swift
 from tidings.storage.base import storage_from_url
 from tidings.storage.swift_client import SwiftClient, SwiftConfig, keystone, parse_url
 
 PROJECT = "project-a"
 QUEUE = "fizbit"
-CLIENT = "3381af92-2b9e-11e3-b191-71861300734c"
-EVERYTHING = MessageFilter(CLIENT, echo=True, include_claimed=True, include_delayed=True)
-
-
-def new(*bodies: object, ttl: int = 300) -> list[NewMessage]:
-    return [
-        NewMessage(id=str(uuid.uuid4()), body=body, ttl=ttl, delay=0, client_id=CLIENT)
-        for body in bodies
-    ]
+EVERYTHING = MessageFilter(PRODUCER, echo=True, include_claimed=True, include_delayed=True)
 
 
 @pytest.fixture
@@ -240,7 +233,7 @@ async def test_a_reader_paging_while_a_batch_is_written_skips_nothing(
     marker: str | None = None
     while True:
         written = posting.done()
-        query = MessageFilter(CLIENT, echo=True, marker=marker, limit=4)
+        query = MessageFilter(PRODUCER, echo=True, marker=marker, limit=4)
         page, marker = await storage.messages_list(PROJECT, QUEUE, query, now)
         seen += [message.body for message in page]
         marker = marker or query.marker
