@@ -42,6 +42,13 @@ def test_faster_passes() -> None:
     assert not judge("post-1", [1000, 1000], [1500, 1400], floor=0.05).slower
 
 
+def test_the_cpu_ratio_is_the_median_of_the_rounds_and_unknown_without_figures() -> None:
+    cpu = ([0.10, 0.10, 0.20], [0.12, 0.09, 0.30])
+
+    assert judge("post-1", [1, 1, 1], [1, 1, 1], 0.05, cpu).cpu_ratio == pytest.approx(1.2)
+    assert judge("post-1", [1, 1, 1], [1, 1, 1], 0.05).cpu_ratio is None
+
+
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     base = ServerProcess(database=tmp_path / "base.db")
@@ -69,6 +76,8 @@ def test_compare_two_running_servers(two_servers: tuple[ServerProcess, ServerPro
     assert verdict["min"] <= verdict["median"] <= verdict["max"]
     assert verdict["tolerance"] >= 0.05
     assert done.stderr.count("round ") == 4
+    assert verdict["base_cpu"] == verdict["candidate_cpu"] == []  # servers it did not start
+    assert verdict["cpu_ratio"] is None
 
 
 def test_compare_starts_both_servers_from_the_working_tree() -> None:
@@ -77,6 +86,7 @@ def test_compare_starts_both_servers_from_the_working_tree() -> None:
     assert done.returncode == 0, done.stderr
     assert "candidate / base msgs/s over 2 rounds" in done.stdout
     assert "post-1" in done.stdout
+    assert "CPU/request ratio" in done.stdout
 
 
 def test_compare_against_the_reference_server() -> None:
@@ -87,6 +97,11 @@ def test_compare_against_the_reference_server() -> None:
     [verdict] = orjson.loads(done.stdout)
     assert all(rate > 0 for rate in verdict["base"] + verdict["candidate"])
     assert done.stderr.count(" ms  0 errors") == 4  # every run of either side
+    # Each side's server CPU per request, every round: a post costs more than an answer
+    assert len(verdict["base_cpu"]) == len(verdict["candidate_cpu"]) == 2
+    assert all(cpu > 0 for cpu in verdict["base_cpu"] + verdict["candidate_cpu"])
+    assert verdict["cpu_ratio"] > 1
+    assert done.stderr.count("ms/request") == 4
 
 
 @pytest.mark.bench

@@ -6,6 +6,10 @@ The gate: a scenario is *slower* when the median of its per-round ratios is belo
 ``1 - tolerance``, where ``tolerance`` is the larger of ``--tolerance`` (default 5 %) and half
 the spread of the ratios, ``(max - min) / 2``. A difference inside the rounds' own noise
 never fails the gate; more rounds give a tighter spread.
+
+For the servers it starts, it also reports the CPU each used per request (the server's
+processes only): on two cores shared with the load generator, a server that costs less CPU
+a request may gain little in msgs/s, and this shows the difference that the rates hide.
 """
 
 from __future__ import annotations
@@ -39,6 +43,17 @@ class Verdict:
     candidate: list[float]
     ratios: list[float]
     tolerance: float
+    base_cpu: list[float] = dataclasses.field(default_factory=list)
+    """Server CPU per request of each round, in ms; empty for a server not started here."""
+    candidate_cpu: list[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """The median of the rounds' candidate / base CPU per request, when both are known."""
+        ratios = [
+            new / old for old, new in zip(self.base_cpu, self.candidate_cpu, strict=False) if old
+        ]
+        return statistics.median(ratios) if ratios else None
 
     @property
     def median(self) -> float:
@@ -55,16 +70,31 @@ class Verdict:
             "min": min(self.ratios, default=None),
             "max": max(self.ratios, default=None),
             "slower": self.slower,
+            "cpu_ratio": self.cpu_ratio,
         }
 
 
+@dataclass
+class _Measured:
+    """One side's figures for one scenario, round after round."""
+
+    rates: list[float] = dataclasses.field(default_factory=list)
+    cpu: list[float] = dataclasses.field(default_factory=list)
+
+
 def judge(
-    scenario: str, base: Sequence[float], candidate: Sequence[float], floor: float
+    scenario: str,
+    base: Sequence[float],
+    candidate: Sequence[float],
+    floor: float,
+    cpu: tuple[Sequence[float], Sequence[float]] = ((), ()),
 ) -> Verdict:
-    """Ratios candidate/base round by round, and the tolerance they allow (see the module)."""
+    """Ratios candidate/base round by round, and the tolerance they allow (see the module);
+    ``cpu``: each side's server CPU per request, round by round, where known."""
     ratios = [new / old for old, new in zip(base, candidate, strict=True) if old > 0]
     spread = (max(ratios) - min(ratios)) / 2 if ratios else 0.0
-    return Verdict(scenario, list(base), list(candidate), ratios, max(floor, spread))
+    tolerance = max(floor, spread)
+    return Verdict(scenario, list(base), list(candidate), ratios, tolerance, *map(list, cpu))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -72,49 +102,75 @@ def main(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="tidings-compare-") as directory:
         workdir = Path(directory)
         with contextlib.ExitStack() as stack:
-            urls = {}
+            started = {}
             for side, spec in zip(SIDES, (args.base, args.candidate), strict=True):
                 storage = args.storage or f"sqlite:///{workdir / side}.db"
                 print(f"{side}: {servers.describe(spec)}", file=sys.stderr)
-                urls[side] = stack.enter_context(
+                started[side] = stack.enter_context(
                     servers.serving(spec, storage, args.workers, workdir)
                 )
-            rates = run_async(_rounds(urls, chosen, args))
+            measured = run_async(_rounds(started, chosen, args))
     verdicts = [
-        judge(name, rates[name]["base"], rates[name]["candidate"], args.tolerance) for name in rates
+        judge(
+            name,
+            sides["base"].rates,
+            sides["candidate"].rates,
+            args.tolerance,
+            (sides["base"].cpu, sides["candidate"].cpu),
+        )
+        for name, sides in measured.items()
     ]
     _show(verdicts, args)
     return 1 if args.gate and any(verdict.slower for verdict in verdicts) else 0
 
 
 async def _rounds(
-    urls: dict[str, str], chosen: Sequence[Scenario], args: argparse.Namespace
-) -> dict[str, dict[str, list[float]]]:
+    started: dict[str, servers.Server], chosen: Sequence[Scenario], args: argparse.Namespace
+) -> dict[str, dict[str, _Measured]]:
     """Round by round, each scenario on both sides; the order of the sides flips every
     round, so a drift during the comparison favours neither."""
-    rates: dict[str, dict[str, list[float]]] = {
-        s.name: {side: [] for side in SIDES} for s in chosen
-    }
+    measured = {s.name: {side: _Measured() for side in SIDES} for s in chosen}
     for number in range(args.rounds):
         order = SIDES if number % 2 == 0 else SIDES[::-1]
         for scenario in chosen:
             for side in order:
-                options = _options(args, urls[side])
-                outcome = await run(scenario, options)
+                server = started[side]
+                options = _options(args, server.url)
+                outcome = await run(scenario, options, server_cpu=server.cpu_seconds)
                 result = report.summary(scenario, options, outcome)
-                rates[scenario.name][side].append(result["messages_per_second"])
-                print(_line(number + 1, args.rounds, scenario, side, result), file=sys.stderr)
-    return rates
+                figures = measured[scenario.name][side]
+                figures.rates.append(result["messages_per_second"])
+                cpu = _per_request(outcome.server_cpu, result["requests"])
+                if cpu is not None:
+                    figures.cpu.append(cpu)
+                line = _line(number + 1, args.rounds, scenario, side, result, cpu)
+                print(line, file=sys.stderr)
+    return measured
 
 
-def _line(number: int, rounds: int, scenario: Scenario, side: str, result: dict[str, Any]) -> str:
+def _per_request(server_cpu: float | None, requests: int) -> float | None:
+    """Milliseconds of server CPU per timed request (None when not measured)."""
+    if server_cpu is None or not requests:
+        return None
+    return server_cpu / requests * 1000
+
+
+def _line(
+    number: int,
+    rounds: int,
+    scenario: Scenario,
+    side: str,
+    result: dict[str, Any],
+    cpu: float | None,
+) -> str:
     """One run's figures, as the comparison goes."""
     main = "message_post" if scenario.producers else "claim_create"
     p99 = result["operations"].get(main, {}).get("p99_ms", 0.0)
+    cost = "" if cpu is None else f"  server CPU {cpu:.3f} ms/request"
     return (
         f"round {number}/{rounds} {scenario.name:<22} {side:<9} "
         f"{result['messages_per_second']:>10,.0f} msgs/s  p99 {p99:.1f} ms  "
-        f"{result['errors']} errors"
+        f"{result['errors']} errors{cost}"
     )
 
 
@@ -142,9 +198,11 @@ def _show(verdicts: Sequence[Verdict], args: argparse.Namespace) -> None:
         print(orjson.dumps([v.as_json() for v in verdicts], option=orjson.OPT_INDENT_2).decode())
         return
     view = Table(title=f"candidate / base msgs/s over {args.rounds} rounds")
-    for column in ("scenario", "base msgs/s", "candidate msgs/s", "ratio", "min", "max", "verdict"):
+    columns = ("scenario", "base msgs/s", "candidate msgs/s", "ratio", "min", "max", "verdict")
+    for column in (*columns, "CPU/request ratio"):
         view.add_column(column, justify="left" if column == "scenario" else "right")
     for verdict in verdicts:
+        cpu_ratio = verdict.cpu_ratio
         view.add_row(
             verdict.scenario,
             f"{statistics.median(verdict.base):,.0f}",
@@ -153,6 +211,7 @@ def _show(verdicts: Sequence[Verdict], args: argparse.Namespace) -> None:
             f"{min(verdict.ratios, default=float('nan')):.3f}",
             f"{max(verdict.ratios, default=float('nan')):.3f}",
             f"slower (beyond ±{verdict.tolerance:.1%})" if verdict.slower else "ok",
+            "" if cpu_ratio is None else f"{cpu_ratio:.3f}",
         )
     report.stdout_console().print(view)
 

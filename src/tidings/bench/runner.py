@@ -47,6 +47,10 @@ class Progress(Protocol):
     def stop(self) -> None: ...
 
 
+CpuSeconds = Callable[[], float | None]
+"""The CPU seconds a server has used so far, if known."""
+
+
 @dataclass
 class Outcome:
     """What a run produced: the records, how long it took, and whether the queues ran dry."""
@@ -54,6 +58,8 @@ class Outcome:
     recorder: Recorder
     elapsed: float
     drained: bool
+    server_cpu: float | None = None
+    """CPU seconds the server used during the timed phase, when it could be read."""
 
 
 class Failed:
@@ -102,7 +108,12 @@ class Run:
         return result
 
 
-async def run(scenario: Scenario, options: Options, progress: Progress | None = None) -> Outcome:
+async def run(
+    scenario: Scenario,
+    options: Options,
+    progress: Progress | None = None,
+    server_cpu: CpuSeconds = lambda: None,
+) -> Outcome:
     transport = KeepAliveTransport(
         options.url, timeout=options.timeout, max_connections=max(scenario.clients, 16)
     )
@@ -110,11 +121,14 @@ async def run(scenario: Scenario, options: Options, progress: Progress | None = 
         state = Run(scenario, options, client)
         await _prepare(state)
         try:
+            cpu_before = server_cpu()
             elapsed = await _timed_phase(state, progress)
+            cpu_after = server_cpu()
         finally:
             if not options.keep_queues:
                 await asyncio.gather(*(client.queue_delete(queue) for queue in state.queues))
-    return Outcome(state.recorder, elapsed, state.drained)
+    used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Outcome(state.recorder, elapsed, state.drained, used)
 
 
 async def _prepare(state: Run) -> None:

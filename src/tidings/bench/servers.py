@@ -13,10 +13,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 
 WORKTREE = "."
 REFERENCE = "reference"
@@ -28,6 +30,26 @@ EXTRAS = {
     "postgresql": "postgres",
 }
 """Storage URL scheme to the extra a revision needs installed to serve it."""
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int | None = None
+    """The process started for it (None: a server someone else runs)."""
+
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU its processes (the process and its children, such as the
+        workers) used so far; None for a server this command did not start."""
+        if self.pid is None:
+            return None
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for process in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
 
 def describe(spec: str) -> str:
@@ -43,8 +65,8 @@ def describe(spec: str) -> str:
 
 
 @contextlib.contextmanager
-def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[str]:
-    """The URL of a server for ``spec``, started (and stopped afterwards) unless it is a URL.
+def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[Server]:
+    """A server for ``spec``, started (and stopped afterwards) unless it is a URL.
 
     ``spec`` is a URL; ``.`` (the working tree, with this interpreter); ``reference`` (an
     app that answers without storing, on the same server stack: ``bench.reference``);
@@ -52,7 +74,7 @@ def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[st
     revision, installed into a virtual environment cached by commit.
     """
     if spec.startswith(("http://", "https://")):
-        yield spec.rstrip("/")
+        yield Server(spec.rstrip("/"))
         return
     python = sys.executable
     if spec not in (WORKTREE, REFERENCE) and not spec.startswith("cmd:"):
@@ -66,12 +88,12 @@ def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[st
     else:
         command = [python, "-m", "tidings.cli", "serve", "--port", str(port)]
         command += ["--workers", str(workers), "--storage", storage]
-    with _process(command, port, workdir) as url:
-        yield url
+    with _process(command, port, workdir) as server:
+        yield server
 
 
 @contextlib.contextmanager
-def _process(command: list[str], port: int, workdir: Path) -> Iterator[str]:
+def _process(command: list[str], port: int, workdir: Path) -> Iterator[Server]:
     log_path = workdir / f"server-{port}.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
     with log_path.open("wb") as log:
@@ -81,7 +103,7 @@ def _process(command: list[str], port: int, workdir: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, log_path)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         try:
