@@ -1,6 +1,6 @@
-"""The Redis driver sends the script calls of one event-loop turn together, in one pipeline:
-each call still gets its own answer or its own error, and a script the server lost is loaded
-and run again."""
+"""The Redis driver sends the script calls of a few event-loop turns together, in one
+pipeline: each call still gets its own answer or its own error, and a script the server lost
+is loaded and run again."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.messages import new
@@ -34,6 +35,34 @@ async def test_calls_made_together_each_get_their_own_answer(redis_storage: Redi
     )
 
     assert [[message.body for message in page] for page in pages] == [[q] for q in queues]
+
+
+async def test_calls_made_in_following_turns_of_the_loop_go_in_one_pipeline(
+    redis_storage: RedisStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue, and the driver's pipelines counted
+    await redis_storage.queue_create(PROJECT, "q", {}, NOW)
+    pipelines = []
+    make = redis_storage._client.pipeline
+
+    def counted(transaction: bool) -> object:
+        pipelines.append(transaction)
+        return make(transaction=transaction)
+
+    monkeypatch.setattr(redis_storage._client, "pipeline", counted)
+
+    # When a post is made, and two more each one turn of the loop later
+    posts = [asyncio.ensure_future(redis_storage.messages_post(PROJECT, "q", new(0), NOW))]
+    for body in (1, 2):
+        await asyncio.sleep(0)
+        posts.append(
+            asyncio.ensure_future(redis_storage.messages_post(PROJECT, "q", new(body), NOW))
+        )
+    await asyncio.gather(*posts)
+
+    # Then they went to Redis together
+    assert len(pipelines) == 1
+    assert (await redis_storage.queue_stats(PROJECT, "q", NOW)).free == 3
 
 
 async def test_a_refusal_stays_with_its_own_call(redis_storage: RedisStorage) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tidings import errors
-from tidings.storage import sqlite_batch
+from tidings.storage import gathering, sqlite_batch
 from tidings.storage.sqlite import SQLiteStorage
 from tidings.storage.sqlite_batch import (
     BatchedConnection,
@@ -102,7 +102,7 @@ async def test_a_batch_runs_even_while_every_turn_of_the_loop_adds_a_call(
 ) -> None:
     # Given a write made at every turn of the loop, for three times the turns a batch waits
     writes = []
-    for value in range(3 * sqlite_batch.MOST_TURNS):
+    for value in range(3 * gathering.MOST_TURNS):
         writes.append(asyncio.ensure_future(connection.write(_insert(value))))
         await asyncio.sleep(0)
 

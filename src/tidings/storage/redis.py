@@ -97,6 +97,7 @@ from tidings.storage.base import (
     is_internal_queue,
     sequence_of,
 )
+from tidings.storage.gathering import when_settled
 from tidings.storage.known_contexts import KnownContexts, VersionedContext
 from tidings.storage.watch import Key, Watchers
 
@@ -417,8 +418,9 @@ _ScriptCall = tuple[AsyncScript, Sequence[str], list[str | bytes], asyncio.Futur
 
 
 class _Together:
-    """Script calls made in one turn of the event loop go to one server together: one
-    pipeline, one connection taken from the pool, one write and one read for all of them.
+    """Script calls made during a few turns of the event loop (``gathering``) go to one
+    server together: one pipeline, one connection taken from the pool, one write and one
+    read for all of them.
 
     redis-py's machinery around a single command (the pool, the retry wrapper, a write and a
     read of its own) cost more CPU than the command; concurrent requests now share it. Each
@@ -440,7 +442,7 @@ class _Together:
         reply = loop.create_future()
         self._waiting.append((script, keys, args, reply))
         if len(self._waiting) == 1:
-            loop.call_soon(self._send)
+            when_settled(loop, lambda: len(self._waiting), self._send)
         return reply
 
     def _send(self) -> None:

@@ -1,9 +1,7 @@
 """The SQLite connection's batches: the storage calls made during a few turns of the event loop
-run together, on the loop's own thread, and the writes among them share one transaction
-(group commit). A batch runs once a turn of the loop added no call to it (or after
-``MOST_TURNS``): a request read in one turn makes its call in the next, so the requests that
-arrive while a batch forms join it instead of starting the next one, and each batch (its
-transaction, and SQLite reading the pages another process changed) is paid by more calls.
+(``gathering``) run together, on the loop's own thread, and the writes among them share one
+transaction (group commit). Besides its transaction, a batch pays for SQLite reading again
+the pages another process changed.
 
 A thread of the connection's own cost more CPU than the statements it ran: each call woke the
 thread and then the loop, and each statement gave the GIL up and had to take it back from
@@ -35,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from tidings import errors
+from tidings.storage.gathering import when_settled
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,9 +51,6 @@ class _Job:
     read_first: Callable[[], Any] | None = None
     """Run before the batch's transaction; its result is passed on to ``call``."""
 
-
-MOST_TURNS = 8
-"""Turns of the event loop a batch waits at most for more calls."""
 
 CHECKPOINT_EVERY = 100
 """Committed transactions between two checkpoints."""
@@ -254,19 +250,9 @@ class BatchedConnection:
         turn = self._turns.get(loop)
         if turn is None:
             turn = self._turns[loop] = []
-            loop.call_soon(self._end_turn_when_settled, loop, 0, 0)
+            when_settled(loop, lambda: len(turn), functools.partial(self._end_turn, loop))
         turn.append(job)
         return job.future
-
-    def _end_turn_when_settled(
-        self, loop: asyncio.AbstractEventLoop, calls_before: int, turns: int
-    ) -> None:
-        """Run the batch unless the last turn of the loop added calls to it."""
-        calls = len(self._turns[loop])
-        if calls > calls_before and turns < MOST_TURNS:
-            loop.call_soon(self._end_turn_when_settled, loop, calls, turns + 1)
-        else:
-            self._end_turn(loop)
 
     def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
         jobs = [job for job in self._turns.pop(loop) if not job.future.cancelled()]
