@@ -1,7 +1,6 @@
 """The SQLite connection's batches: the storage calls made during a few turns of the event loop
 (``gathering``) run together, on the loop's own thread, and the writes among them share one
-transaction (group commit). Besides its transaction, a batch pays for SQLite reading again
-the pages another process changed.
+transaction (group commit).
 
 A thread of the connection's own cost more CPU than the statements it ran: each call woke the
 thread and then the loop, and each statement gave the GIL up and had to take it back from
