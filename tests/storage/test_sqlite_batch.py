@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tidings import errors
-from tidings.storage import gathering, sqlite_batch
+from tidings.storage import sqlite_batch
 from tidings.storage.sqlite import SQLiteStorage
 from tidings.storage.sqlite_batch import (
     BatchedConnection,
@@ -83,34 +83,17 @@ async def test_concurrent_writes_are_all_stored_in_one_transaction(
     assert not [statement for statement in statements if "SAVEPOINT" in statement]
 
 
-async def test_writes_made_in_following_turns_of_the_loop_join_one_transaction(
+async def test_writes_made_in_two_following_turns_of_the_loop_share_one_transaction(
     connection: BatchedConnection, statements: list[str]
 ) -> None:
-    # Given a write, and two more each made one turn of the loop later
-    writes = [asyncio.ensure_future(connection.write(_insert(0)))]
-    for value in (1, 2):
-        await asyncio.sleep(0)
-        writes.append(asyncio.ensure_future(connection.write(_insert(value))))
+    # Given a write, and another made one turn of the loop later
+    first = asyncio.ensure_future(connection.write(_insert(0)))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(connection.write(_insert(1)))
 
     # When they are done, Then they were committed together
-    assert list(await asyncio.gather(*writes)) == [0, 1, 2]
+    assert list(await asyncio.gather(first, second)) == [0, 1]
     assert statements.count("BEGIN IMMEDIATE") == 1
-
-
-async def test_a_batch_runs_even_while_every_turn_of_the_loop_adds_a_call(
-    connection: BatchedConnection, statements: list[str]
-) -> None:
-    # Given a write made at every turn of the loop, for three times the turns a batch waits
-    writes = []
-    for value in range(3 * gathering.MOST_TURNS):
-        writes.append(asyncio.ensure_future(connection.write(_insert(value))))
-        await asyncio.sleep(0)
-
-    # Then the first was committed while the others were still being made, in a batch of
-    # its own
-    assert writes[0].done()
-    assert await asyncio.gather(*writes)
-    assert statements.count("BEGIN IMMEDIATE") >= 3
 
 
 async def test_a_failing_write_is_undone_alone(connection: BatchedConnection) -> None:

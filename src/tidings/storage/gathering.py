@@ -1,10 +1,12 @@
-"""Storage calls that go to the store together, gathered over the turns of the event loop
-while requests keep adding to them (SQLite's batches, Redis's pipelines).
+"""When storage calls gathered for the store go to it (SQLite's batches, Redis's pipelines):
+at the end of the turn of the event loop after the one that made the first of them.
 
 A request read in one turn of the loop makes its storage call in the next. So a batch sent
-at the end of the turn that made its first call leaves out the requests arriving meanwhile,
-and they start the next one. Waiting while each turn adds calls makes fewer, larger
-batches, and each batch's own cost (a transaction, a round trip) is shared by more calls.
+at the end of the turn that made its first call left out the requests that arrived
+meanwhile, and they started the next one. One turn later, they join it: fewer, larger
+batches, each one's own cost (a transaction, a round trip) shared by more calls. Waiting
+longer (while each turn added calls, up to eight turns) made SQLite's `post-10` p99 at 32
+clients two to three times longer (docs/performance.md, the seventh round).
 """
 
 from __future__ import annotations
@@ -12,21 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-MOST_TURNS = 8
-"""Turns of the event loop that a batch waits at most for more calls."""
 
-
-def when_settled(
-    loop: asyncio.AbstractEventLoop, waiting: Callable[[], int], then: Callable[[], None]
-) -> None:
-    """Call ``then`` once a turn of ``loop`` added nothing to ``waiting()`` (the number of calls
-    gathered), or after ``MOST_TURNS`` turns."""
-
-    def look(before: int, turns: int) -> None:
-        gathered = waiting()
-        if gathered > before and turns < MOST_TURNS:
-            loop.call_soon(look, gathered, turns + 1)
-        else:
-            then()
-
-    loop.call_soon(look, 0, 0)
+def after_next_turn(loop: asyncio.AbstractEventLoop, then: Callable[[], None]) -> None:
+    """Call ``then`` at the end of the next turn of ``loop``, not of this one."""
+    loop.call_soon(loop.call_soon, then)

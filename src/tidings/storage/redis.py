@@ -97,7 +97,7 @@ from tidings.storage.base import (
     is_internal_queue,
     sequence_of,
 )
-from tidings.storage.gathering import when_settled
+from tidings.storage.gathering import after_next_turn
 from tidings.storage.known_contexts import KnownContexts, VersionedContext
 from tidings.storage.watch import Key, Watchers
 
@@ -418,7 +418,7 @@ _ScriptCall = tuple[AsyncScript, Sequence[str], list[str | bytes], asyncio.Futur
 
 
 class _Together:
-    """Script calls made during a few turns of the event loop (``gathering``) go to one
+    """Script calls made during two turns of the event loop (``gathering``) go to one
     server together: one pipeline, one connection taken from the pool, one write and one
     read for all of them.
 
@@ -442,7 +442,7 @@ class _Together:
         reply = loop.create_future()
         self._waiting.append((script, keys, args, reply))
         if len(self._waiting) == 1:
-            when_settled(loop, lambda: len(self._waiting), self._send)
+            after_next_turn(loop, self._send)
         return reply
 
     def _send(self) -> None:

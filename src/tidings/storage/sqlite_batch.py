@@ -1,4 +1,4 @@
-"""The SQLite connection's batches: the storage calls made during a few turns of the event loop
+"""The SQLite connection's batches: the storage calls made during two turns of the event loop
 (``gathering``) run together, on the loop's own thread, and the writes among them share one
 transaction (group commit).
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from tidings import errors
-from tidings.storage.gathering import when_settled
+from tidings.storage.gathering import after_next_turn
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -249,7 +249,7 @@ class BatchedConnection:
         turn = self._turns.get(loop)
         if turn is None:
             turn = self._turns[loop] = []
-            when_settled(loop, lambda: len(turn), functools.partial(self._end_turn, loop))
+            after_next_turn(loop, functools.partial(self._end_turn, loop))
         turn.append(job)
         return job.future
 
