@@ -224,10 +224,12 @@ async def test_the_hub_follows_a_queue_while_someone_listens(clock: FakeClock) -
         await service.messages.post("p", "q", "client-id-1", {"messages": [{"body": 1}]}, 30)
 
         [message] = await asyncio.wait_for(received.get(), 5)
+        [follower] = [task for task in asyncio.all_tasks() if task.get_name() == "tidings-push-q"]
         stop()
-        await asyncio.sleep(0)
+        await asyncio.wait([follower], timeout=5)
 
         assert message.body == 1
+        assert follower.cancelled()
         assert not [task for task in asyncio.all_tasks() if task.get_name() == "tidings-push-q"]
     finally:
         await storage.close()
