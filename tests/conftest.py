@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from tests.servers.backends import SERVED_BACKENDS, storage_url
 from tidings.app import build_app
 from tidings.clock import FakeClock
 from tidings.config import AuthSettings, NotificationSettings, Settings, StorageSettings
+from tidings.storage.base import Storage
 
 pytest_plugins = (
     "tests.servers.redis",
@@ -56,6 +58,19 @@ async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
 def caller_headers(project: str = "project-a", client: str | None = None) -> dict[str, str]:
     """Headers identifying a caller: its project and a Client-ID."""
     return {"Client-ID": client or str(uuid.uuid4()), "X-Project-ID": project}
+
+
+OpenedStorage = TypeVar("OpenedStorage", bound=Storage)
+
+
+@contextlib.asynccontextmanager
+async def opened(driver: OpenedStorage) -> AsyncIterator[OpenedStorage]:
+    """``driver``, opened for the block and closed after it."""
+    await driver.open()
+    try:
+        yield driver
+    finally:
+        await driver.close()
 
 
 @contextlib.asynccontextmanager

@@ -4,13 +4,12 @@ it, with pools on SQLite files beside a default SQLite store."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import opened
 from tests.messages import new
 from tests.pools.conftest import add_pool, sqlite_pool
 from tests.servers.backends import storage_url
@@ -24,19 +23,8 @@ from tidings.storage.pooled import PooledStorage, pooled_from_url
 PROJECT = "project-a"
 
 
-@contextlib.asynccontextmanager
-async def opened(url: str) -> AsyncIterator[Storage]:
-    """A driver of its own on a store the router uses (to look behind the router's back)."""
-    driver = storage_from_url(url)
-    await driver.open()
-    try:
-        yield driver
-    finally:
-        await driver.close()
-
-
 async def holds(url: str, queue: str, project: str = PROJECT) -> bool:
-    async with opened(url) as driver:
+    async with opened(storage_from_url(url)) as driver:
         return await driver.queue_get_metadata(project, queue) is not None
 
 
@@ -82,7 +70,7 @@ async def test_every_kind_of_store_can_be_a_pool(
     await router.message_delete(PROJECT, "orders", taken.id, claim.id, clock())
     # Then the queue and what is left of it live in the pool
     assert await holds(url, "orders")
-    async with opened(url) as pool:
+    async with opened(storage_from_url(url)) as pool:
         assert await bodies(pool, "orders", clock()) == [b for b in ["a", "b"] if b != taken.body]
 
 
@@ -95,7 +83,7 @@ async def test_a_pool_of_weight_zero_takes_no_new_queue(
     for number in range(20):
         await router.queue_create(PROJECT, f"q{number}", {}, clock())
 
-    async with opened(sqlite_pool(tmp_path, "one")) as one:
+    async with opened(storage_from_url(sqlite_pool(tmp_path, "one"))) as one:
         assert await one.queue_count(PROJECT) == 20
     assert await router.catalog.placements_in("zero", 10) == []
 
@@ -109,7 +97,7 @@ async def test_queues_spread_over_pools_by_weight(
     for number in range(400):
         await router.messages_post(PROJECT, f"q{number}", new(number), clock())
 
-    async with opened(sqlite_pool(tmp_path, "heavy")) as heavy:
+    async with opened(storage_from_url(sqlite_pool(tmp_path, "heavy"))) as heavy:
         share = await heavy.queue_count(PROJECT) / 400
     assert 0.6 < share < 0.9  # 0.75 expected; outside this band with odds below 1e-9
     assert await router.queue_count(PROJECT) == 400
@@ -178,7 +166,7 @@ async def test_an_outbox_lives_with_its_queue(
 
     await router.messages_post(PROJECT, "q", new("m"), clock(), [(outbox, new({"job": 1}))])
 
-    async with opened(sqlite_pool(tmp_path, "a")) as pool:
+    async with opened(storage_from_url(sqlite_pool(tmp_path, "a"))) as pool:
         assert await bodies(pool, outbox, clock()) == [{"job": 1}]
     assert await router.outboxes(clock()) == [(PROJECT, outbox)]
     claim = await router.claim_create(PROJECT, outbox, 60, 60, 10, clock())
@@ -260,7 +248,7 @@ async def test_messages_move_to_a_queue_in_another_pool(
     moved = await router.messages_get(PROJECT, "dead", ids[:1], clock())
     assert [(m.id, m.body, m.ttl, m.claim_id) for m in moved] == [(ids[0], "spent", 600, None)]
     assert await bodies(router, "source", clock()) == ["kept"]
-    async with opened(sqlite_pool(tmp_path, "b")) as b:
+    async with opened(storage_from_url(sqlite_pool(tmp_path, "b"))) as b:
         assert await bodies(b, "dead", clock()) == ["spent"]
 
 

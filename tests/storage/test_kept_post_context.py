@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import opened
 from tests.messages import one_message
 from tidings.models import PostContext, PreparedPost
 from tidings.storage.base import Storage
@@ -72,9 +73,7 @@ async def test_a_redis_cluster_posts_to_an_unchanged_queue_in_one_script(
 
 
 async def test_sqlite_reads_only_the_version_of_an_unchanged_queue(tmp_path: Path) -> None:
-    storage = SQLiteStorage(str(tmp_path / "kept.db"))
-    await storage.open()
-    try:
+    async with opened(SQLiteStorage(str(tmp_path / "kept.db"))) as storage:
         # Given a queue this process has posted to once
         await storage.queue_create(PROJECT, QUEUE, {}, NOW)
         await _post(storage)
@@ -90,8 +89,6 @@ async def test_sqlite_reads_only_the_version_of_an_unchanged_queue(tmp_path: Pat
         assert len(reads) == 1
         assert "FROM context_versions" in reads[0]
         assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
-    finally:
-        await storage.close()
 
 
 async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_opens(
@@ -99,17 +96,12 @@ async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_op
 ) -> None:
     # Given a queue with no context version, as in a database made by an earlier release
     path = str(tmp_path / "older.db")
-    storage = SQLiteStorage(path)
-    await storage.open()
-    await storage.queue_create(PROJECT, QUEUE, {"a": 1}, NOW)
-    await storage.close()
+    async with opened(SQLiteStorage(path)) as storage:
+        await storage.queue_create(PROJECT, QUEUE, {"a": 1}, NOW)
     with sqlite3.connect(path) as db:
         db.execute("DELETE FROM context_versions")
 
-    mine, other = SQLiteStorage(path), SQLiteStorage(path)
-    await mine.open()
-    await other.open()
-    try:
+    async with opened(SQLiteStorage(path)) as mine, opened(SQLiteStorage(path)) as other:
         # When this process posts to it, and another then deletes it
         seen: list[PostContext] = []
 
@@ -124,9 +116,6 @@ async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_op
         await mine.messages_post_in_context(PROJECT, QUEUE, NOW, prepare)
         assert seen[0].metadata == {"a": 1}
         assert seen[-1].metadata is None
-    finally:
-        await other.close()
-        await mine.close()
 
 
 async def test_redis_keeps_no_version_of_a_queue_gone_with_its_subscriptions(
@@ -148,9 +137,7 @@ async def test_sqlite_keeps_no_version_of_a_queue_gone_with_its_subscriptions(
     tmp_path: Path,
 ) -> None:
     path = str(tmp_path / "gone.db")
-    storage = SQLiteStorage(path)
-    await storage.open()
-    try:
+    async with opened(SQLiteStorage(path)) as storage:
         await storage.queue_create(PROJECT, QUEUE, {}, NOW)
         created, _ = await storage.subscription_create(
             PROJECT, QUEUE, "http://127.0.0.1:1/s", 3600, {}, "secret", NOW
@@ -160,8 +147,6 @@ async def test_sqlite_keeps_no_version_of_a_queue_gone_with_its_subscriptions(
         assert _versions(path) == 1  # the subscription is left
         await storage.subscription_delete(PROJECT, QUEUE, created.id)
         assert _versions(path) == 0
-    finally:
-        await storage.close()
 
 
 def _versions(path: str) -> int:

@@ -285,14 +285,25 @@ def _busy_waiting(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _taken_by_another_process(path: Path) -> WriterLock:
+    """The writer lock of the database ``path``, taken as another process takes it."""
+    other = WriterLock(writer_lock_path(str(path)))
+    other.__enter__()
+    return other
+
+
+def _locking(path: Path, statements: list[str] | None = None) -> BatchedConnection:
+    """A connection to ``path`` that takes the writers' lock, as a server's does."""
+    lock = WriterLock(writer_lock_path(str(path)))
+    return BatchedConnection(_opener(path, statements), writer_lock=lock)
+
+
 async def test_a_write_waits_for_the_writer_lock_of_another_process(tmp_path: Path) -> None:
     # Given another writer holding the database's writer lock for 0.3 s
     path = tmp_path / "l.db"
-    other = WriterLock(writer_lock_path(str(path)))
-    other.__enter__()
+    other = _taken_by_another_process(path)
     threading.Timer(0.3, other.__exit__).start()
-    lock = WriterLock(writer_lock_path(str(path)))
-    connection = BatchedConnection(_opener(path), writer_lock=lock)
+    connection = _locking(path)
     await connection.open()
     try:
         # When this process writes
@@ -312,12 +323,9 @@ async def test_writes_made_while_another_process_writes_commit_together_once_it_
 ) -> None:
     # Given another process holding the database's writer lock
     path = tmp_path / "l.db"
-    other = WriterLock(writer_lock_path(str(path)))
-    other.__enter__()
+    other = _taken_by_another_process(path)
     statements: list[str] = []
-    connection = BatchedConnection(
-        _opener(path, statements), writer_lock=WriterLock(writer_lock_path(str(path)))
-    )
+    connection = _locking(path, statements)
     await connection.open()
     try:
         # When this process writes in two turns of its loop, and reads in between
@@ -345,11 +353,8 @@ async def test_closing_commits_the_writes_waiting_for_the_writer_lock_first(
 ) -> None:
     # Given a write waiting for the writer lock, which another process lets go of in 0.2 s
     path = tmp_path / "l.db"
-    other = WriterLock(writer_lock_path(str(path)))
-    other.__enter__()
-    connection = BatchedConnection(
-        _opener(path), writer_lock=WriterLock(writer_lock_path(str(path)))
-    )
+    other = _taken_by_another_process(path)
+    connection = _locking(path)
     await connection.open()
     write = asyncio.ensure_future(connection.write(_insert(1)))
     await asyncio.sleep(0.05)

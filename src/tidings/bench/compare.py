@@ -93,8 +93,16 @@ def judge(
     ``cpu``: each side's server CPU per request, round by round, where known."""
     ratios = [new / old for old, new in zip(base, candidate, strict=True) if old > 0]
     spread = (max(ratios) - min(ratios)) / 2 if ratios else 0.0
-    tolerance = max(floor, spread)
-    return Verdict(scenario, list(base), list(candidate), ratios, tolerance, *map(list, cpu))
+    base_cpu, candidate_cpu = cpu
+    return Verdict(
+        scenario,
+        list(base),
+        list(candidate),
+        ratios,
+        max(floor, spread),
+        list(base_cpu),
+        list(candidate_cpu),
+    )
 
 
 def main(args: argparse.Namespace) -> int:
