@@ -5,6 +5,7 @@ alone. (That such a post still sees every change:
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +90,34 @@ async def test_sqlite_reads_only_the_version_of_an_unchanged_queue(tmp_path: Pat
         assert len(reads) == 1
         assert "FROM context_versions" in reads[0]
         assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+
+
+async def test_sqlite_posts_of_one_batch_to_one_queue_read_its_version_once(
+    tmp_path: Path,
+) -> None:
+    async with opened(SQLiteStorage(str(tmp_path / "kept.db"))) as storage:
+        # Given a queue this process has posted to once
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        await _post(storage)
+        statements: list[str] = []
+        db = storage._connection._db
+        assert db is not None
+        db.set_trace_callback(statements.append)
+
+        # When three posts to it are made together, then one read of its version serves all
+        posted = await asyncio.gather(*(_post(storage) for _ in range(3)))
+        db.set_trace_callback(None)
+        reads = [statement for statement in statements if statement.startswith("SELECT")]
+        assert len(reads) == 1
+        assert "FROM context_versions" in reads[0]
+        assert len(await storage.messages_get(PROJECT, QUEUE, posted, NOW)) == 3
+
+        # And the next batch reads it again
+        statements.clear()
+        db.set_trace_callback(statements.append)
+        await _post(storage)
+        db.set_trace_callback(None)
+        assert sum("FROM context_versions" in statement for statement in statements) == 1
 
 
 async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_opens(

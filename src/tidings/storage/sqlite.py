@@ -359,7 +359,10 @@ class SQLiteStorage(Storage):
         self, project: str, queue: str, now: float, prepare: PreparePost
     ) -> list[str]:
         def read(db: sqlite3.Connection) -> _PostRows:
-            version = _context_version(db, project, queue)
+            found, key = self._connection.first_reads_found, (_context_version, project, queue)
+            version = found.get(key)
+            if version is None:
+                version = found[key] = _context_version(db, project, queue)
             context = functools.partial(_post_context, db, project, queue, now)
             known = self._contexts.current(project, queue, version, context)
             return _PostRows.of(project, queue, now, prepare(known.at(now)))

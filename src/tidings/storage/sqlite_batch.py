@@ -27,7 +27,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -205,6 +205,10 @@ class BatchedConnection:
         """Writes waiting for the writers' lock, which another process holds."""
         self._holding: asyncio.Task[None] | None = None
         """Waits for that lock, then commits the held writes."""
+        self.first_reads_found: dict[Hashable, Any] = {}
+        """What the first reads (of ``write_after_read``) of the batch being run found, for
+        its other first reads to reuse: no write of this connection comes between them.
+        Emptied as each batch starts."""
 
     async def open(self) -> None:
         await self._submit(self._open_connection, write=False)
@@ -256,6 +260,7 @@ class BatchedConnection:
     def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
         jobs = [job for job in self._turns.pop(loop) if not job.future.cancelled()]
         with self._in_use:
+            self.first_reads_found.clear()
             for job in jobs:
                 if job.read_first is not None:
                     _read_first(job)
