@@ -19,7 +19,9 @@ from tidings.models import JSON
 TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
 INTEGER = re.compile(r"^[+-]?[0-9]{1,30}$")
-LONG_DIGITS = re.compile(rb"\d{19,}")
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+LONG_DIGIT_RUN = b"0" * 19
+"""Where the integers that orjson may not keep exact begin: 2**63 has 19 digits."""
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 """What ``str(uuid.UUID(value))`` gives back unchanged: matching it costs a tenth as much."""
 SMALLEST_INT, LARGEST_INT = -(2**63), 2**64 - 1
@@ -98,7 +100,7 @@ def json_body(raw: bytes) -> JSON:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.InvalidBody("Request body could not be parsed.") from None
-    if LONG_DIGITS.search(raw):
+    if LONG_DIGIT_RUN in raw.translate(DIGITS_AS_ZERO):  # a tenth of a regular expression's search
         # orjson turns integers beyond 64 bits into floats; find them with exact integers.
         try:
             document = json.loads(raw, parse_int=_bounded_int)
