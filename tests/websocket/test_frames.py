@@ -179,3 +179,32 @@ async def test_frames_are_answered_in_order(ws: Socket) -> None:
     )
     _, body = await ws.call("message_list", queue_name="q", echo=True, limit=20)
     assert [message["body"] for message in body["messages"]] == list(range(20))
+
+
+async def test_a_text_frame_keeps_64_bit_integers_exact_and_refuses_larger_ones(
+    ws: Socket,
+) -> None:
+    """As over HTTP: orjson would turn an integer beyond 64 bits into a float."""
+
+    async def post(number: str) -> dict[str, Any]:
+        frame = {"action": "message_post", "headers": ws.headers, "body": {"queue_name": "q"}}
+        text = (
+            orjson.dumps(frame)
+            .decode()
+            .replace('"queue_name":"q"', f'"queue_name":"q","messages":[{{"body":{number}}}]')
+        )
+        await ws.send(text)
+        return await ws.response()
+
+    refused = await post("123456789012345678901234567890")
+    kept = await post(str(2**64 - 1))
+
+    assert refused["headers"] == {"status": 400}
+    assert refused["body"] == {
+        "exception": "Invalid request body",
+        "error": "JSON contains integer that is too large.",
+    }
+    assert kept["headers"] == {"status": 201}
+    status, listed = await ws.call("message_list", queue_name="q", echo=True)
+    assert status == 200
+    assert [message["body"] for message in listed["messages"]] == [2**64 - 1]

@@ -10,6 +10,7 @@ import msgpack
 import orjson
 
 from tidings.models import JSON
+from tidings.transport import wire
 
 Frame = str | bytes
 
@@ -36,6 +37,8 @@ def decode(frame: Frame) -> dict[str, Any]:
     except Exception as exc:
         kind = "binary (MessagePack)" if isinstance(frame, bytes) else "text (JSON)"
         raise Refused(400, f"Can't decode {kind} request. {type(exc).__name__}: {exc}") from None
+    if isinstance(frame, str):
+        payload = wire.exact_integers(frame.encode(), payload)
     if not isinstance(payload, dict):
         raise Refused(400, NOT_AN_OBJECT)
     return payload
