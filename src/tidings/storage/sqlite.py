@@ -80,6 +80,17 @@ POSTED_SINCE = (
 )
 POLL = 0.05
 """Seconds between two looks for other processes' posts while someone waits."""
+DELETE_CHUNK = 250
+"""Messages one transaction of a queue's delete, purge or expiry removes. Every worker's
+writers wait while a transaction commits: deleting 100,000 messages at once held them some
+300 ms. Between two chunks the other writes go on."""
+QUEUE_MESSAGES_UP_TO = (
+    "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages"
+    " WHERE project = ? AND queue = ? AND seq <= ? ORDER BY seq LIMIT ?)"
+)
+EXPIRED_MESSAGES = (
+    "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE expires <= ? LIMIT ?)"
+)
 SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, options, confirmed, secret"
 LIVE_SUBSCRIPTIONS = "project = ? AND source = ? AND expires > ?"
 
@@ -305,6 +316,8 @@ class SQLiteStorage(Storage):
         return await self._run(count)
 
     async def queue_delete(self, project: str, name: str) -> None:
+        await self._delete_older_messages(project, name)
+
         def delete(db: sqlite3.Connection) -> None:
             _delete_queue_contents(db, project, name)
             db.execute("DELETE FROM queues WHERE project = ? AND name = ?", (project, name))
@@ -336,6 +349,8 @@ class SQLiteStorage(Storage):
         return await self._run(stats)
 
     async def queue_purge(self, project: str, name: str) -> None:
+        await self._delete_older_messages(project, name)
+
         def purge(db: sqlite3.Connection) -> None:
             _delete_queue_contents(db, project, name)
 
@@ -704,12 +719,40 @@ class SQLiteStorage(Storage):
 
     async def gc(self, now: float) -> int:
         def collect(db: sqlite3.Connection) -> int:
-            removed = 0
-            for table in ("messages", "claims", "subscriptions"):
-                removed += db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,)).rowcount
-            return removed
+            return sum(
+                db.execute(f"DELETE FROM {table} WHERE expires <= ?", (now,)).rowcount
+                for table in ("claims", "subscriptions")
+            )
 
-        return await self._write(collect)
+        return await self._delete_in_chunks(EXPIRED_MESSAGES, (now,)) + await self._write(collect)
+
+    async def _delete_older_messages(self, project: str, queue: str) -> None:
+        """Delete the queue's messages in chunks, up to the newest there is now; the caller's
+        own write then removes those posted since, with the rest of what it deletes."""
+        newest = await self._newest_seq(project, queue)
+        if newest is not None:
+            await self._delete_in_chunks(QUEUE_MESSAGES_UP_TO, (project, queue, newest))
+
+    async def _newest_seq(self, project: str, queue: str) -> int | None:
+        def newest(db: sqlite3.Connection) -> int | None:
+            row = db.execute(
+                "SELECT max(seq) FROM messages WHERE project = ? AND queue = ?", (project, queue)
+            ).fetchone()
+            return None if row[0] is None else int(row[0])
+
+        return await self._run(newest)
+
+    async def _delete_in_chunks(self, sql: str, args: tuple[object, ...]) -> int:
+        """Run ``sql``, a DELETE of at most ``DELETE_CHUNK`` rows (its last parameter), as one
+        write after another until it finds fewer. Returns how many rows went."""
+        removed = 0
+        while True:
+            count: int = await self._write(
+                lambda db: db.execute(sql, (*args, DELETE_CHUNK)).rowcount
+            )
+            removed += count
+            if count < DELETE_CHUNK:
+                return removed
 
     # Waiting for posts: other processes' posts show up as new rows (seqs only grow), found by
     # a poll while someone waits; this process's own posts wake their waiters at once.
@@ -718,13 +761,8 @@ class SQLiteStorage(Storage):
         return await self._watchers.watch((project, queue), seconds)
 
     async def newest_marker(self, project: str, queue: str) -> str | None:
-        def newest(db: sqlite3.Connection) -> str | None:
-            row = db.execute(
-                "SELECT max(seq) FROM messages WHERE project = ? AND queue = ?", (project, queue)
-            ).fetchone()
-            return None if row[0] is None else str(row[0])
-
-        return await self._run(newest)
+        newest = await self._newest_seq(project, queue)
+        return None if newest is None else str(newest)
 
     async def _last_seq(self) -> int:
         return await self._run(lambda db: int(db.execute(LAST_SEQ).fetchone()[0]))
