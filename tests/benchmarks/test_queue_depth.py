@@ -1,4 +1,5 @@
-"""Claim, post and delete cost against queue depth: 1,000 versus 1,000,000 messages.
+"""Claim, post and delete cost against queue depth: 1,000 versus 1,000,000 messages; and a
+claim's cost behind 50,000 claimed messages (consumers holding them) against none.
 
 A benchmark, not a test of speed: it prints per-operation medians and the deep/shallow ratio
 for each backend. Run it with ``pytest -m bench tests/benchmarks -s``; docs/performance.md
@@ -24,6 +25,8 @@ SHALLOW = 1_000
 DEEP = 1_000_000
 FILL_BATCH = 1_000
 ROUNDS = 300
+HELD = 50_000
+HOLDING_CLAIM = 1_000
 
 
 async def fill(storage: Storage, queue: str, count: int, now: float) -> None:
@@ -76,3 +79,36 @@ async def test_cost_does_not_grow_with_queue_depth(
             f"  1M {deep[name] * 1e3:7.3f} ms  ratio {ratio:5.2f}"
         )
         assert ratio > 0
+
+
+async def claim_median(storage: Storage, queue: str, now: float) -> float:
+    """Median seconds of a claim of 10 on ``queue``; the messages stay claimed."""
+    samples = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        assert await storage.claim_create(PROJECT, queue, 300, 60, 10, now) is not None
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "postgres"])
+async def test_claim_cost_behind_claimed_messages(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    storage = storage_from_url(storage_url(request, backend))
+    await storage.open()
+    try:
+        now = time.time()
+        spare = ROUNDS * 10 + FILL_BATCH
+        await fill(storage, "free", spare, now)
+        await fill(storage, "held", HELD + spare, now)
+        for _ in range(HELD // HOLDING_CLAIM):
+            assert await storage.claim_create(PROJECT, "held", 300, 60, HOLDING_CLAIM, now)
+        free = await claim_median(storage, "free", now)
+        held = await claim_median(storage, "held", now)
+    finally:
+        await storage.close()
+    print(
+        f"{backend:12} claim behind 0 claimed {free * 1e3:7.3f} ms,"
+        f" behind {HELD:,} {held * 1e3:7.3f} ms  ratio {held / free:5.2f}"
+    )

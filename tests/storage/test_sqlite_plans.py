@@ -1,5 +1,6 @@
-"""The SQLite driver's lookups by message id do not walk the queue: their work is the same
-in a queue of a hundred messages and in one of ten thousand.
+"""The SQLite driver's lookups by message id, and its claims, do not walk the queue: their
+work is the same in a queue of a hundred messages and in one of ten thousand, and a claim's
+the same behind a hundred claimed messages and behind ten thousand.
 
 SQLite has no statistics here, and for ten ids or more it used to prefer the queue's index
 (project, queue, seq) to the ids' own: a bulk delete of ten messages read the whole queue.
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tidings.models import NewMessage
+from tidings.storage import sqlite as sqlite_driver
 from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "p"
@@ -101,3 +103,34 @@ async def test_a_lookup_by_ids_does_not_grow_with_the_queue(
     in_deep = await steps(storage, lambda: lookup(storage, "deep", deep))
 
     assert in_deep <= 2 * in_shallow + 5
+
+
+async def test_a_claim_does_not_walk_past_the_claimed_messages(storage: SQLiteStorage) -> None:
+    # Given two queues whose heads are claimed, one a hundred times longer
+    for queue, held in (("shallow", SHALLOW), ("deep", DEEP)):
+        await fill(storage, queue, held + 10)
+        assert await storage.claim_create(PROJECT, queue, 300, 60, held, NOW) is not None
+
+    # When each is claimed again, Then the work is the same
+    def claim(queue: str) -> Awaitable[object]:
+        return storage.claim_create(PROJECT, queue, 300, 60, 10, NOW)
+
+    in_shallow = await steps(storage, lambda: claim("shallow"))
+    in_deep = await steps(storage, lambda: claim("deep"))
+    assert in_deep <= 2 * in_shallow + 5
+
+
+async def test_messages_whose_claims_ended_together_are_all_claimed_again(
+    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "FREED_PER_CLAIM", 5)
+    # Given more messages than one claim frees, held by claims that ended at once
+    ids = await fill(storage, "q", 23)
+    assert await storage.claim_create(PROJECT, "q", 60, 60, 23, NOW) is not None
+
+    # When they are claimed again after that, Then each comes back once
+    later = NOW + 61
+    claimed: list[str] = []
+    while claim := await storage.claim_create(PROJECT, "q", 60, 60, 4, later):
+        claimed += [message.id for message in claim.messages]
+    assert sorted(claimed) == sorted(ids)

@@ -54,7 +54,17 @@ MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
 LIVE = "project = ? AND queue = ? AND expires > ?"
-CLAIMABLE = LIVE + " AND claim_expires <= ? AND visible_at <= ?"
+FREE = LIVE + " AND claim_expires = 0 AND visible_at <= ?"
+"""Messages a claim or pop may take, once those whose claim ended were freed (the literal 0
+lets SQLite use the partial index messages_free)."""
+FREE_ENDED_CLAIMS = (
+    "UPDATE messages SET claim_id = NULL, claim_expires = 0 WHERE seq IN (SELECT seq FROM messages"
+    " WHERE project = ? AND queue = ? AND claim_expires > 0 AND claim_expires <= ?"
+    " ORDER BY claim_expires LIMIT ?)"
+)
+FREED_PER_CLAIM = 1000
+"""Messages whose claim ended that one claim or pop frees (the first to end first), so that
+claims ending together are not all rewritten in one transaction; the next ones free the rest."""
 LIVE_CLAIM = (
     "SELECT created, expires FROM claims WHERE id = ? AND project = ? AND queue = ? AND expires > ?"
 )
@@ -465,10 +475,11 @@ class SQLiteStorage(Storage):
 
     async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
         def pop(db: sqlite3.Connection) -> list[Message]:
+            _free_ended_claims(db, project, queue, now)
             rows = db.execute(
-                f"DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE {CLAIMABLE}"
+                f"DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE {FREE}"
                 f" ORDER BY seq LIMIT ?) RETURNING {MESSAGE_COLUMNS}",
-                (project, queue, now, now, now, limit),
+                (project, queue, now, now, limit),
             ).fetchall()
             return _messages(rows)
 
@@ -519,12 +530,13 @@ class SQLiteStorage(Storage):
         expires = now + ttl
 
         def claim(db: sqlite3.Connection) -> Claim | None:
+            _free_ended_claims(db, project, queue, now)
             rows = db.execute(
                 "UPDATE messages SET claim_id = ?, claim_expires = ?,"
                 " claim_count = claim_count + 1, expires = max(expires, ?)"
-                f" WHERE seq IN (SELECT seq FROM messages WHERE {CLAIMABLE}"
+                f" WHERE seq IN (SELECT seq FROM messages WHERE {FREE}"
                 f" ORDER BY seq LIMIT ?) RETURNING {MESSAGE_COLUMNS}",
-                (claim_id, expires, expires + grace, project, queue, now, now, now, limit),
+                (claim_id, expires, expires + grace, project, queue, now, now, limit),
             ).fetchall()
             if not rows:
                 return None
@@ -879,6 +891,10 @@ def _taken(
 def _delete_queue_contents(db: sqlite3.Connection, project: str, name: str) -> None:
     db.execute("DELETE FROM messages WHERE project = ? AND queue = ?", (project, name))
     db.execute("DELETE FROM claims WHERE project = ? AND queue = ?", (project, name))
+
+
+def _free_ended_claims(db: sqlite3.Connection, project: str, queue: str, now: float) -> None:
+    db.execute(FREE_ENDED_CLAIMS, (project, queue, now, FREED_PER_CLAIM))
 
 
 def _claim_is_live(
