@@ -181,3 +181,14 @@ async def test_a_hot_path_scans_no_table(filled: Filled, name: str) -> None:
     assert "Seq Scan on claims" not in plan, plan
     if name not in INSERTS_ONLY:
         assert INDEX_ON_MESSAGES.search(plan), plan
+
+
+@pytest.mark.parametrize("name", ["claim", "pop"])
+async def test_a_claim_reads_the_free_and_the_ended_messages_only(
+    filled: Filled, name: str
+) -> None:
+    plan = await explain(filled.url, HOT_PATHS[name](filled))
+
+    assert "messages_free" in plan, plan
+    assert "messages_claimed" in plan, plan
+    assert "messages_by_queue" not in plan, plan

@@ -97,7 +97,22 @@ MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
 LIVE = "project = $1 AND queue = $2 AND expires > $3"
-CLAIMABLE = f"{LIVE} AND claim_expires <= $3 AND visible_at <= $3"
+CLAIMABLE = f"""
+WITH free AS (
+    SELECT seq FROM messages WHERE {LIVE} AND claim_expires = 0 AND visible_at <= $3
+    ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED
+), ended AS (
+    SELECT seq FROM messages
+    WHERE {LIVE} AND claim_expires > 0 AND claim_expires <= $3 AND visible_at <= $3
+    ORDER BY claim_expires LIMIT $4 FOR UPDATE SKIP LOCKED
+)
+SELECT seq FROM (SELECT seq FROM free UNION ALL SELECT seq FROM ended) AS claimable
+ORDER BY seq LIMIT $4
+"""
+"""The first ``$4`` messages a claim or pop may take: the first free ones (the literal 0 lets
+PostgreSQL use the partial index messages_free) and the first whose claim ended
+(messages_claimed), by post order. When more claims than that ended, the first to end come
+first, so a claim may then get newer messages before the rest of them."""
 
 QUEUE_CREATE = """
 INSERT INTO queues (project, name, metadata, created) VALUES ($1, $2, $3, $4)
@@ -208,9 +223,7 @@ WHERE id = ANY($3::text[]) AND project = $1 AND queue = $2
 """
 MESSAGES_POP = f"""
 DELETE FROM messages
-WHERE seq IN (
-    SELECT seq FROM messages WHERE {CLAIMABLE} ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED
-)
+WHERE seq IN ({CLAIMABLE})
 RETURNING {MESSAGE_COLUMNS}
 """
 MESSAGES_MOVE = f"""
@@ -235,9 +248,7 @@ WITH claimed AS (
     UPDATE messages
     SET claim_id = $5::text, claim_expires = $6::float8, claim_count = claim_count + 1,
         expires = greatest(expires, $7::float8)
-    WHERE seq IN (
-        SELECT seq FROM messages WHERE {CLAIMABLE} ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED
-    )
+    WHERE seq IN ({CLAIMABLE})
     RETURNING {MESSAGE_COLUMNS}
 ), claim AS (
     INSERT INTO claims (id, project, queue, created, expires)
