@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from tests.conftest import opened
 from tests.servers.backends import storage_url
 from tidings.models import NewMessage
 from tidings.storage.base import Storage, storage_from_url
@@ -62,16 +63,12 @@ async def measure(storage: Storage, queue: str, now: float) -> dict[str, float]:
 async def test_cost_does_not_grow_with_queue_depth(
     request: pytest.FixtureRequest, backend: str
 ) -> None:
-    storage = storage_from_url(storage_url(request, backend))
-    await storage.open()
-    try:
+    async with opened(storage_from_url(storage_url(request, backend))) as storage:
         now = time.time()
         await fill(storage, "shallow", SHALLOW, now)
         await fill(storage, "deep", DEEP, now)
         shallow = await measure(storage, "shallow", now)
         deep = await measure(storage, "deep", now)
-    finally:
-        await storage.close()
     for name in shallow:
         ratio = deep[name] / shallow[name]
         print(
@@ -95,9 +92,7 @@ async def claim_median(storage: Storage, queue: str, now: float) -> float:
 async def test_claim_cost_behind_claimed_messages(
     request: pytest.FixtureRequest, backend: str
 ) -> None:
-    storage = storage_from_url(storage_url(request, backend))
-    await storage.open()
-    try:
+    async with opened(storage_from_url(storage_url(request, backend))) as storage:
         now = time.time()
         spare = ROUNDS * 10 + FILL_BATCH
         await fill(storage, "free", spare, now)
@@ -106,8 +101,6 @@ async def test_claim_cost_behind_claimed_messages(
             assert await storage.claim_create(PROJECT, "held", 300, 60, HOLDING_CLAIM, now)
         free = await claim_median(storage, "free", now)
         held = await claim_median(storage, "held", now)
-    finally:
-        await storage.close()
     print(
         f"{backend:12} claim behind 0 claimed {free * 1e3:7.3f} ms,"
         f" behind {HELD:,} {held * 1e3:7.3f} ms  ratio {held / free:5.2f}"

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from tidings.models import NewMessage
-from tidings.storage import sqlite as sqlite_driver
 from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "p"
@@ -121,10 +120,9 @@ async def test_a_claim_does_not_walk_past_the_claimed_messages(storage: SQLiteSt
 
 
 async def test_messages_whose_claims_ended_together_are_all_claimed_again(
-    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+    storage: SQLiteStorage,
 ) -> None:
-    monkeypatch.setattr(sqlite_driver, "FREED_PER_CLAIM", 5)
-    # Given more messages than one claim frees, held by claims that ended at once
+    # Given more messages than one claim takes, held by a claim that ended
     ids = await fill(storage, "q", 23)
     assert await storage.claim_create(PROJECT, "q", 60, 60, 23, NOW) is not None
 

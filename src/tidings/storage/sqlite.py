@@ -54,17 +54,18 @@ MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
 LIVE = "project = ? AND queue = ? AND expires > ?"
-FREE = LIVE + " AND claim_expires = 0 AND visible_at <= ?"
-"""Messages a claim or pop may take, once those whose claim ended were freed (the literal 0
-lets SQLite use the partial index messages_free)."""
-FREE_ENDED_CLAIMS = (
-    "UPDATE messages SET claim_id = NULL, claim_expires = 0 WHERE seq IN (SELECT seq FROM messages"
-    " WHERE project = ? AND queue = ? AND claim_expires > 0 AND claim_expires <= ?"
-    " ORDER BY claim_expires LIMIT ?)"
+CLAIMABLE = (
+    "SELECT seq FROM (SELECT seq FROM messages WHERE project = :project AND queue = :queue"
+    " AND expires > :now AND claim_expires = 0 AND visible_at <= :now ORDER BY seq LIMIT :limit)"
+    " UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE project = :project"
+    " AND queue = :queue AND expires > :now AND claim_expires > 0 AND claim_expires <= :now"
+    " AND visible_at <= :now ORDER BY claim_expires LIMIT :limit)"
+    " ORDER BY seq LIMIT :limit"
 )
-FREED_PER_CLAIM = 1000
-"""Messages whose claim ended that one claim or pop frees (the first to end first), so that
-claims ending together are not all rewritten in one transaction; the next ones free the rest."""
+"""The first ``:limit`` messages a claim or pop may take: the first free ones (the literal 0
+lets SQLite use the partial index messages_free) and the first whose claim ended
+(messages_claimed), by post order. When more claims than that ended, the first to end come
+first, so a claim may then get newer messages before the rest of them."""
 LIVE_CLAIM = (
     "SELECT created, expires FROM claims WHERE id = ? AND project = ? AND queue = ? AND expires > ?"
 )
@@ -475,11 +476,9 @@ class SQLiteStorage(Storage):
 
     async def messages_pop(self, project: str, queue: str, limit: int, now: float) -> list[Message]:
         def pop(db: sqlite3.Connection) -> list[Message]:
-            _free_ended_claims(db, project, queue, now)
             rows = db.execute(
-                f"DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE {FREE}"
-                f" ORDER BY seq LIMIT ?) RETURNING {MESSAGE_COLUMNS}",
-                (project, queue, now, now, limit),
+                f"DELETE FROM messages WHERE seq IN ({CLAIMABLE}) RETURNING {MESSAGE_COLUMNS}",
+                {"project": project, "queue": queue, "now": now, "limit": limit},
             ).fetchall()
             return _messages(rows)
 
@@ -530,13 +529,19 @@ class SQLiteStorage(Storage):
         expires = now + ttl
 
         def claim(db: sqlite3.Connection) -> Claim | None:
-            _free_ended_claims(db, project, queue, now)
             rows = db.execute(
-                "UPDATE messages SET claim_id = ?, claim_expires = ?,"
-                " claim_count = claim_count + 1, expires = max(expires, ?)"
-                f" WHERE seq IN (SELECT seq FROM messages WHERE {FREE}"
-                f" ORDER BY seq LIMIT ?) RETURNING {MESSAGE_COLUMNS}",
-                (claim_id, expires, expires + grace, project, queue, now, now, limit),
+                "UPDATE messages SET claim_id = :claim_id, claim_expires = :expires,"
+                " claim_count = claim_count + 1, expires = max(expires, :kept_until)"
+                f" WHERE seq IN ({CLAIMABLE}) RETURNING {MESSAGE_COLUMNS}",
+                {
+                    "claim_id": claim_id,
+                    "expires": expires,
+                    "kept_until": expires + grace,
+                    "project": project,
+                    "queue": queue,
+                    "now": now,
+                    "limit": limit,
+                },
             ).fetchall()
             if not rows:
                 return None
@@ -891,10 +896,6 @@ def _taken(
 def _delete_queue_contents(db: sqlite3.Connection, project: str, name: str) -> None:
     db.execute("DELETE FROM messages WHERE project = ? AND queue = ?", (project, name))
     db.execute("DELETE FROM claims WHERE project = ? AND queue = ?", (project, name))
-
-
-def _free_ended_claims(db: sqlite3.Connection, project: str, queue: str, now: float) -> None:
-    db.execute(FREE_ENDED_CLAIMS, (project, queue, now, FREED_PER_CLAIM))
 
 
 def _claim_is_live(

@@ -24,8 +24,8 @@ CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (project, queue, seq);
 CREATE INDEX IF NOT EXISTS messages_by_claim ON messages (claim_id) WHERE claim_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
 -- A claim (or pop) takes a queue's free messages (never claimed, or released) in post order
--- from messages_free, without walking past the claimed ones; first it frees the messages whose
--- claim ended, which messages_claimed finds by the claim's end. A message is in one of the two.
+-- from messages_free, and those whose claim ended from messages_claimed, by the claim's end,
+-- without walking past the messages other consumers hold. A message is in one of the two.
 CREATE INDEX IF NOT EXISTS messages_free ON messages (project, queue, seq)
     WHERE claim_expires = 0;
 CREATE INDEX IF NOT EXISTS messages_claimed ON messages (project, queue, claim_expires)
