@@ -286,3 +286,50 @@ async def test_an_unreachable_swift_is_unavailable_within_the_connect_timeout() 
     assert time.monotonic() - start < 3
     assert await driver.is_alive() is False
     await driver.close()
+
+
+def _answering(*statuses: int) -> tuple[SwiftClient, list[str]]:
+    """A client whose Swift gives these answers in turn (the last one from then on), and the
+    methods of the requests it was sent."""
+    sent: list[str] = []
+
+    def swift_answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        return httpx.Response(statuses[min(len(sent), len(statuses)) - 1])
+
+    client = SwiftClient(parse_url("swift://u:k@swift.example:8080/auth/v1.0"))
+    client._client = httpx.AsyncClient(transport=httpx.MockTransport(swift_answer))
+    client._session = ("http://swift.example:8080/v1/AUTH_u", "token")
+    return client, sent
+
+
+async def test_a_read_answered_503_is_sent_again() -> None:
+    client, sent = _answering(503, 503, 200)
+
+    response = await client.get("container", "object")
+
+    assert response is not None
+    assert response.status_code == 200
+    assert sent == ["GET", "GET", "GET"]
+    await client.close()
+
+
+async def test_a_read_answered_503_three_times_is_unavailable_storage() -> None:
+    client, sent = _answering(503)
+
+    with pytest.raises(errors.StorageUnavailable, match="503"):
+        await client.head("container", "object")
+
+    assert sent == ["HEAD", "HEAD", "HEAD"]
+    await client.close()
+
+
+async def test_a_write_answered_503_is_not_sent_again() -> None:
+    # a write answered with a 5xx may have been stored: sending it again could store it twice
+    client, sent = _answering(503, 201)
+
+    with pytest.raises(errors.StorageUnavailable, match="503"):
+        await client.put("container", "object", b"{}", {})
+
+    assert sent == ["PUT"]
+    await client.close()

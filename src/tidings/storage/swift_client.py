@@ -12,7 +12,8 @@ and the project, default ``Default``), ``user_domain``, ``project_domain``, ``re
 ``interface`` (default ``public``) of the object-store endpoint.
 
 Failures to reach Swift, timeouts and 5xx answers become ``StorageUnavailable``; a token that
-Swift stops accepting (401) is renewed once, then the request is retried.
+Swift stops accepting (401) is renewed once, then the request is retried. A read that Swift
+answers with a 5xx is sent again after a short pause, twice at most.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ Doc = dict[str, Any]
 TIMEOUT = 5.0
 """Seconds a Swift request may take (connecting: CONNECT_TIMEOUT) before it is a 503."""
 CONNECT_TIMEOUT = 2.0
+READ_PAUSES = (0.05, 0.2)
+"""Seconds before a read (GET, HEAD) that Swift answered with a 5xx is sent again, as Swift's
+own client does: a proxy under load answers 503 when its object servers are slow to answer,
+and the next try usually gets through. Writes are not sent again: one answered with a 5xx
+may have been stored."""
+READS = frozenset({"GET", "HEAD"})
 CONNECTIONS = 64
 PREFIX = re.compile(r"[A-Za-z0-9_-]{1,32}")
 USAGE = (
@@ -193,17 +200,23 @@ class SwiftClient:
         content: bytes | None,
         again: bool,
     ) -> httpx.Response:
+        pauses = iter(READ_PAUSES if method in READS else ())
         while True:
             try:
-                return await self._http().request(
+                response = await self._http().request(
                     method, url, headers=headers, params=params, content=content
                 )
             except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
                 if not again:
                     raise errors.StorageUnavailable(f"Swift: {exc!r}. Please try again.") from exc
                 again = False
+                continue
             except httpx.HTTPError as exc:
                 raise errors.StorageUnavailable(f"Swift: {exc!r}. Please try again.") from exc
+            pause = next(pauses, None) if response.status_code >= 500 else None
+            if pause is None:
+                return response
+            await asyncio.sleep(pause)
 
     async def create(self, container: str, headers: dict[str, str] | None = None) -> bool:
         """Create the container; False when it exists, or was deleted by a request that
