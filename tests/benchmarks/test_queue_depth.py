@@ -52,6 +52,7 @@ async def measure(storage: Storage, queue: str, now: float) -> dict[str, float]:
         deleted = time.perf_counter()
         assert claim is not None
         ids = [message.id for message in claim.messages]
+        assert len(ids) == 10
         await storage.messages_delete(PROJECT, queue, ids, [claim.id], now)
         samples["post"].append(claimed - started)
         samples["claim"].append(deleted - claimed)
@@ -75,7 +76,6 @@ async def test_cost_does_not_grow_with_queue_depth(
             f"{backend:12} {name:7} 1k {shallow[name] * 1e3:7.3f} ms"
             f"  1M {deep[name] * 1e3:7.3f} ms  ratio {ratio:5.2f}"
         )
-        assert ratio > 0
 
 
 async def claim_median(storage: Storage, queue: str, now: float) -> float:
