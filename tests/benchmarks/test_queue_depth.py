@@ -1,5 +1,6 @@
 """Claim, post and delete cost against queue depth: 1,000 versus 1,000,000 messages; and a
-claim's cost behind 50,000 claimed messages (consumers holding them) against none.
+claim's cost behind 50,000 claimed messages (consumers holding them), and behind 50,000
+delayed ones, against none.
 
 A benchmark, not a test of speed: it prints per-operation medians and the deep/shallow ratio
 for each backend. Run it with ``pytest -m bench tests/benchmarks -s``; docs/performance.md
@@ -30,14 +31,14 @@ HELD = 50_000
 HOLDING_CLAIM = 1_000
 
 
-async def fill(storage: Storage, queue: str, count: int, now: float) -> None:
+async def fill(storage: Storage, queue: str, count: int, now: float, delay: int = 0) -> None:
     for _ in range(count // FILL_BATCH):
-        batch = [new_message() for _ in range(FILL_BATCH)]
+        batch = [new_message(delay) for _ in range(FILL_BATCH)]
         await storage.messages_post(PROJECT, queue, batch, now)
 
 
-def new_message() -> NewMessage:
-    return NewMessage(id=str(uuid.uuid4()), body={"n": 0}, ttl=3600, delay=0, client_id="c")
+def new_message(delay: int = 0) -> NewMessage:
+    return NewMessage(id=str(uuid.uuid4()), body={"n": 0}, ttl=3600, delay=delay, client_id="c")
 
 
 async def measure(storage: Storage, queue: str, now: float) -> dict[str, float]:
@@ -104,4 +105,22 @@ async def test_claim_cost_behind_claimed_messages(
     print(
         f"{backend:12} claim behind 0 claimed {free * 1e3:7.3f} ms,"
         f" behind {HELD:,} {held * 1e3:7.3f} ms  ratio {held / free:5.2f}"
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite-file", "redis", "postgres"])
+async def test_claim_cost_behind_delayed_messages(
+    request: pytest.FixtureRequest, backend: str
+) -> None:
+    async with opened(storage_from_url(storage_url(request, backend))) as storage:
+        now = time.time()
+        spare = ROUNDS * 10 + FILL_BATCH
+        await fill(storage, "free", spare, now)
+        await fill(storage, "delayed", HELD, now, delay=900)
+        await fill(storage, "delayed", spare, now)
+        free = await claim_median(storage, "free", now)
+        delayed = await claim_median(storage, "delayed", now)
+    print(
+        f"{backend:12} claim behind 0 delayed {free * 1e3:7.3f} ms,"
+        f" behind {HELD:,} {delayed * 1e3:7.3f} ms  ratio {delayed / free:5.2f}"
     )

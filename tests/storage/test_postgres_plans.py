@@ -30,6 +30,11 @@ INDEX_ON_MESSAGES = re.compile(
     r"(Index|Index Only|Bitmap Index) Scan (Backward )?(using|on) messages_"
 )
 
+DELAYED_UP_TO_NOW = re.compile(
+    rf"Index Scan using messages_delayed .*\n.*Index Cond: .*\(visible_at <= '{NOW:.0f}'"
+)
+"""The delayed messages read up to those whose delay ends now: the rest are not read."""
+
 
 @dataclass(frozen=True)
 class Filled:
@@ -189,6 +194,16 @@ async def test_a_claim_reads_the_free_and_the_ended_messages_only(
 ) -> None:
     plan = await explain(filled.url, HOT_PATHS[name](filled))
 
-    assert "messages_free" in plan, plan
+    assert "messages_undelayed" in plan, plan
     assert "messages_claimed" in plan, plan
     assert "messages_by_queue" not in plan, plan
+
+
+@pytest.mark.parametrize("name", ["claim", "pop"])
+async def test_a_claim_reads_the_delayed_messages_by_the_end_of_their_delay(
+    filled: Filled, name: str
+) -> None:
+    plan = await explain(filled.url, HOT_PATHS[name](filled))
+
+    assert DELAYED_UP_TO_NOW.search(plan), plan
+    assert "messages_free" not in plan, plan

@@ -1,6 +1,6 @@
 """The SQLite driver's lookups by message id, and its claims, do not walk the queue: their
 work is the same in a queue of a hundred messages and in one of ten thousand, and a claim's
-the same behind a hundred claimed messages and behind ten thousand.
+the same behind a hundred claimed (or delayed) messages and behind ten thousand.
 
 SQLite has no statistics here, and for ten ids or more it used to prefer the queue's index
 (project, queue, seq) to the ids' own: a bulk delete of ten messages read the whole queue.
@@ -10,6 +10,7 @@ connection), which, unlike time, does not depend on what else the machine is doi
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import opened
 from tidings.models import NewMessage
 from tidings.storage.sqlite import SQLiteStorage
 
@@ -37,11 +39,11 @@ async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     await storage.close()
 
 
-async def fill(storage: SQLiteStorage, queue: str, depth: int) -> list[str]:
+async def fill(storage: SQLiteStorage, queue: str, depth: int, delay: int = 0) -> list[str]:
     ids = []
     for start in range(0, depth, 1000):
         batch = [
-            NewMessage(str(uuid.uuid4()), {"n": n}, 3600, 0, "c")
+            NewMessage(str(uuid.uuid4()), {"n": n}, 3600, delay, "c")
             for n in range(start, min(depth, start + 1000))
         ]
         ids += await storage.messages_post(PROJECT, queue, batch, NOW)
@@ -119,6 +121,21 @@ async def test_a_claim_does_not_walk_past_the_claimed_messages(storage: SQLiteSt
     assert in_deep <= 2 * in_shallow + 5
 
 
+async def test_a_claim_does_not_walk_past_the_delayed_messages(storage: SQLiteStorage) -> None:
+    # Given two queues whose heads are delayed, one a hundred times longer
+    for queue, delayed in (("shallow", SHALLOW), ("deep", DEEP)):
+        await fill(storage, queue, delayed, delay=900)
+        await fill(storage, queue, 10)
+
+    # When each is claimed, Then the work is the same
+    def claim(queue: str) -> Awaitable[object]:
+        return storage.claim_create(PROJECT, queue, 300, 60, 10, NOW)
+
+    in_shallow = await steps(storage, lambda: claim("shallow"))
+    in_deep = await steps(storage, lambda: claim("deep"))
+    assert in_deep <= 2 * in_shallow + 5
+
+
 async def test_messages_whose_claims_ended_together_are_all_claimed_again(
     storage: SQLiteStorage,
 ) -> None:
@@ -132,3 +149,58 @@ async def test_messages_whose_claims_ended_together_are_all_claimed_again(
     while claim := await storage.claim_create(PROJECT, "q", 60, 60, 4, later):
         claimed += [message.id for message in claim.messages]
     assert sorted(claimed) == sorted(ids)
+
+
+async def claimed(storage: SQLiteStorage, claims: int, now: float) -> list[str]:
+    """The ids taken by up to ``claims`` claims of 4 at ``now``, in the order they came."""
+    ids: list[str] = []
+    for _ in range(claims):
+        claim = await storage.claim_create(PROJECT, "q", 300, 60, 4, now)
+        ids += [] if claim is None else [message.id for message in claim.messages]
+    return ids
+
+
+async def test_delayed_messages_are_claimed_once_their_delay_passed_in_post_order(
+    storage: SQLiteStorage,
+) -> None:
+    # Given one post of 24 messages, every third delayed by 30 seconds
+    batch = [
+        NewMessage(str(uuid.uuid4()), {"n": n}, 3600, 30 if n % 3 == 0 else 0, "c")
+        for n in range(24)
+    ]
+    ids = await storage.messages_post(PROJECT, "q", batch, NOW)
+    undelayed = [message_id for n, message_id in enumerate(ids) if n % 3]
+
+    # When three claims of 4 take messages while the delay goes on
+    before = await claimed(storage, 2, NOW) + await claimed(storage, 1, NOW + 29)
+    # Then they take the first twelve undelayed ones, in post order
+    assert before == undelayed[:12]
+
+    # When the rest are claimed once it passed, Then each comes back once, in post order
+    after = await claimed(storage, 4, NOW + 30)
+    assert after == [message_id for message_id in ids if message_id not in before]
+    assert await claimed(storage, 1, NOW + 30) == []
+
+
+async def test_a_database_made_before_gets_the_claim_indexes_of_now(tmp_path: Path) -> None:
+    # Given a database whose free messages, delayed or not, sit in one index, as they did
+    path = tmp_path / "before.db"
+    async with opened(SQLiteStorage(str(path))) as storage:
+        ids = await fill(storage, "q", 3, delay=30) + await fill(storage, "q", 3)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executescript(
+            "DROP INDEX messages_undelayed; DROP INDEX messages_delayed;"
+            " CREATE INDEX messages_free ON messages (project, queue, seq) WHERE claim_expires = 0"
+        )
+
+    # When it is opened again
+    async with opened(SQLiteStorage(str(path))) as storage:
+        claim = await storage.claim_create(PROJECT, "q", 300, 60, 10, NOW + 30)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+
+    # Then it has the new indexes, not the old one, and they hold the messages posted before
+    assert {"messages_undelayed", "messages_delayed"} <= indexes
+    assert "messages_free" not in indexes
+    assert claim is not None
+    assert [message.id for message in claim.messages] == ids

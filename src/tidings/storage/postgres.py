@@ -97,22 +97,38 @@ MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
 LIVE = "project = $1 AND queue = $2 AND expires > $3"
+UNDELAYED = "visible_at <= created"
+"""Messages posted without a delay (``visible_at`` is ``created`` plus the delay, and never
+changes). A claim repeats this term, and DELAYED, as the partial indexes messages_undelayed
+and messages_delayed state them (migration 0006), for PostgreSQL to use them."""
+DELAYED = "visible_at > created"
+"""Messages posted with a delay, whether it has passed or not."""
 CLAIMABLE = f"""
-WITH free AS (
-    SELECT seq FROM messages WHERE {LIVE} AND claim_expires = 0 AND visible_at <= $3
+WITH undelayed AS (
+    SELECT seq FROM messages
+    WHERE {LIVE} AND claim_expires = 0 AND {UNDELAYED} AND visible_at <= $3
     ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED
+), delayed AS (
+    SELECT seq FROM messages
+    WHERE {LIVE} AND claim_expires = 0 AND {DELAYED} AND visible_at <= $3
+    ORDER BY visible_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED
 ), ended AS (
     SELECT seq FROM messages
     WHERE {LIVE} AND claim_expires > 0 AND claim_expires <= $3 AND visible_at <= $3
     ORDER BY claim_expires LIMIT $4 FOR UPDATE SKIP LOCKED
 )
-SELECT seq FROM (SELECT seq FROM free UNION ALL SELECT seq FROM ended) AS claimable
+SELECT seq FROM (
+    SELECT seq FROM undelayed UNION ALL SELECT seq FROM delayed UNION ALL SELECT seq FROM ended
+) AS claimable
 ORDER BY seq LIMIT $4
 """
-"""The first ``$4`` messages a claim or pop may take: the first free ones (the literal 0 lets
-PostgreSQL use the partial index messages_free) and the first whose claim ended
-(messages_claimed), by post order. When more claims than that ended, the first to end come
-first, so a claim may then get newer messages before the rest of them."""
+"""The first ``$4`` messages a claim or pop may take: the first free ones never delayed (the
+literal 0 lets PostgreSQL use the partial index messages_undelayed), the first free ones
+whose delay ended (messages_delayed, by the delay's end) and the first whose claim ended
+(messages_claimed, by the claim's end), by post order. So a claim reads neither the messages
+other consumers hold nor those whose delay goes on. When more delays or claims than that
+ended, the first to end come first, so a claim may then get newer messages before the rest
+of them."""
 
 QUEUE_CREATE = """
 INSERT INTO queues (project, name, metadata, created) VALUES ($1, $2, $3, $4)

@@ -54,18 +54,32 @@ MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
 LIVE = "project = ? AND queue = ? AND expires > ?"
+UNDELAYED = "visible_at <= created"
+"""Messages posted without a delay (``visible_at`` is ``created`` plus the delay, and never
+changes). A claim repeats this term, and DELAYED, literally: SQLite uses a partial index only
+for a query whose WHERE holds each term of the index's own (messages_undelayed,
+messages_delayed in sqlite.sql)."""
+DELAYED = "visible_at > created"
+"""Messages posted with a delay, whether it has passed or not."""
 CLAIMABLE = (
     "SELECT seq FROM (SELECT seq FROM messages WHERE project = :project AND queue = :queue"
-    " AND expires > :now AND claim_expires = 0 AND visible_at <= :now ORDER BY seq LIMIT :limit)"
+    f" AND expires > :now AND claim_expires = 0 AND {UNDELAYED} AND visible_at <= :now"
+    " ORDER BY seq LIMIT :limit)"
+    " UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE project = :project"
+    f" AND queue = :queue AND expires > :now AND claim_expires = 0 AND {DELAYED}"
+    " AND visible_at <= :now ORDER BY visible_at, seq LIMIT :limit)"
     " UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE project = :project"
     " AND queue = :queue AND expires > :now AND claim_expires > 0 AND claim_expires <= :now"
     " AND visible_at <= :now ORDER BY claim_expires LIMIT :limit)"
     " ORDER BY seq LIMIT :limit"
 )
-"""The first ``:limit`` messages a claim or pop may take: the first free ones (the literal 0
-lets SQLite use the partial index messages_free) and the first whose claim ended
-(messages_claimed), by post order. When more claims than that ended, the first to end come
-first, so a claim may then get newer messages before the rest of them."""
+"""The first ``:limit`` messages a claim or pop may take: the first free ones never delayed
+(the literal 0 lets SQLite use the partial index messages_undelayed), the first free ones
+whose delay ended (messages_delayed, by the delay's end) and the first whose claim ended
+(messages_claimed, by the claim's end), by post order. So a claim reads neither the messages
+other consumers hold nor those whose delay goes on. When more delays or claims than that
+ended, the first to end come first, so a claim may then get newer messages before the rest
+of them."""
 LIVE_CLAIM = (
     "SELECT created, expires FROM claims WHERE id = ? AND project = ? AND queue = ? AND expires > ?"
 )

@@ -23,13 +23,20 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (project, queue, seq);
 CREATE INDEX IF NOT EXISTS messages_by_claim ON messages (claim_id) WHERE claim_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
--- A claim (or pop) takes a queue's free messages (never claimed, or released) in post order
--- from messages_free, and those whose claim ended from messages_claimed, by the claim's end,
--- without walking past the messages other consumers hold. A message is in one of the two.
-CREATE INDEX IF NOT EXISTS messages_free ON messages (project, queue, seq)
-    WHERE claim_expires = 0;
+-- A claim (or pop) takes a queue's free messages (never claimed, or released) that were never
+-- delayed in post order from messages_undelayed, the free delayed ones by the end of their
+-- delay from messages_delayed, and those whose claim ended from messages_claimed, by the
+-- claim's end, without walking past the messages other consumers hold or whose delay goes
+-- on. A message is in one of the three (visible_at is created plus the delay, never changed).
+-- An index entry ends with the rowid (seq): messages_delayed reads by (visible_at, seq).
+CREATE INDEX IF NOT EXISTS messages_undelayed ON messages (project, queue, seq)
+    WHERE claim_expires = 0 AND visible_at <= created;
+CREATE INDEX IF NOT EXISTS messages_delayed ON messages (project, queue, visible_at)
+    WHERE claim_expires = 0 AND visible_at > created;
 CREATE INDEX IF NOT EXISTS messages_claimed ON messages (project, queue, claim_expires)
     WHERE claim_expires > 0;
+-- Free messages, delayed or not, in post order: claims read the two indexes above instead.
+DROP INDEX IF EXISTS messages_free;
 
 CREATE TABLE IF NOT EXISTS claims (
     id TEXT PRIMARY KEY,
