@@ -137,6 +137,32 @@ async def test_a_delayed_message_is_claimable_once_its_delay_passed(
     assert bodies(claim.messages) == ["delayed"]
 
 
+async def test_delayed_messages_are_claimed_once_their_delay_passed_in_post_order(
+    storage: Storage, clock: FakeClock, post_order: PostOrderOf
+) -> None:
+    # Given one post of 24 messages, every third delayed by 30 seconds
+    posted = [new(n, delay=30 if n % 3 == 0 else 0)[0] for n in range(24)]
+    await storage.messages_post(PROJECT, QUEUE, posted, clock())
+
+    async def claimed(claims: int) -> list[JSON]:
+        taken: list[JSON] = []
+        for _ in range(claims):
+            claim = await storage.claim_create(PROJECT, QUEUE, 300, 60, 4, clock())
+            taken += [] if claim is None else bodies(claim.messages)
+        return taken
+
+    # When three claims of 4 take messages while the delay goes on
+    before = await claimed(2)
+    clock.advance(29)
+    before += await claimed(1)
+    # Then they take the first twelve undelayed ones
+    assert before == post_order(*[n for n in range(24) if n % 3][:12])
+
+    # When the rest are claimed once it passed, Then each comes back once, in post order
+    clock.advance(1)
+    assert await claimed(5) == post_order(*(n for n in range(24) if n not in before))
+
+
 async def test_an_expired_claim_frees_its_messages(storage: Storage, clock: FakeClock) -> None:
     # Given a message under a 60 second claim
     await storage.messages_post(PROJECT, QUEUE, new("retry me"), clock())

@@ -160,36 +160,7 @@ async def test_concurrent_posts_to_one_queue_list_in_seq_order(
         assert seen[start : start + len(ids)] == ids
 
 
-# Delays
-
-
-async def test_delayed_messages_are_claimed_once_their_delay_passed_in_post_order(
-    storage: postgres.PostgresStorage, clock: FakeClock
-) -> None:
-    # Given one post of 24 messages, every third delayed by 30 seconds
-    ids = [
-        message_id
-        for n in range(24)
-        for message_id in await storage.messages_post(
-            PROJECT, QUEUE, new(n, delay=30 if n % 3 == 0 else 0), clock()
-        )
-    ]
-
-    async def claimed(claims: int) -> list[str]:
-        taken: list[str] = []
-        for _ in range(claims):
-            claim = await storage.claim_create(PROJECT, QUEUE, 300, 60, 4, clock())
-            taken += [] if claim is None else [message.id for message in claim.messages]
-        return taken
-
-    # When three claims of 4 take messages while the delay goes on
-    before = await claimed(3)
-    # Then they take the first twelve undelayed ones, in post order
-    assert before == [message_id for n, message_id in enumerate(ids) if n % 3][:12]
-
-    # When the rest are claimed once it passed, Then each comes back once, in post order
-    clock.advance(30)
-    assert await claimed(5) == [message_id for message_id in ids if message_id not in before]
+# Outages
 
 
 @pytest.fixture

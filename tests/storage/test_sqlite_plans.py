@@ -151,37 +151,6 @@ async def test_messages_whose_claims_ended_together_are_all_claimed_again(
     assert sorted(claimed) == sorted(ids)
 
 
-async def claimed(storage: SQLiteStorage, claims: int, now: float) -> list[str]:
-    """The ids taken by up to ``claims`` claims of 4 at ``now``, in the order they came."""
-    ids: list[str] = []
-    for _ in range(claims):
-        claim = await storage.claim_create(PROJECT, "q", 300, 60, 4, now)
-        ids += [] if claim is None else [message.id for message in claim.messages]
-    return ids
-
-
-async def test_delayed_messages_are_claimed_once_their_delay_passed_in_post_order(
-    storage: SQLiteStorage,
-) -> None:
-    # Given one post of 24 messages, every third delayed by 30 seconds
-    batch = [
-        NewMessage(str(uuid.uuid4()), {"n": n}, 3600, 30 if n % 3 == 0 else 0, "c")
-        for n in range(24)
-    ]
-    ids = await storage.messages_post(PROJECT, "q", batch, NOW)
-    undelayed = [message_id for n, message_id in enumerate(ids) if n % 3]
-
-    # When three claims of 4 take messages while the delay goes on
-    before = await claimed(storage, 2, NOW) + await claimed(storage, 1, NOW + 29)
-    # Then they take the first twelve undelayed ones, in post order
-    assert before == undelayed[:12]
-
-    # When the rest are claimed once it passed, Then each comes back once, in post order
-    after = await claimed(storage, 4, NOW + 30)
-    assert after == [message_id for message_id in ids if message_id not in before]
-    assert await claimed(storage, 1, NOW + 30) == []
-
-
 async def test_a_database_made_before_gets_the_claim_indexes_of_now(tmp_path: Path) -> None:
     # Given a database whose free messages, delayed or not, sit in one index, as they did
     path = tmp_path / "before.db"
