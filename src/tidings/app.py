@@ -60,6 +60,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await storage.open()
+        instruments.start()
         collector = asyncio.create_task(_collect_garbage(service, settings.storage.gc_interval))
         await notifier.start()
         try:
@@ -71,7 +72,7 @@ def build_app(
                 await collector
             await storage.close()
             await authenticator.aclose()
-            instruments.shutdown()
+            await instruments.stop()
 
     return create_app(service, settings, lifespan, authenticator, policy, instruments)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ from tests.notify.receivers import Receiver
 from tests.observability.conftest import serve
 from tidings.clock import FakeClock
 from tidings.observability import Instruments
-from tidings.observability.metrics import Metrics
+from tidings.observability.metrics import SHARE_INTERVAL, Metrics
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -87,13 +88,19 @@ def test_workers_share_their_counts(tmp_path: Path) -> None:
             # When 20 requests land on whichever worker accepts them
             for _ in range(20):
                 http.put("/v2/queues/shared")
-            text = http.get("/metrics").text
+            # Then any worker reports the sum of both, once the other has shared its figures
+            deadline = time.monotonic() + 10 * SHARE_INTERVAL
+            while (created := queues_created(http.get("/metrics").text)) < 20:
+                assert time.monotonic() < deadline, f"{created} of 20 requests reported"
+                time.sleep(SHARE_INTERVAL / 10)
     finally:
         server.stop()
 
-    # Then any worker reports the sum of both
-    created = requests_of(text, "queue_create", "201") + requests_of(text, "queue_create", "204")
     assert created == 20
+
+
+def queues_created(text: str) -> float:
+    return requests_of(text, "queue_create", "201") + requests_of(text, "queue_create", "204")
 
 
 def deliveries_of(text: str, kind: str, result: str) -> float:

@@ -4,7 +4,9 @@ made and the storage driver is not wrapped."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -17,7 +19,7 @@ from starlette.types import ASGIApp
 from tidings.clock import Clock
 from tidings.config import ObservabilitySettings
 from tidings.observability.asgi import RequestMiddleware
-from tidings.observability.metrics import Backlog, Metrics, forget_process
+from tidings.observability.metrics import SHARED_DIR, Backlog, Metrics
 from tidings.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ class Instruments:
         self.metrics = metrics
         self.tracing = tracing
         self.backlog_interval = backlog_interval
+        self._sharing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: ObservabilitySettings) -> Instruments:
@@ -50,7 +53,7 @@ class Instruments:
     def attach(self, storage: Storage, url: str, clock: Clock) -> Storage:
         """Watch the storage: read the backlog from it, and (tracing on) trace its calls."""
         if self.metrics is not None:
-            self.metrics.backlog = Backlog(self.metrics, storage, clock, self.backlog_interval)
+            self.metrics.backlog = Backlog(storage, clock, self.backlog_interval)
         if self.tracing is None:
             return storage
         from tidings.observability.storage import traced
@@ -78,9 +81,16 @@ class Instruments:
 
         return [Route("/metrics", endpoint, methods=["GET"], include_in_schema=False)]
 
-    def shutdown(self) -> None:
-        """At the end of a server process: flush spans, drop this process's gauges."""
-        if self.metrics is not None:
-            forget_process()
+    def start(self) -> None:
+        """At the start of a server process: share its metrics with the other workers'."""
+        if self.metrics is not None and SHARED_DIR in os.environ:
+            self._sharing = asyncio.create_task(self.metrics.share())
+
+    async def stop(self) -> None:
+        """At the end of a server process: leave its last figures, flush spans."""
+        if self._sharing is not None:
+            self._sharing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sharing
         if self.tracing is not None:
             self.tracing.shutdown()

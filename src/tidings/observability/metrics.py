@@ -1,103 +1,262 @@
-"""Prometheus metrics: requests and their latency by operation and status, and the backlog.
+"""Prometheus metrics: requests and their latency by operation and status, notification
+deliveries, and the backlog.
 
 Label values are bounded: ``operation`` is a name from the operation table (or ``other``),
 ``status`` an HTTP status, ``state`` one of four message states. No label names a queue.
 
-With several server processes, ``tidings serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
-private directory before the workers start; each worker then writes its samples there and
-any of them answers ``/metrics`` with the sum of all.
+A request's figures are plain numbers this process keeps: recording one adds 1 to the count
+of its latency's bucket and its time to a sum. They become Prometheus families only when
+``/metrics`` is scraped. (The Prometheus client's own metric objects cost a request about ten
+times as much: three values, each under a lock, and with several processes each written to a
+shared file.)
+
+With several server processes, ``tidings serve`` names a private directory in
+``TIDINGS_METRICS_DIR`` before the workers start. Each worker writes its figures there every
+``SHARE_INTERVAL`` seconds and when it stops; whichever answers ``/metrics`` adds its own
+figures to the others' latest, which are thus at most that old.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
-from typing import Final
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
 
 from tidings.clock import Clock
 from tidings.recent import Recent
 from tidings.storage.base import Storage
 
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+SHARED_DIR = "TIDINGS_METRICS_DIR"
+SHARE_INTERVAL = 1.0
+"""Seconds between two writes of a worker's figures to the shared directory."""
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 )  # fmt: skip
+_BUCKET_BOUNDS = [str(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
+"""The buckets' ``le`` labels, as the Prometheus client writes them."""
 STATES = ("total", "claimed", "free", "delayed")
-GAUGE_MODE: Final = "livemostrecent"
-"""With several processes, the gauges of the latest refresh win."""
 TRACKED_QUEUES = 1000
 """The backlog follows at most this many queues per process (the most recently used)."""
 
+Labels = tuple[str, ...]
+
+
+class Histograms:
+    """Observations by label values, each as its count per latency bucket (the last bucket
+    is +Inf) followed by the sum of the observed seconds."""
+
+    def __init__(self) -> None:
+        self.figures: dict[Labels, list[float]] = {}
+
+    def observe(self, labels: Labels, seconds: float) -> None:
+        figures = self.figures.get(labels)
+        if figures is None:
+            figures = self.figures[labels] = [0.0] * (len(_BUCKET_BOUNDS) + 1)
+        figures[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        figures[-1] += seconds
+
+    def add(self, figures_by_labels: Iterable[tuple[Labels, Sequence[float]]]) -> None:
+        for labels, figures in figures_by_labels:
+            mine = self.figures.setdefault(labels, [0.0] * (len(_BUCKET_BOUNDS) + 1))
+            for index, figure in enumerate(figures):
+                mine[index] += figure
+
+    def counts(self) -> Iterator[tuple[Labels, float]]:
+        for labels, figures in self.figures.items():
+            yield labels, sum(figures[:-1])
+
+    def family(self, name: str, documentation: str, label_names: Sequence[str]) -> Metric:
+        family = HistogramMetricFamily(name, documentation, labels=label_names)
+        for labels, figures in self.figures.items():
+            cumulative = 0.0
+            buckets = []
+            for bound, count in zip(_BUCKET_BOUNDS, figures, strict=False):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            family.add_metric(list(labels), buckets, sum_value=figures[-1])
+        return family
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogReading:
+    messages: Mapping[str, int]
+    """Live messages by state."""
+    oldest_age: float
+    queues: int
+    read_at: float
+    """Wall-clock seconds, comparable between processes."""
+
 
 class Metrics:
-    """One server's metrics, in its own registry."""
+    """One server process's figures."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        self.requests = Counter(
-            "tidings_requests",
-            "HTTP requests by operation and status",
-            ["operation", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "tidings_request_duration_seconds",
-            "Time from request to the end of the response, by operation and status",
-            ["operation", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.deliveries = Counter(
-            "tidings_notification_deliveries",
-            "Notification delivery attempts by subscriber kind and result",
-            ["kind", "result"],
-            registry=self.registry,
-        )
-        self.delivery_latency = Histogram(
-            "tidings_notification_delivery_duration_seconds",
-            "Time one delivery attempt took, by subscriber kind",
-            ["kind"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+    def __init__(self) -> None:
+        self.requests = Histograms()
+        """By (operation, status)."""
+        self.deliveries = Histograms()
+        """By (kind, result)."""
         self.backlog: Backlog | None = None
-
-    def observe_delivery(self, kind: str, result: str, seconds: float) -> None:
-        self.deliveries.labels(kind, result).inc()
-        self.delivery_latency.labels(kind).observe(seconds)
+        self._file_name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
-        children = self._children.get((operation, status))
-        if children is None:
-            code = str(status)
-            children = self.requests.labels(operation, code), self.latency.labels(operation, code)
-            self._children[operation, status] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.requests.observe((operation, str(status)), seconds)
+
+    def observe_delivery(self, kind: str, result: str, seconds: float) -> None:
+        self.deliveries.observe((kind, result), seconds)
 
     async def exposition(self) -> tuple[bytes, str]:
         """The text exposition (refreshing the backlog first) and its content type."""
         if self.backlog is not None:
             await self.backlog.refresh()
-        if MULTIPROCESS_DIR in os.environ:
-            merged = CollectorRegistry()
-            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-            return generate_latest(merged), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        merged = Figures.of(self)
+        shared = os.environ.get(SHARED_DIR)
+        if shared is not None:
+            merged = merged.merged(_shared_figures(Path(shared), self._file_name))
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(merged)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    async def share(self) -> None:
+        """Write this process's figures to the shared directory, every ``SHARE_INTERVAL``
+        seconds, until cancelled; then once more, without the backlog (whose reading is
+        nobody's once this process is gone)."""
+        directory = Path(os.environ[SHARED_DIR])
+        try:
+            while True:
+                await asyncio.sleep(SHARE_INTERVAL)
+                self._write(directory, Figures.of(self))
+        finally:
+            self._write(directory, Figures.of(self, with_backlog=False))
+
+    def _write(self, directory: Path, figures: Figures) -> None:
+        path = directory / self._file_name
+        draft = path.with_suffix(".draft")
+        draft.write_bytes(orjson.dumps(figures.as_json()))
+        draft.replace(path)  # atomic: a reader sees the old figures or the new
+
+
+class Figures:
+    """The figures of one or more processes, as an exposition's collector."""
+
+    def __init__(
+        self, requests: Histograms, deliveries: Histograms, backlog: BacklogReading | None
+    ) -> None:
+        self.requests = requests
+        self.deliveries = deliveries
+        self.backlog = backlog
+
+    @classmethod
+    def of(cls, metrics: Metrics, *, with_backlog: bool = True) -> Figures:
+        reading = metrics.backlog.reading if metrics.backlog and with_backlog else None
+        return cls(metrics.requests, metrics.deliveries, reading)
+
+    def merged(self, others: Iterable[Figures]) -> Figures:
+        """The sum of the counts; the latest backlog reading."""
+        requests, deliveries, backlog = Histograms(), Histograms(), self.backlog
+        for figures in [self, *others]:
+            requests.add(figures.requests.figures.items())
+            deliveries.add(figures.deliveries.figures.items())
+            if figures.backlog and (backlog is None or figures.backlog.read_at > backlog.read_at):
+                backlog = figures.backlog
+        return Figures(requests, deliveries, backlog)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": list(self.requests.figures.items()),
+            "deliveries": list(self.deliveries.figures.items()),
+            "backlog": None if self.backlog is None else asdict(self.backlog),
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Figures:
+        requests, deliveries = Histograms(), Histograms()
+        requests.add((tuple(labels), figures) for labels, figures in document["requests"])
+        deliveries.add((tuple(labels), figures) for labels, figures in document["deliveries"])
+        backlog = document["backlog"]
+        return cls(requests, deliveries, None if backlog is None else BacklogReading(**backlog))
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "tidings_requests",
+            "HTTP requests by operation and status",
+            labels=["operation", "status"],
+        )
+        for labels, count in self.requests.counts():
+            requests.add_metric(list(labels), count)
+        yield requests
+        yield self.requests.family(
+            "tidings_request_duration_seconds",
+            "Time from request to the end of the response, by operation and status",
+            ["operation", "status"],
+        )
+        yield from self._delivery_families()
+        if self.backlog is not None:
+            yield from _backlog_families(self.backlog)
+
+    def _delivery_families(self) -> Iterator[Metric]:
+        deliveries = CounterMetricFamily(
+            "tidings_notification_deliveries",
+            "Notification delivery attempts by subscriber kind and result",
+            labels=["kind", "result"],
+        )
+        by_kind = Histograms()
+        for (kind, result), count in self.deliveries.counts():
+            deliveries.add_metric([kind, result], count)
+        by_kind.add(((labels[0],), figures) for labels, figures in self.deliveries.figures.items())
+        yield deliveries
+        yield by_kind.family(
+            "tidings_notification_delivery_duration_seconds",
+            "Time one delivery attempt took, by subscriber kind",
+            ["kind"],
+        )
+
+
+def _backlog_families(reading: BacklogReading) -> Iterator[Metric]:
+    messages = GaugeMetricFamily(
+        "tidings_backlog_messages",
+        "Live messages in the recently used queues, by state",
+        labels=["state"],
+    )
+    for state, count in reading.messages.items():
+        messages.add_metric([state], count)
+    yield messages
+    yield GaugeMetricFamily(
+        "tidings_backlog_oldest_message_age_seconds",
+        "Age of the oldest live message in the recently used queues",
+        value=reading.oldest_age,
+    )
+    yield GaugeMetricFamily(
+        "tidings_backlog_queues",
+        "Non-empty queues the backlog figures cover",
+        value=reading.queues,
+    )
+
+
+def _shared_figures(directory: Path, own_file: str) -> Iterator[Figures]:
+    """The latest figures the other processes wrote."""
+    for path in directory.glob("*.json"):
+        if path.name == own_file:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            yield Figures.from_json(orjson.loads(path.read_bytes()))
 
 
 class Backlog:
@@ -108,31 +267,13 @@ class Backlog:
     ``interval`` seconds (on a scrape); queues found empty are forgotten until seen again.
     """
 
-    def __init__(self, metrics: Metrics, storage: Storage, clock: Clock, interval: float) -> None:
+    def __init__(self, storage: Storage, clock: Clock, interval: float) -> None:
         self.storage = storage
         self.clock = clock
         self.interval = interval
+        self.reading: BacklogReading | None = None
         self._queues = Recent[tuple[str, str], None](TRACKED_QUEUES)
         self._refreshed = float("-inf")
-        self.messages = Gauge(
-            "tidings_backlog_messages",
-            "Live messages in the recently used queues, by state",
-            ["state"],
-            registry=metrics.registry,
-            multiprocess_mode=GAUGE_MODE,
-        )
-        self.oldest_age = Gauge(
-            "tidings_backlog_oldest_message_age_seconds",
-            "Age of the oldest live message in the recently used queues",
-            registry=metrics.registry,
-            multiprocess_mode=GAUGE_MODE,
-        )
-        self.queues = Gauge(
-            "tidings_backlog_queues",
-            "Non-empty queues the backlog figures cover",
-            registry=metrics.registry,
-            multiprocess_mode=GAUGE_MODE,
-        )
 
     def saw(self, project: str, queue: str) -> None:
         self._queues.keep((project, queue), None)
@@ -153,28 +294,19 @@ class Backlog:
                 totals[state] += getattr(stats, state)
             if stats.oldest is not None:
                 oldest = min(oldest, stats.oldest.created)
-        for state, count in totals.items():
-            self.messages.labels(state).set(count)
-        self.oldest_age.set(now - oldest)
-        self.queues.set(len(self._queues))
+        self.reading = BacklogReading(totals, now - oldest, len(self._queues), time.time())
 
 
 @contextlib.contextmanager
 def shared_across_processes() -> Iterator[None]:
     """Let the worker processes started inside this block share their metrics."""
-    if MULTIPROCESS_DIR in os.environ:  # the operator chose a directory
+    if SHARED_DIR in os.environ:  # the operator chose a directory
         yield
         return
     directory = tempfile.mkdtemp(prefix="tidings-metrics-")
-    os.environ[MULTIPROCESS_DIR] = directory
+    os.environ[SHARED_DIR] = directory
     try:
         yield
     finally:
-        del os.environ[MULTIPROCESS_DIR]
+        del os.environ[SHARED_DIR]
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def forget_process() -> None:
-    """Drop this (stopping) process's backlog gauges from the shared figures."""
-    if MULTIPROCESS_DIR in os.environ:
-        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
