@@ -63,6 +63,10 @@ async def shared_once(metrics: Metrics) -> None:
     """One write of the figures, as a stopping process leaves them."""
     sharing = asyncio.create_task(metrics.share())
     await asyncio.sleep(0)
+    await stopped(sharing)
+
+
+async def stopped(sharing: asyncio.Task[None]) -> None:
     sharing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sharing
@@ -122,9 +126,7 @@ async def test_a_running_process_shares_its_backlog_and_a_stopped_one_takes_it_b
         await eventually(lambda: any(shared.iterdir()))
         assert shared_backlogs(shared) == [running.backlog and running.backlog.reading]
     finally:
-        sharing.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await sharing
+        await stopped(sharing)
     assert shared_backlogs(shared) == [None]
 
 

@@ -85,9 +85,13 @@ def test_workers_share_their_counts(tmp_path: Path) -> None:
     try:
         headers = caller_headers()
         with httpx.Client(base_url=server.url, headers=headers) as http:
-            # When 20 requests land on whichever worker accepts them
+            # When 20 requests, each on a connection of its own, land on whichever worker
+            # accepts them: both, by their request ids (a prefix per process)
+            workers = set()
             for _ in range(20):
-                http.put("/v2/queues/shared")
+                answer = http.put("/v2/queues/shared", headers={"Connection": "close"})
+                workers.add(answer.headers["X-OpenStack-Request-Id"][: len("req-") + 18])
+            assert len(workers) == 2
             # Then any worker reports the sum of both, once the other has shared its figures
             deadline = time.monotonic() + 10 * SHARE_INTERVAL
             while (created := queues_created(http.get("/metrics").text)) < 20:

@@ -6,7 +6,7 @@ Label values are bounded: ``operation`` is a name from the operation table (or `
 
 A request's figures are plain numbers this process keeps: recording one adds 1 to the count
 of its latency's bucket and its time to a sum. They become Prometheus families only when
-``/metrics`` is scraped. (The Prometheus client's own metric objects cost a request about ten
+``/metrics`` is scraped. (The Prometheus client's own metric objects cost a request about five
 times as much: three values, each under a lock, and with several processes each written to a
 shared file.)
 
