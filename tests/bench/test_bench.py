@@ -75,6 +75,20 @@ async def test_claim_and_bulk_delete(target: ServerProcess) -> None:
     assert result["operations"]["message_delete_many"]["requests"] == 4
 
 
+async def test_the_default_prefill_lasts_the_run_at_the_target_concurrency(
+    target: ServerProcess,
+) -> None:
+    scenario = SCENARIOS["claim-10-bulk-delete"].with_clients(32)
+    settings = Options(url=target.url, duration=1.0)
+
+    result = report.summary(scenario, settings, await run(scenario, settings))
+
+    assert not result["drained"]
+    assert result["elapsed_s"] >= 1.0
+    assert result["consumed"] > 0
+    assert result["errors"] == 0
+
+
 async def test_mixed_roles_run_together(target: ServerProcess) -> None:
     result = await run_scenario(target, "mixed", prefill=0)
 

@@ -80,6 +80,24 @@ def test_compare_two_running_servers(two_servers: tuple[ServerProcess, ServerPro
     assert verdict["cpu_ratio"] is None
 
 
+def test_compare_tells_of_runs_that_ran_dry(
+    two_servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    base, candidate = two_servers
+    dry = ("--scenario", "claim-10-bulk-delete", "--prefill", "40", "--duration", "30")
+    sides = ("--base", base.url, "--candidate", candidate.url, "--rounds", "1", "--clients", "2")
+
+    as_json = compare(*sides, *dry, "--json")
+    as_table = compare(*sides, *dry)
+
+    assert as_json.returncode == 0, as_json.stderr
+    [verdict] = orjson.loads(as_json.stdout)
+    assert verdict["drained"] == 2
+    assert as_json.stderr.count("ran dry after") == 2
+    assert "claim-10-bulk-delete: 2 of 2 runs ran dry" in as_table.stdout
+    assert "raise --prefill" in as_table.stdout
+
+
 def test_compare_starts_both_servers_from_the_working_tree() -> None:
     done = compare("--base", ".", "--candidate", ".", "--workers", "1", *SHORT)
 

@@ -110,7 +110,7 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-prefix", default="tidings-bench")
     parser.add_argument("--project", default="tidings-bench", help="X-Project-ID to use")
     parser.add_argument(
-        "--prefill", type=int, help="messages posted before a consumer run (default 5000/s)"
+        "--prefill", type=int, help="messages posted before a consumer run (default 40000/s)"
     )
 
 

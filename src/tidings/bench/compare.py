@@ -46,6 +46,8 @@ class Verdict:
     base_cpu: list[float] = dataclasses.field(default_factory=list)
     """Server CPU per request of each round, in ms; empty for a server not started here."""
     candidate_cpu: list[float] = dataclasses.field(default_factory=list)
+    drained: int = 0
+    """Runs of either side whose queues ran dry before the end: shorter than asked."""
 
     @property
     def cpu_ratio(self) -> float | None:
@@ -80,6 +82,7 @@ class _Measured:
 
     rates: list[float] = dataclasses.field(default_factory=list)
     cpu: list[float] = dataclasses.field(default_factory=list)
+    drained: int = 0
 
 
 def judge(
@@ -88,9 +91,11 @@ def judge(
     candidate: Sequence[float],
     floor: float,
     cpu: tuple[Sequence[float], Sequence[float]] = ((), ()),
+    drained: int = 0,
 ) -> Verdict:
     """Ratios candidate/base round by round, and the tolerance they allow (see the module);
-    ``cpu``: each side's server CPU per request, round by round, where known."""
+    ``cpu``: each side's server CPU per request, round by round, where known; ``drained``:
+    how many of the runs ran dry."""
     ratios = [new / old for old, new in zip(base, candidate, strict=True) if old > 0]
     spread = (max(ratios) - min(ratios)) / 2 if ratios else 0.0
     base_cpu, candidate_cpu = cpu
@@ -102,6 +107,7 @@ def judge(
         max(floor, spread),
         list(base_cpu),
         list(candidate_cpu),
+        drained,
     )
 
 
@@ -125,6 +131,7 @@ def main(args: argparse.Namespace) -> int:
             sides["candidate"].rates,
             args.tolerance,
             (sides["base"].cpu, sides["candidate"].cpu),
+            sides["base"].drained + sides["candidate"].drained,
         )
         for name, sides in measured.items()
     ]
@@ -148,6 +155,7 @@ async def _rounds(
                 result = report.summary(scenario, options, outcome)
                 figures = measured[scenario.name][side]
                 figures.rates.append(result["messages_per_second"])
+                figures.drained += result["drained"]
                 cpu = _per_request(outcome.server_cpu, result["requests"])
                 if cpu is not None:
                     figures.cpu.append(cpu)
@@ -175,10 +183,11 @@ def _line(
     main = "message_post" if scenario.producers else "claim_create"
     p99 = result["operations"].get(main, {}).get("p99_ms", 0.0)
     cost = "" if cpu is None else f"  server CPU {cpu:.3f} ms/request"
+    dry = f"  ran dry after {result['elapsed_s']:.1f} s" if result["drained"] else ""
     return (
         f"round {number}/{rounds} {scenario.name:<22} {side:<9} "
         f"{result['messages_per_second']:>10,.0f} msgs/s  p99 {p99:.1f} ms  "
-        f"{result['errors']} errors{cost}"
+        f"{result['errors']} errors{cost}{dry}"
     )
 
 
@@ -221,7 +230,14 @@ def _show(verdicts: Sequence[Verdict], args: argparse.Namespace) -> None:
             f"slower (beyond ±{verdict.tolerance:.1%})" if verdict.slower else "ok",
             "" if cpu_ratio is None else f"{cpu_ratio:.3f}",
         )
-    report.stdout_console().print(view)
+    console = report.stdout_console()
+    console.print(view)
+    for verdict in verdicts:
+        if verdict.drained:
+            console.print(
+                f"{verdict.scenario}: {verdict.drained} of {2 * len(verdict.base)} runs ran "
+                "dry before the end and timed less than --duration: raise --prefill"
+            )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
