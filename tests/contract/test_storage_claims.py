@@ -112,6 +112,24 @@ async def test_a_claim_never_shortens_a_message_life(storage: Storage, clock: Fa
     assert (await get(storage, message_id, clock())).expires == clock() + 1000
 
 
+async def test_a_claim_extends_only_the_messages_that_would_end_before_it(
+    storage: Storage, clock: FakeClock
+) -> None:
+    # Given messages with 60, 1000 and 90 seconds to live
+    ids = [
+        (await storage.messages_post(PROJECT, QUEUE, new(body, ttl=ttl), clock()))[0]
+        for body, ttl in (("short", 60), ("long", 1000), ("shorter", 90))
+    ]
+    # When all three are claimed for 100 seconds with a grace of 30
+    claim = await storage.claim_create(PROJECT, QUEUE, 100, 30, 3, clock())
+    # Then the two short ones live until 130 seconds from now, the long one as before
+    assert claim is not None
+    expected = [clock() + 130, clock() + 1000, clock() + 130]
+    assert [m.id for m in claim.messages] == ids
+    assert [m.expires for m in claim.messages] == expected
+    assert [(await get(storage, one, clock())).expires for one in ids] == expected
+
+
 async def test_nothing_to_claim_gives_none(storage: Storage, clock: FakeClock) -> None:
     # Given a missing queue, an empty one, and one with only delayed and expired messages
     await storage.queue_create(PROJECT, "empty", {}, clock())
