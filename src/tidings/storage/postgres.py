@@ -36,6 +36,7 @@ import asyncpg
 import orjson
 
 from tidings import errors
+from tidings.ids import unique_id
 from tidings.models import (
     JSON,
     Claim,
@@ -730,7 +731,7 @@ class PostgresStorage(Storage):
     async def claim_create(
         self, project: str, queue: str, ttl: int, grace: int, limit: int, now: float
     ) -> Claim | None:
-        claim_id = str(uuid.uuid4())
+        claim_id = unique_id()
         expires = now + ttl
         rows = await self._fetch(
             CLAIM_CREATE, project, queue, now, limit, claim_id, expires, expires + grace

@@ -74,6 +74,7 @@ from redis.connection import HiredisRespSerializer
 from redis.crc import key_slot
 
 from tidings import errors
+from tidings.ids import unique_id
 from tidings.models import (
     JSON,
     Claim,
@@ -828,7 +829,7 @@ class RedisStorage(Storage):
     async def claim_create(
         self, project: str, queue: str, ttl: int, grace: int, limit: int, now: float
     ) -> Claim | None:
-        claim_id = str(uuid.uuid4())
+        claim_id = unique_id()
         expires = now + ttl
         rows = await self._eval(
             "claim",

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 
 from tidings import errors
+from tidings.ids import unique_id
 from tidings.models import (
     JSON,
     Claim,
@@ -556,7 +557,7 @@ class SQLiteStorage(Storage):
     async def claim_create(
         self, project: str, queue: str, ttl: int, grace: int, limit: int, now: float
     ) -> Claim | None:
-        claim_id = str(uuid.uuid4())
+        claim_id = unique_id()
         expires = now + ttl
 
         def claim(db: sqlite3.Connection) -> Claim | None:

@@ -56,6 +56,7 @@ from urllib.parse import quote, unquote
 import orjson
 
 from tidings import errors
+from tidings.ids import unique_id
 from tidings.models import (
     JSON,
     Claim,
@@ -713,7 +714,7 @@ class SwiftStorage(Storage):
         self, project: str, queue: str, ttl: int, grace: int, limit: int, now: float
     ) -> Claim | None:
         container = self._queue(project, queue)
-        claim_id, expires = str(uuid.uuid4()), now + ttl
+        claim_id, expires = unique_id(), now + ttl
 
         async def claim(name: str, doc: Doc) -> Doc:
             claimed = {
