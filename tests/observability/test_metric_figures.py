@@ -130,6 +130,35 @@ async def test_a_running_process_shares_its_backlog_and_a_stopped_one_takes_it_b
     assert shared_backlogs(shared) == [None]
 
 
+async def test_an_idle_process_writes_its_figures_again_only_once_they_change(
+    shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics_module, "SHARE_INTERVAL", 0.01)
+    metrics = Metrics()
+    metrics.observe("message_post", 201, 0.001)
+    sharing = asyncio.create_task(metrics.share())
+    try:
+        await eventually(lambda: any(shared.glob("*.json")))
+        first = written(shared)
+        # When ten intervals pass with no request, the file stays as it was
+        await asyncio.sleep(0.1)
+        assert written(shared) == first
+        # And once a request is recorded, the next write shows it
+        metrics.observe("message_post", 201, 0.001)
+        await eventually(lambda: written(shared) != first)
+        assert requests(written(shared)[1], "message_post") == 2
+    finally:
+        await stopped(sharing)
+
+
+def written(shared: Path) -> tuple[int, str]:
+    """The one shared file's inode (each write replaces the file) and its exposition."""
+    [path] = shared.glob("*.json")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Figures.from_json(orjson.loads(path.read_bytes())))
+    return path.stat().st_ino, generate_latest(registry).decode()
+
+
 def test_the_backlog_shown_is_the_latest_reading() -> None:
     figures = [
         Figures.of(with_backlog(Metrics(), free=free, read_at=read_at))

@@ -12,8 +12,8 @@ shared file.)
 
 With several server processes, ``tidings serve`` names a private directory in
 ``TIDINGS_METRICS_DIR`` before the workers start. Each worker writes its figures there every
-``SHARE_INTERVAL`` seconds and when it stops; whichever answers ``/metrics`` adds its own
-figures to the others' latest, which are thus at most that old.
+``SHARE_INTERVAL`` seconds when they changed, and when it stops; whichever answers
+``/metrics`` adds its own figures to the others' latest, which are thus at most that old.
 """
 
 from __future__ import annotations
@@ -128,8 +128,9 @@ class Metrics:
             await self.backlog.refresh()
         merged = Figures.of(self)
         shared = os.environ.get(SHARED_DIR)
-        if shared is not None:
-            merged = merged.merged(_shared_figures(Path(shared), self._file_name))
+        if shared is not None:  # files read in a thread: the loop goes on serving meanwhile
+            others = await asyncio.to_thread(_shared_figures, Path(shared), self._file_name)
+            merged = merged.merged(others)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(merged)
         return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -139,18 +140,24 @@ class Metrics:
         seconds, until cancelled; then once more, without the backlog (whose reading is
         nobody's once this process is gone)."""
         directory = Path(os.environ[SHARED_DIR])
+        written = b""
         try:
             while True:
                 await asyncio.sleep(SHARE_INTERVAL)
-                self._write(directory, Figures.of(self))
+                written = self._write(directory, Figures.of(self), written)
         finally:
-            self._write(directory, Figures.of(self, with_backlog=False))
+            self._write(directory, Figures.of(self, with_backlog=False), written)
 
-    def _write(self, directory: Path, figures: Figures) -> None:
-        path = directory / self._file_name
-        draft = path.with_suffix(".draft")
-        draft.write_bytes(orjson.dumps(figures.as_json()))
-        draft.replace(path)  # atomic: a reader sees the old figures or the new
+    def _write(self, directory: Path, figures: Figures, written: bytes) -> bytes:
+        """Write ``figures`` unless they are what was ``written`` last (an idle process
+        writes nothing); return what the file now holds."""
+        document = orjson.dumps(figures.as_json())
+        if document != written:
+            path = directory / self._file_name
+            draft = path.with_suffix(".draft")
+            draft.write_bytes(document)
+            draft.replace(path)  # atomic: a reader sees the old figures or the new
+        return document
 
 
 class Figures:
@@ -250,13 +257,15 @@ def _backlog_families(reading: BacklogReading) -> Iterator[Metric]:
     )
 
 
-def _shared_figures(directory: Path, own_file: str) -> Iterator[Figures]:
+def _shared_figures(directory: Path, own_file: str) -> list[Figures]:
     """The latest figures the other processes wrote."""
+    found = []
     for path in directory.glob("*.json"):
         if path.name == own_file:
             continue
         with contextlib.suppress(FileNotFoundError):
-            yield Figures.from_json(orjson.loads(path.read_bytes()))
+            found.append(Figures.from_json(orjson.loads(path.read_bytes())))
+    return found
 
 
 class Backlog:
