@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.servers.postgres import PostgresServer, free_port
 from tidings.models import NewMessage
@@ -115,6 +116,78 @@ async def test_a_role_that_cannot_create_tables_opens_a_migrated_database(
     # Then all of that worked
     assert claim is not None
     assert [message.id for message in claim.messages] == ids
+
+
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)"
+    " VALUES ($1, 'project-a', 'q', '\\x7b7d', 'c', 1, 100, 1)"
+)
+INDEX_BUILD_WAITING = (
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE query LIKE '%CREATE INDEX%' AND wait_event_type = 'Lock'"
+)
+
+
+async def test_the_claim_index_migrations_let_posts_go_on_while_they_build(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a database at schema version 4
+    older = [migration for migration in postgres.MIGRATIONS if migration.name < "0005"]
+    newer = [migration.name for migration in postgres.MIGRATIONS if migration.name >= "0005"]
+    with monkeypatch.context() as patch:
+        patch.setattr(postgres, "MIGRATIONS", older)
+        await postgres.from_url(postgres_url).migrate()
+    in_flight, other = await asyncpg.connect(postgres_url), await asyncpg.connect(postgres_url)
+    try:
+        # And a post in flight: a transaction that wrote a message and is still open
+        transaction = in_flight.transaction()
+        await transaction.start()
+        await in_flight.execute(INSERT_MESSAGE, "in-flight")
+        # When the migrations to version 6 start, and their index build waits for that post
+        migrating = asyncio.create_task(postgres.from_url(postgres_url).migrate())
+        for _ in range(500):
+            if await other.fetchval(INDEX_BUILD_WAITING):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("no index build waited for the post in flight")
+        # Then another post goes through meanwhile (a plain CREATE INDEX, queued for its
+        # lock behind the first post, would hold it until the build was done)
+        await other.execute("SET statement_timeout = '5s'")
+        await other.execute(INSERT_MESSAGE, "meanwhile")
+        assert not migrating.done()
+        # And once the first post commits, the migrations end with every index valid
+        await transaction.commit()
+        assert await migrating == newer
+        indexes = {
+            row["name"]: row["valid"]
+            for row in await other.fetch(
+                "SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE i.indrelid = 'messages'::regclass"
+            )
+        }
+    finally:
+        await in_flight.close()
+        await other.close()
+    assert all(indexes.values())
+    assert {"messages_undelayed", "messages_delayed", "messages_claimed"} <= set(indexes)
+    assert "messages_free" not in indexes
+    assert await recorded(postgres_url) == ALL
+
+
+def test_a_migration_outside_a_transaction_runs_its_statements_one_by_one() -> None:
+    migration = postgres.Migration(
+        "0099_x",
+        "-- a header; with a semicolon\n-- tidings: outside a transaction\n\n"
+        "CREATE INDEX CONCURRENTLY a ON t (x);\n-- between\nDROP INDEX b;\n",
+    )
+
+    assert migration.statements == [
+        "CREATE INDEX CONCURRENTLY a ON t (x)",
+        "DROP INDEX b",
+    ]
+    assert postgres.Migration("0098_y", "CREATE TABLE t (x int);").statements is None
 
 
 def test_tidings_migrate_reports_what_it_applied_and_is_idempotent(postgres_url: str) -> None:

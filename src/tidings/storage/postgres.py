@@ -64,6 +64,8 @@ COMMAND_TIMEOUT = 2.0
 MAINTENANCE_TIMEOUT = 120.0
 """Seconds for statements whose work grows with a queue (delete, purge, move, gc)."""
 MIGRATION_TIMEOUT = 600.0
+MIGRATION_LOCK_POLL = 0.05
+"""Seconds between two tries for the migrations' lock, while another process migrates."""
 CLOSE_TIMEOUT = 5.0
 ATTEMPTS = 3
 """Tries of a statement PostgreSQL aborts as a deadlock or serialization failure (RETRIED)."""
@@ -385,10 +387,25 @@ DELETE_VERDICTS: dict[str, type[errors.TidingsError]] = {
 }
 
 
+OUTSIDE_A_TRANSACTION = "-- tidings: outside a transaction"
+"""A migration holding this line runs its statements one at a time, each committed on its
+own: ``CREATE INDEX CONCURRENTLY``, which lets writes go on while an index of a large table is
+built, refuses to run inside a transaction. Such a migration must be safe to run again from
+its start, should it stop halfway."""
+
+
 @dataclass(frozen=True)
 class Migration:
     name: str
     sql: str
+
+    @property
+    def statements(self) -> list[str] | None:
+        """The statements to run one by one, or None: run the whole in one transaction."""
+        if OUTSIDE_A_TRANSACTION not in self.sql.splitlines():
+            return None
+        code = "\n".join(line.split("--")[0].rstrip() for line in self.sql.splitlines())
+        return [statement.strip() for statement in code.split(";") if statement.strip()]
 
 
 def _load_migrations() -> list[Migration]:
@@ -490,7 +507,8 @@ def _claim(claim_id: str, queue: str, rows: Sequence[Record]) -> Claim | None:
 
 
 async def _apply_migrations(connection: Any) -> list[str]:
-    """Apply the pending migrations, each in its own transaction; the caller holds the lock.
+    """Apply the pending migrations, each in its own transaction (or, when it says so, each
+    of its statements in one); the caller holds the lock.
 
     With nothing pending it only reads, so a role without the right to create tables can open
     a database migrated by its owner."""
@@ -501,16 +519,37 @@ async def _apply_migrations(connection: Any) -> list[str]:
     for migration in MIGRATIONS:
         if migration.name in done:
             continue
-        async with connection.transaction():
-            await connection.execute(migration.sql, timeout=MIGRATION_TIMEOUT)
-            await connection.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
-                migration.name,
-                time.time(),
-            )
+        statements = migration.statements
+        if statements is None:
+            async with connection.transaction():
+                await connection.execute(migration.sql, timeout=MIGRATION_TIMEOUT)
+                await _record(connection, migration)
+        else:
+            for statement in statements:
+                await connection.execute(statement, timeout=MIGRATION_TIMEOUT)
+            await _record(connection, migration)
         logger.info("applied PostgreSQL migration %s", migration.name)
         applied.append(migration.name)
     return applied
+
+
+async def _take_migration_lock(connection: Any) -> None:
+    """Wait for the migrations' advisory lock without a transaction open meanwhile: a
+    ``CREATE INDEX CONCURRENTLY`` of the process holding the lock waits for every open
+    transaction to end, so one waiting in ``pg_advisory_lock`` would deadlock with it."""
+    deadline = time.monotonic() + MIGRATION_TIMEOUT
+    while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK):
+        if time.monotonic() > deadline:
+            raise errors.StorageUnavailable("PostgreSQL: another process is still migrating.")
+        await asyncio.sleep(MIGRATION_LOCK_POLL)
+
+
+async def _record(connection: Any, migration: Migration) -> None:
+    await connection.execute(
+        "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)",
+        migration.name,
+        time.time(),
+    )
 
 
 class PostgresStorage(Storage):
@@ -563,9 +602,7 @@ class PostgresStorage(Storage):
         with _translated():
             connection = await asyncpg.connect(self.url, timeout=self.acquire_timeout)
             try:
-                await connection.execute(
-                    "SELECT pg_advisory_lock($1)", MIGRATION_LOCK, timeout=MIGRATION_TIMEOUT
-                )
+                await _take_migration_lock(connection)
                 return await _apply_migrations(connection)
             finally:
                 await connection.close(timeout=CLOSE_TIMEOUT)

@@ -3,9 +3,14 @@
 -- end of their delay from messages_delayed, instead of walking messages_free past every
 -- message whose delay goes on (visible_at is created plus the delay, and never changes). A
 -- message is in one of these two or in messages_claimed.
+--
+-- Built CONCURRENTLY, as in version 5.
+-- tidings: outside a transaction
 
-CREATE INDEX messages_undelayed ON messages (project, queue, seq)
+DROP INDEX CONCURRENTLY IF EXISTS messages_undelayed;
+CREATE INDEX CONCURRENTLY messages_undelayed ON messages (project, queue, seq)
     WHERE claim_expires = 0 AND visible_at <= created;
-CREATE INDEX messages_delayed ON messages (project, queue, visible_at, seq)
+DROP INDEX CONCURRENTLY IF EXISTS messages_delayed;
+CREATE INDEX CONCURRENTLY messages_delayed ON messages (project, queue, visible_at, seq)
     WHERE claim_expires = 0 AND visible_at > created;
-DROP INDEX messages_free;
+DROP INDEX CONCURRENTLY IF EXISTS messages_free;
