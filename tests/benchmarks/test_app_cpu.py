@@ -2,9 +2,9 @@
 driver) called in this process by 8 concurrent tasks, without a server, sockets or a load
 generator, whose costs would hide a change of a few microseconds.
 
-A benchmark: it prints the CPU (user + system) per `POST .../messages` of one message;
-docs/performance.md records the figures. Run it with
-``pytest -m bench tests/benchmarks/test_app_cpu.py -s``.
+A benchmark: it prints the CPU (user + system) per `POST .../messages` of one message, and
+per claim of 10 with the bulk delete that follows it; docs/performance.md records the
+figures. Run it with ``pytest -m bench tests/benchmarks/test_app_cpu.py -s``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from starlette.types import Message, Scope
 
@@ -82,6 +83,77 @@ async def test_cpu_per_post(tmp_path: Path) -> None:
     assert answered == [201] * (WARM_UP + POSTS)
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == WARM_UP + POSTS
+
+
+CLAIMS = 2_000
+"""Claims of 10 (each followed by a bulk delete of what it took) per task."""
+CLAIM_BODY = b'{"ttl": 300, "grace": 200}'
+POST_10 = orjson.dumps({"messages": [{"ttl": 3000, "body": {"text": "x" * 100}}] * 10})
+
+
+async def test_cpu_per_claim_and_bulk_delete(tmp_path: Path) -> None:
+    """The CPU of ``claim-10-bulk-delete``'s two requests, the app alone: 8 tasks, each
+    claiming 10 messages from one of 4 queues and deleting them by their ids."""
+    settings = load_settings(None, {"TIDINGS_STORAGE_URL": f"sqlite:///{tmp_path / 'cpu.db'}"})
+    app = build_app(settings)
+
+    async def call(method: str, path: str, query: bytes = b"", body: bytes = b"") -> Message:
+        headers = [*HEADERS[:-1], (b"content-length", str(len(body)).encode())]
+        scope: Scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 8888),
+        }
+        answer: Message = {"body": b""}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            else:
+                answer["body"] += message.get("body", b"")
+
+        await app(scope, receive, send)
+        return answer
+
+    async def filling(queue: str, messages: int) -> None:
+        for _ in range(messages // 10):
+            posted = await call("POST", f"/v2/queues/{queue}/messages", body=POST_10)
+            assert posted["status"] == 201
+
+    async def consuming(task: int, claims: int) -> None:
+        queue = f"/v2/queues/q{task % 4}"
+        for _ in range(claims):
+            claimed = await call("POST", f"{queue}/claims", b"limit=10", CLAIM_BODY)
+            assert claimed["status"] == 201
+            ids = [item["id"] for item in orjson.loads(claimed["body"])["messages"]]
+            assert len(ids) == 10
+            deleted = await call("DELETE", f"{queue}/messages", f"ids={','.join(ids)}".encode())
+            assert deleted["status"] == 204
+
+    warm_up = CLAIMS // 10
+    async with _started(app):
+        per_queue = (CLAIMS + warm_up) * 10 * TASKS // 4
+        await asyncio.gather(*(filling(f"q{queue}", per_queue) for queue in range(4)))
+        await asyncio.gather(*(consuming(task, warm_up) for task in range(TASKS)))
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        await asyncio.gather(*(consuming(task, CLAIMS) for task in range(TASKS)))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    pairs = CLAIMS * TASKS
+    print(f"\n{pairs} claims of 10 and bulk deletes by {TASKS} tasks:", end=" ")
+    print(f"{cpu / pairs * 1e6:.1f} µs of CPU per claim and delete")
 
 
 class _started:
