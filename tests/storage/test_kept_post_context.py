@@ -1,7 +1,7 @@
 """A post to a queue whose context did not change since this process last read it does not
-read that context again: on Redis it is one script, on SQLite it reads the context's version
-alone. (That such a post still sees every change:
-``tests/contract/test_storage_post_context.py``.)"""
+read that context again: on Redis it is one script, on SQLite it reads the context clock
+alone, and the queue's version when another queue's context changed. (That such a post
+still sees every change: ``tests/contract/test_storage_post_context.py``.)"""
 
 from __future__ import annotations
 
@@ -73,51 +73,67 @@ async def test_a_redis_cluster_posts_to_an_unchanged_queue_in_one_script(
         await storage.close()
 
 
-async def test_sqlite_reads_only_the_version_of_an_unchanged_queue(tmp_path: Path) -> None:
-    async with opened(SQLiteStorage(str(tmp_path / "kept.db"))) as storage:
-        # Given a queue this process has posted to once
-        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
-        await _post(storage)
-        statements: list[str] = []
-        db = storage._connection._db
-        assert db is not None
-        db.set_trace_callback(statements.append)
-
-        # When it posts again, Then the post read the version, and no metadata or subscription
-        posted = await _post(storage)
+async def _reads_of(storage: SQLiteStorage, posts: int) -> list[str]:
+    """The SELECTs that ``posts`` posts made together run."""
+    statements: list[str] = []
+    db = storage._connection._db
+    assert db is not None
+    db.set_trace_callback(statements.append)
+    try:
+        posted = await asyncio.gather(*(_post(storage) for _ in range(posts)))
+    finally:
         db.set_trace_callback(None)
-        reads = [statement for statement in statements if statement.startswith("SELECT")]
-        assert len(reads) == 1
-        assert "FROM context_versions" in reads[0]
-        assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
+    assert len(await storage.messages_get(PROJECT, QUEUE, posted, NOW)) == posts
+    return [statement for statement in statements if statement.startswith("SELECT")]
 
 
-async def test_sqlite_posts_of_one_batch_to_one_queue_read_its_version_once(
+async def test_sqlite_reads_only_the_context_clock_while_no_context_changed(
     tmp_path: Path,
 ) -> None:
     async with opened(SQLiteStorage(str(tmp_path / "kept.db"))) as storage:
         # Given a queue this process has posted to once
         await storage.queue_create(PROJECT, QUEUE, {}, NOW)
         await _post(storage)
-        statements: list[str] = []
-        db = storage._connection._db
-        assert db is not None
-        db.set_trace_callback(statements.append)
 
-        # When three posts to it are made together, then one read of its version serves all
-        posted = await asyncio.gather(*(_post(storage) for _ in range(3)))
-        db.set_trace_callback(None)
-        reads = [statement for statement in statements if statement.startswith("SELECT")]
-        assert len(reads) == 1
-        assert "FROM context_versions" in reads[0]
-        assert len(await storage.messages_get(PROJECT, QUEUE, posted, NOW)) == 3
+        # When it posts again, Then the post read the clock, and no version, metadata or
+        # subscription
+        [read] = await _reads_of(storage, 1)
+        assert "FROM context_clock" in read
+
+
+async def test_sqlite_posts_of_one_batch_read_the_context_clock_once(tmp_path: Path) -> None:
+    async with opened(SQLiteStorage(str(tmp_path / "kept.db"))) as storage:
+        # Given a queue this process has posted to once
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        await _post(storage)
+
+        # When three posts to it are made together, then one read of the clock serves all
+        [read] = await _reads_of(storage, 3)
+        assert "FROM context_clock" in read
 
         # And the next batch reads it again
-        statements.clear()
-        db.set_trace_callback(statements.append)
-        await _post(storage)
-        db.set_trace_callback(None)
-        assert sum("FROM context_versions" in statement for statement in statements) == 1
+        [read] = await _reads_of(storage, 1)
+        assert "FROM context_clock" in read
+
+
+async def test_sqlite_reads_the_version_once_another_queue_changed(tmp_path: Path) -> None:
+    path = str(tmp_path / "kept.db")
+    async with opened(SQLiteStorage(path)) as mine, opened(SQLiteStorage(path)) as other:
+        # Given a queue this process has posted to once
+        await mine.queue_create(PROJECT, QUEUE, {}, NOW)
+        await _post(mine)
+
+        # When another process changes another queue's context (the clock moves)
+        await other.queue_create(PROJECT, "other", {}, NOW)
+
+        # Then the next post reads the clock and this queue's version, not its context
+        clock, version = await _reads_of(mine, 1)
+        assert "FROM context_clock" in clock
+        assert "FROM context_versions" in version
+
+        # And the post after it, the clock alone
+        [read] = await _reads_of(mine, 1)
+        assert "FROM context_clock" in read
 
 
 async def test_sqlite_queues_older_than_their_versions_get_one_when_the_store_opens(

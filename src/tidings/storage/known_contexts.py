@@ -7,14 +7,16 @@ metadata or subscriptions moves. Redis posts in one round trip (``post``): a pos
 with a kept context names its version, and the driver's write refuses it, writing nothing,
 once the version moved; the context is then read again and the post prepared anew. An error
 found with a kept context (a body too large for limits that were raised since) is checked
-again with a fresh one. SQLite reads the version alone before its write, in the same batch,
-and the whole context only when the version moved (``current``).
+again with a fresh one. SQLite reads its context clock before a batch's writes (a counter
+that every context change of every queue moves): a kept context confirmed current at that
+clock is used as it is, another one's version alone is read, and the whole context only when
+the version moved (``current``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tidings import errors
 from tidings.models import PostContext, PreparedPost, PreparePost
@@ -31,6 +33,8 @@ class VersionedContext:
     context: PostContext
     version: str
     """Of the queue's context when it was read."""
+    confirmed_at: int | None = None
+    """The store's context clock when this version was last found current (SQLite)."""
 
     def at(self, now: float) -> PostContext:
         """The context as read at ``now``: without the subscriptions that expired since."""
@@ -83,12 +87,22 @@ class KnownContexts:
         )
 
     def current(
-        self, project: str, queue: str, version: str, read: Callable[[], PostContext]
+        self,
+        project: str,
+        queue: str,
+        clock: int,
+        version: Callable[[], str],
+        read: Callable[[], PostContext],
     ) -> VersionedContext:
-        """The context kept of the queue if its version is still ``version``, else the one
-        ``read`` returns, kept. ``version`` must be read before ``read`` runs: a change made
-        in between then only makes the next post read the context again."""
+        """The context kept of the queue if it was confirmed current at ``clock`` (the store's
+        context clock, which moves with every change of any queue's context) or its version
+        is still the one ``version`` reads, else the one ``read`` returns, kept. ``clock`` must
+        be read before ``version``, and ``version`` before ``read``: a change made in between
+        then only makes the next post read again."""
         known = self._kept.get((project, queue))
-        if known is None or known.version != version:
-            known = self._kept.keep((project, queue), VersionedContext(read(), version))
-        return known
+        if known is not None and known.confirmed_at == clock:
+            return known
+        found = version()
+        if known is None or known.version != found:
+            return self._kept.keep((project, queue), VersionedContext(read(), found, clock))
+        return self._kept.keep((project, queue), replace(known, confirmed_at=clock))

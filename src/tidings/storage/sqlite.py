@@ -198,6 +198,11 @@ def _post_context(db: sqlite3.Connection, project: str, queue: str, now: float) 
     return PostContext(_queue_metadata(db, project, queue), _subscribers(db, project, queue, now))
 
 
+def _context_clock(db: sqlite3.Connection) -> int:
+    """Moved by every change of any queue's post context (``context_clock`` in sqlite.sql)."""
+    return int(db.execute("SELECT n FROM context_clock").fetchone()[0])
+
+
 def _context_version(db: sqlite3.Connection, project: str, queue: str) -> str:
     """The version of the queue's post context (``context_versions`` in sqlite.sql)."""
     row = db.execute(
@@ -417,12 +422,17 @@ class SQLiteStorage(Storage):
         self, project: str, queue: str, now: float, prepare: PreparePost
     ) -> list[str]:
         def read(db: sqlite3.Connection) -> _PostRows:
-            found, key = self._connection.first_reads_found, (_context_version, project, queue)
-            version = found.get(key)
-            if version is None:
-                version = found[key] = _context_version(db, project, queue)
-            context = functools.partial(_post_context, db, project, queue, now)
-            known = self._contexts.current(project, queue, version, context)
+            found = self._connection.first_reads_found
+            clock = found.get(_context_clock)
+            if clock is None:
+                clock = found[_context_clock] = _context_clock(db)
+            known = self._contexts.current(
+                project,
+                queue,
+                clock,
+                functools.partial(_context_version, db, project, queue),
+                functools.partial(_post_context, db, project, queue, now),
+            )
             return _PostRows.of(project, queue, now, prepare(known.at(now)))
 
         write = functools.partial(_insert_post, project=project, now=now)

@@ -70,10 +70,11 @@ CREATE INDEX IF NOT EXISTS subscriptions_by_source ON subscriptions (project, so
 CREATE INDEX IF NOT EXISTS subscriptions_by_expiry ON subscriptions (expires);
 
 -- What a post reads of its queue first (the queue's metadata and its subscriptions) has a
--- version: the processes keep the context they read with it, and a post reads the version
--- alone, and the whole context only when the version moved (storage/known_contexts.py). Every
--- change to the queue or its subscriptions takes the next value of context_clock, which only
--- grows; the version goes when neither the queue nor a subscription of it is left.
+-- version: the processes keep the context they read with it. Every change to a queue or its
+-- subscriptions takes the next value of context_clock, which only grows, as its version; the
+-- version goes when neither the queue nor a subscription of it is left. A batch of posts reads
+-- the clock; a post reads its queue's version only when the clock moved since it was last
+-- read, and the whole context only when the version moved (storage/known_contexts.py).
 CREATE TABLE IF NOT EXISTS context_clock (n INTEGER NOT NULL);
 INSERT INTO context_clock (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM context_clock);
 CREATE TABLE IF NOT EXISTS context_versions (
