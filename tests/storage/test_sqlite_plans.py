@@ -1,6 +1,7 @@
-"""The SQLite driver's lookups by message id, and its claims, do not walk the queue: their
-work is the same in a queue of a hundred messages and in one of ten thousand, and a claim's
-the same behind a hundred claimed (or delayed) messages and behind ten thousand.
+"""The SQLite driver's lookups by message id, its claims, and its reads of a queue's first
+page or newest message do not walk the queue: their work is the same in a queue of a hundred
+messages and in one of ten thousand, and a claim's the same behind a hundred claimed (or
+delayed) messages and behind ten thousand. Deleting a queue does not read the others.
 
 SQLite has no statistics here, and for ten ids or more it used to prefer the queue's index
 (project, queue, seq) to the ids' own: a bulk delete of ten messages read the whole queue.
@@ -11,6 +12,7 @@ connection), which, unlike time, does not depend on what else the machine is doi
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import opened
-from tidings.models import NewMessage
+from tidings.models import Message, MessageFilter, NewMessage
 from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "p"
@@ -136,6 +138,75 @@ async def test_a_claim_does_not_walk_past_the_delayed_messages(storage: SQLiteSt
     assert in_deep <= 2 * in_shallow + 5
 
 
+async def fill_mixed(storage: SQLiteStorage, queue: str, depth: int) -> list[str]:
+    """``depth`` messages (rounded down to a multiple of 9) in post order: delayed, claimed
+    and free ones in turn, three times."""
+    each = depth // 9
+    ids: list[str] = []
+    for _ in range(3):
+        ids += await fill(storage, queue, each, delay=900)
+        claimed = await fill(storage, queue, each)
+        assert await storage.claim_create(PROJECT, queue, 300, 60, each, NOW) is not None
+        ids += claimed + await fill(storage, queue, each)
+    return ids
+
+
+async def first_page(storage: SQLiteStorage, queue: str) -> tuple[list[Message], str | None]:
+    everything = MessageFilter("c", echo=True, include_claimed=True, include_delayed=True)
+    return await storage.messages_list(PROJECT, queue, everything, NOW)
+
+
+async def newest(storage: SQLiteStorage, queue: str) -> object:
+    return await storage.newest_marker(PROJECT, queue)
+
+
+@pytest.mark.parametrize("read", [first_page, newest])
+async def test_a_read_of_a_queue_in_post_order_reads_neither_the_queue_nor_the_others(
+    storage: SQLiteStorage, tmp_path: Path, read: Callable[[SQLiteStorage, str], Awaitable[object]]
+) -> None:
+    # Given a queue alone in its database, and the same queue and a deep one between others
+    async with opened(SQLiteStorage(str(tmp_path / "alone.db"))) as alone:
+        await fill_mixed(alone, "shallow", SHALLOW)
+        by_itself = await steps(alone, lambda: read(alone, "shallow"))
+    for queue, depth in (("before", DEEP), ("shallow", SHALLOW), ("deep", DEEP), ("after", DEEP)):
+        await fill_mixed(storage, queue, depth)
+
+    # When each is read, Then the work is what it is alone
+    for queue in ("shallow", "deep"):
+        assert await steps(storage, functools.partial(read, storage, queue)) <= 2 * by_itself + 5
+
+
+async def test_a_page_holds_free_claimed_and_delayed_messages_in_post_order(
+    storage: SQLiteStorage,
+) -> None:
+    ids = await fill_mixed(storage, "q", 27)
+
+    listed: list[str] = []
+    last: str | None = None
+    while True:
+        query = MessageFilter("c", True, True, True, last, limit=4)
+        page, marker = await storage.messages_list(PROJECT, "q", query, NOW)
+        if marker is None:
+            break
+        listed += [message.id for message in page]
+        last = marker
+
+    assert listed == ids
+    assert await storage.newest_marker(PROJECT, "q") == last
+
+
+async def test_deleting_a_queue_does_not_read_the_others(storage: SQLiteStorage) -> None:
+    await fill_mixed(storage, "deep", DEEP)
+    for queue in ("gone", "gone-too"):
+        await fill_mixed(storage, queue, 9)
+
+    with_deep = await steps(storage, lambda: storage.queue_delete(PROJECT, "gone"))
+    await storage.queue_delete(PROJECT, "deep")
+    alone = await steps(storage, lambda: storage.queue_delete(PROJECT, "gone-too"))
+
+    assert with_deep <= 2 * alone + 5
+
+
 async def test_messages_whose_claims_ended_together_are_all_claimed_again(
     storage: SQLiteStorage,
 ) -> None:
@@ -173,3 +244,26 @@ async def test_a_database_made_before_gets_the_claim_indexes_of_now(tmp_path: Pa
     assert "messages_free" not in indexes
     assert claim is not None
     assert [message.id for message in claim.messages] == ids
+
+
+async def test_a_database_made_before_gets_the_queue_indexes_of_now(tmp_path: Path) -> None:
+    # Given a database whose messages all sit in one index by queue, as they did
+    path = tmp_path / "before.db"
+    async with opened(SQLiteStorage(str(path))) as storage:
+        ids = await fill_mixed(storage, "q", 9)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.executescript(
+            "DROP INDEX messages_held_or_delayed;"
+            " CREATE INDEX messages_by_queue ON messages (project, queue, seq)"
+        )
+
+    # When it is opened again
+    async with opened(SQLiteStorage(str(path))) as storage:
+        page, _ = await first_page(storage, "q")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+
+    # Then it has the new index, not the old one, and the messages posted before are all read
+    assert "messages_held_or_delayed" in indexes
+    assert "messages_by_queue" not in indexes
+    assert [message.id for message in page] == ids

@@ -54,7 +54,6 @@ SCHEMA = (Path(__file__).with_name("sqlite.sql")).read_text()
 MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
-LIVE = "project = ? AND queue = ? AND expires > ?"
 UNDELAYED = "visible_at <= created"
 """Messages posted without a delay (``visible_at`` is ``created`` plus the delay, and never
 changes). A claim repeats this term, and DELAYED, literally: SQLite uses a partial index only
@@ -62,6 +61,40 @@ for a query whose WHERE holds each term of the index's own (messages_undelayed,
 messages_delayed in sqlite.sql)."""
 DELAYED = "visible_at > created"
 """Messages posted with a delay, whether it has passed or not."""
+QUEUE_PARTS = (f"claim_expires = 0 AND {UNDELAYED}", f"(claim_expires > 0 OR {DELAYED})")
+"""The terms of the two partial indexes that hold a queue's messages by post order between
+them, each message in one: messages_undelayed and messages_held_or_delayed. A read of the
+whole queue reads both, each with its term written as it is here."""
+OF_QUEUE = "project = :project AND queue = :queue"
+LIVE = f"{OF_QUEUE} AND expires > :now"
+
+
+def in_post_order(columns: str, where: str, order: str = "seq") -> str:
+    """A SELECT of ``columns`` (``seq`` among them) of the messages that ``where`` picks in one
+    queue (it holds OF_QUEUE), the first ``:limit`` by ``order`` (``seq`` or ``seq DESC``):
+    the first of each of QUEUE_PARTS, merged."""
+    parts = (
+        f"SELECT * FROM (SELECT {columns} FROM messages WHERE {where} AND {part}"
+        f" ORDER BY {order} LIMIT :limit)"
+        for part in QUEUE_PARTS
+    )
+    return " UNION ALL ".join(parts) + f" ORDER BY {order} LIMIT :limit"
+
+
+QUEUE_UP_TO = in_post_order("seq", f"{OF_QUEUE} AND seq <= :newest")
+QUEUE_MESSAGES_UP_TO = f"DELETE FROM messages WHERE seq IN ({QUEUE_UP_TO})"
+NEWEST_OF_QUEUE = in_post_order("seq", OF_QUEUE, order="seq DESC")
+QUEUE_COUNTS = (
+    "SELECT count(*) AS total, coalesce(sum(claimed), 0) AS claimed,"
+    " coalesce(sum(delayed), 0) AS delayed FROM ("
+    + " UNION ALL ".join(
+        "SELECT claim_expires > :now AS claimed, claim_expires <= :now AND visible_at > :now"
+        f" AS delayed FROM messages WHERE {LIVE} AND {part}"
+        for part in QUEUE_PARTS
+    )
+    + ")"
+)
+"""How many live messages a queue holds, and how many of them are claimed or delayed."""
 CLAIMABLE = (
     "SELECT seq FROM (SELECT seq FROM messages WHERE project = :project AND queue = :queue"
     f" AND expires > :now AND claim_expires = 0 AND {UNDELAYED} AND visible_at <= :now"
@@ -110,12 +143,9 @@ DELETE_CHUNK = 250
 """Messages one transaction of a queue's delete, purge or expiry removes. Every worker's
 writers wait while a transaction commits: deleting 100,000 messages at once held them some
 300 ms. Between two chunks the other writes go on."""
-QUEUE_MESSAGES_UP_TO = (
-    "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages"
-    " WHERE project = ? AND queue = ? AND seq <= ? ORDER BY seq LIMIT ?)"
-)
 EXPIRED_MESSAGES = (
-    "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE expires <= ? LIMIT ?)"
+    "DELETE FROM messages WHERE seq IN"
+    " (SELECT seq FROM messages WHERE expires <= :now LIMIT :limit)"
 )
 SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, options, confirmed, secret"
 LIVE_SUBSCRIPTIONS = "project = ? AND source = ? AND expires > ?"
@@ -374,18 +404,12 @@ class SQLiteStorage(Storage):
 
     async def queue_stats(self, project: str, name: str, now: float) -> QueueStats:
         def stats(db: sqlite3.Connection) -> QueueStats:
-            counts = db.execute(
-                "SELECT count(*) AS total,"
-                " coalesce(sum(claim_expires > ?), 0) AS claimed,"
-                " coalesce(sum(claim_expires <= ? AND visible_at > ?), 0) AS delayed"
-                f" FROM messages WHERE {LIVE}",
-                (now, now, now, project, name, now),
-            ).fetchone()
+            args = {"project": project, "queue": name, "now": now, "limit": 1}
+            counts = db.execute(QUEUE_COUNTS, args).fetchone()
             if counts["total"] == 0:
                 return QueueStats()
-            ends = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE} ORDER BY seq"
-            oldest = db.execute(f"{ends} LIMIT 1", (project, name, now)).fetchone()
-            newest = db.execute(f"{ends} DESC LIMIT 1", (project, name, now)).fetchone()
+            oldest = db.execute(in_post_order(MESSAGE_COLUMNS, LIVE), args).fetchone()
+            newest = db.execute(in_post_order(MESSAGE_COLUMNS, LIVE, "seq DESC"), args).fetchone()
             return QueueStats(
                 claimed=counts["claimed"],
                 delayed=counts["delayed"],
@@ -446,19 +470,22 @@ class SQLiteStorage(Storage):
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
     ) -> tuple[list[Message], str | None]:
-        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE} AND seq > ?"
-        args: list[object] = [project, queue, now, sequence_of(query.marker)]
+        where = f"{LIVE} AND seq > :marker"
         if not query.echo:
-            sql += " AND client_id != ?"
-            args.append(query.client_id)
+            where += " AND client_id != :client_id"
         if not query.include_claimed:
-            sql += " AND claim_expires <= ?"
-            args.append(now)
+            where += " AND claim_expires <= :now"
         if not query.include_delayed:
-            sql += " AND visible_at <= ?"
-            args.append(now)
-        sql += " ORDER BY seq LIMIT ?"
-        args.append(query.limit)
+            where += " AND visible_at <= :now"
+        sql = in_post_order(MESSAGE_COLUMNS, where)
+        args = {
+            "project": project,
+            "queue": queue,
+            "now": now,
+            "marker": sequence_of(query.marker),
+            "client_id": query.client_id,
+            "limit": query.limit,
+        }
 
         def page(db: sqlite3.Connection) -> tuple[list[Message], str | None]:
             rows = db.execute(sql, args).fetchall()
@@ -487,8 +514,8 @@ class SQLiteStorage(Storage):
             if _delete_if_free_or_held(db, project, queue, message_id, claim_id, now):
                 return
             row = db.execute(
-                f"SELECT seq, claim_id, claim_expires FROM messages WHERE {LIVE} AND id = ?",
-                (project, queue, now, message_id),
+                f"SELECT seq, claim_id, claim_expires FROM messages WHERE {LIVE} AND id = :id",
+                {"project": project, "queue": queue, "now": now, "id": message_id},
             ).fetchone()
             if row is None:
                 return
@@ -612,9 +639,16 @@ class SQLiteStorage(Storage):
                 "UPDATE claims SET created = ?, expires = ? WHERE id = ?", (now, expires, claim_id)
             )
             db.execute(
-                "UPDATE messages SET claim_expires = ?, expires = max(expires, ?)"
-                f" WHERE {LIVE} AND claim_id = ?",
-                (expires, expires + grace, project, queue, now, claim_id),
+                "UPDATE messages SET claim_expires = :expires, expires = max(expires, :kept)"
+                f" WHERE {LIVE} AND claim_id = :claim_id",
+                {
+                    "expires": expires,
+                    "kept": expires + grace,
+                    "project": project,
+                    "queue": queue,
+                    "now": now,
+                    "claim_id": claim_id,
+                },
             )
             return True
 
@@ -782,32 +816,32 @@ class SQLiteStorage(Storage):
                 for table in ("claims", "subscriptions")
             )
 
-        return await self._delete_in_chunks(EXPIRED_MESSAGES, (now,)) + await self._write(collect)
+        expired = await self._delete_in_chunks(EXPIRED_MESSAGES, {"now": now})
+        return expired + await self._write(collect)
 
     async def _delete_older_messages(self, project: str, queue: str) -> None:
         """Delete the queue's messages in chunks, up to the newest there is now; the caller's
         own write then removes those posted since, with the rest of what it deletes."""
         newest = await self._newest_seq(project, queue)
         if newest is not None:
-            await self._delete_in_chunks(QUEUE_MESSAGES_UP_TO, (project, queue, newest))
+            args = {"project": project, "queue": queue, "newest": newest}
+            await self._delete_in_chunks(QUEUE_MESSAGES_UP_TO, args)
 
     async def _newest_seq(self, project: str, queue: str) -> int | None:
         def newest(db: sqlite3.Connection) -> int | None:
-            row = db.execute(
-                "SELECT max(seq) FROM messages WHERE project = ? AND queue = ?", (project, queue)
-            ).fetchone()
-            return None if row[0] is None else int(row[0])
+            args = {"project": project, "queue": queue, "limit": 1}
+            row = db.execute(NEWEST_OF_QUEUE, args).fetchone()
+            return None if row is None else int(row["seq"])
 
         return await self._run(newest)
 
-    async def _delete_in_chunks(self, sql: str, args: tuple[object, ...]) -> int:
-        """Run ``sql``, a DELETE of at most ``DELETE_CHUNK`` rows (its last parameter), as one
+    async def _delete_in_chunks(self, sql: str, args: dict[str, object]) -> int:
+        """Run ``sql``, a DELETE of at most ``DELETE_CHUNK`` rows (its ``:limit``), as one
         write after another until it finds fewer. Returns how many rows went."""
+        chunk = {**args, "limit": DELETE_CHUNK}
         removed = 0
         while True:
-            count: int = await self._write(
-                lambda db: db.execute(sql, (*args, DELETE_CHUNK)).rowcount
-            )
+            count: int = await self._write(lambda db: db.execute(sql, chunk).rowcount)
             removed += count
             if count < DELETE_CHUNK:
                 return removed
@@ -935,7 +969,10 @@ def _taken(
 
 
 def _delete_queue_contents(db: sqlite3.Connection, project: str, name: str) -> None:
-    db.execute("DELETE FROM messages WHERE project = ? AND queue = ?", (project, name))
+    for part in QUEUE_PARTS:
+        db.execute(
+            f"DELETE FROM messages WHERE {OF_QUEUE} AND {part}", {"project": project, "queue": name}
+        )
     db.execute("DELETE FROM claims WHERE project = ? AND queue = ?", (project, name))
 
 
@@ -952,8 +989,8 @@ def _live_claim(
     if claim is None:
         return None
     rows = db.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE} AND claim_id = ?",
-        (project, queue, now, claim_id),
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {LIVE} AND claim_id = :claim_id",
+        {"project": project, "queue": queue, "now": now, "claim_id": claim_id},
     )
     return Claim(claim_id, queue, claim["created"], claim["expires"], _messages(rows))
 

@@ -20,7 +20,6 @@ CREATE TABLE IF NOT EXISTS messages (
     claim_expires REAL NOT NULL DEFAULT 0,
     claim_count INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (project, queue, seq);
 CREATE INDEX IF NOT EXISTS messages_by_claim ON messages (claim_id) WHERE claim_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
 -- A claim (or pop) takes a queue's free messages (never claimed, or released) that were never
@@ -35,6 +34,14 @@ CREATE INDEX IF NOT EXISTS messages_delayed ON messages (project, queue, visible
     WHERE claim_expires = 0 AND visible_at > created;
 CREATE INDEX IF NOT EXISTS messages_claimed ON messages (project, queue, claim_expires)
     WHERE claim_expires > 0;
+-- A queue's messages in post order: messages_undelayed holds the free ones never delayed (most
+-- of a backlog), messages_held_or_delayed all the others, so a post writes one of the two and
+-- a claim moves what it takes from the first to the second. Reads of a whole queue merge the
+-- two (QUEUE_PARTS in sqlite.py); one index of all the queue's messages cost every post a
+-- second entry, and a commit of posts to several queues a leaf page more per queue.
+CREATE INDEX IF NOT EXISTS messages_held_or_delayed ON messages (project, queue, seq)
+    WHERE claim_expires > 0 OR visible_at > created;
+DROP INDEX IF EXISTS messages_by_queue;
 -- Free messages, delayed or not, in post order: claims read the two indexes above instead.
 DROP INDEX IF EXISTS messages_free;
 
