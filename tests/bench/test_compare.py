@@ -19,6 +19,7 @@ def compare(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHORT = ("--rounds", "2", "--duration", "1", "--clients", "2", "--scenario", "post-1")
 
 
@@ -110,7 +111,7 @@ def test_compare_starts_both_servers_from_the_working_tree() -> None:
 def test_compare_against_the_reference_server() -> None:
     done = compare("--base", "reference", "--candidate", ".", "--workers", "1", *SHORT, "--json")
 
-    assert done.returncode in (0, 1), done.stderr  # tidings is slower than doing nothing
+    assert done.returncode == 0, done.stderr  # slower, but no --gate
     assert "the reference server (answers without storing)" in done.stderr
     [verdict] = orjson.loads(done.stdout)
     assert all(rate > 0 for rate in verdict["base"] + verdict["candidate"])
@@ -120,6 +121,30 @@ def test_compare_against_the_reference_server() -> None:
     assert all(cpu > 0 for cpu in verdict["base_cpu"] + verdict["candidate_cpu"])
     assert verdict["cpu_ratio"] > 1
     assert done.stderr.count("ms/request") == 4
+
+
+def test_the_perf_gate_fails_on_a_slower_candidate() -> None:
+    # The reference answers without storing: tidings as the candidate is several times slower
+    done = subprocess.run(
+        ["make", "perf-gate", "BASE=reference", f"PERF_ARGS=--workers 1 {' '.join(SHORT)}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+    assert done.returncode != 0, done.stdout
+    assert "slower (beyond" in done.stdout
+    assert "perf-gate" in done.stderr  # make names the target that failed
+
+
+def test_the_gate_passes_a_faster_candidate() -> None:
+    done = compare("--base", ".", "--candidate", "reference", "--workers", "1", *SHORT, "--gate")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "slower" not in done.stdout
+    assert " ok " in done.stdout
 
 
 @pytest.mark.bench
