@@ -84,6 +84,8 @@ def in_post_order(columns: str, where: str, order: str = "seq") -> str:
 QUEUE_UP_TO = in_post_order("seq", f"{OF_QUEUE} AND seq <= :newest")
 QUEUE_MESSAGES_UP_TO = f"DELETE FROM messages WHERE seq IN ({QUEUE_UP_TO})"
 NEWEST_OF_QUEUE = in_post_order("seq", OF_QUEUE, order="seq DESC")
+OLDEST_LIVE = in_post_order(MESSAGE_COLUMNS, LIVE)
+NEWEST_LIVE = in_post_order(MESSAGE_COLUMNS, LIVE, order="seq DESC")
 QUEUE_COUNTS = (
     "SELECT count(*) AS total, coalesce(sum(claimed), 0) AS claimed,"
     " coalesce(sum(delayed), 0) AS delayed FROM ("
@@ -408,8 +410,8 @@ class SQLiteStorage(Storage):
             counts = db.execute(QUEUE_COUNTS, args).fetchone()
             if counts["total"] == 0:
                 return QueueStats()
-            oldest = db.execute(in_post_order(MESSAGE_COLUMNS, LIVE), args).fetchone()
-            newest = db.execute(in_post_order(MESSAGE_COLUMNS, LIVE, "seq DESC"), args).fetchone()
+            oldest = db.execute(OLDEST_LIVE, args).fetchone()
+            newest = db.execute(NEWEST_LIVE, args).fetchone()
             return QueueStats(
                 claimed=counts["claimed"],
                 delayed=counts["delayed"],
