@@ -121,8 +121,9 @@ LIVE_CLAIM = (
 )
 OF_QUEUE_BY_ID = "+project = ? AND +queue = ?"
 """The queue's rows, for a lookup by message ids: the unary ``+`` keeps SQLite (which has no
-statistics) from walking the queue's whole index instead of the ids' own, as it does for ten
-ids or more."""
+statistics) from reading an index of the queue instead of the ids' own, as it did for ten
+ids or more while a full index of the queue's messages existed (tests/storage/
+test_sqlite_plans.py holds it to that)."""
 LIVE_BY_ID = OF_QUEUE_BY_ID + " AND expires > ?"
 VISIBLE_QUEUE = "instr(name, '#') = 0"
 """Queues users see: internal ones (outboxes) hold a '#' in their name."""
