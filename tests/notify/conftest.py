@@ -94,22 +94,14 @@ async def harness(clock: FakeClock) -> AsyncIterator[Harness]:
 @pytest.fixture
 def receiver(clock: FakeClock) -> Iterator[Receiver]:
     """A listening receiver; it notes the fake clock's time of each request."""
-    found = Receiver(clock=clock)
-    found.start()
-    try:
+    with Receiver(clock=clock) as found:
         yield found
-    finally:
-        found.stop()
 
 
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.start()
-    try:
+    with Mailbox() as box:
         yield box
-    finally:
-        box.stop()
 
 
 def serving(clock: FakeClock, **notification: Any) -> Any:

@@ -88,6 +88,13 @@ class Receiver:
             self._server.server_close()
             self._server = None
 
+    def __enter__(self) -> Receiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def answer(self, headers: dict[str, str], body: bytes) -> int | str:
         self.hits.append(Hit(self.clock(), headers, body))
         return self.answers.pop(0) if self.answers else self.default
@@ -213,3 +220,10 @@ class Mailbox:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    def __enter__(self) -> Mailbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

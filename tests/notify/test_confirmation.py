@@ -140,9 +140,7 @@ async def test_queue_subscribers_need_no_confirmation(clock: FakeClock) -> None:
 
 
 async def test_a_new_subscriber_must_confirm_again(clock: FakeClock, receiver: Receiver) -> None:
-    moved = Receiver(clock=clock)
-    moved.start()
-    try:
+    with Receiver(clock=clock) as moved:
         async with serving(clock, **CONFIRMING) as api:
             # Given a confirmed subscription
             sid = (await subscribe(api, "/v2/queues/fizbit", receiver.url))["subscription_id"]
@@ -154,8 +152,6 @@ async def test_a_new_subscriber_must_confirm_again(clock: FakeClock, receiver: R
             await api.patch(path, json={"subscriber": moved.url})
             await eventually(lambda: len(moved.hits) == 1)
             state = (await api.get(path)).json()
-    finally:
-        moved.stop()
 
     # Then the new one is asked to confirm, and nothing is delivered until it does
     assert kinds(moved) == ["SubscriptionConfirmation"]

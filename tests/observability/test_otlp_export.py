@@ -20,12 +20,8 @@ PROJECT = "traced-project"
 
 @pytest.fixture
 def collector() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.start()
-    try:
+    with Receiver() as receiver:
         yield receiver
-    finally:
-        receiver.stop()
 
 
 def _exported(collector: Receiver) -> list[tuple[str, Span]]:
