@@ -98,15 +98,12 @@ QUEUE_COUNTS = (
 )
 """How many live messages a queue holds, and how many of them are claimed or delayed."""
 CLAIMABLE = (
-    "SELECT seq FROM (SELECT seq FROM messages WHERE project = :project AND queue = :queue"
-    f" AND expires > :now AND claim_expires = 0 AND {UNDELAYED} AND visible_at <= :now"
-    " ORDER BY seq LIMIT :limit)"
-    " UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE project = :project"
-    f" AND queue = :queue AND expires > :now AND claim_expires = 0 AND {DELAYED}"
-    " AND visible_at <= :now ORDER BY visible_at, seq LIMIT :limit)"
-    " UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE project = :project"
-    " AND queue = :queue AND expires > :now AND claim_expires > 0 AND claim_expires <= :now"
-    " AND visible_at <= :now ORDER BY claim_expires LIMIT :limit)"
+    f"SELECT seq FROM (SELECT seq FROM messages WHERE {LIVE} AND claim_expires = 0"
+    f" AND {UNDELAYED} AND visible_at <= :now ORDER BY seq LIMIT :limit)"
+    f" UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE {LIVE} AND claim_expires = 0"
+    f" AND {DELAYED} AND visible_at <= :now ORDER BY visible_at, seq LIMIT :limit)"
+    f" UNION ALL SELECT seq FROM (SELECT seq FROM messages WHERE {LIVE} AND claim_expires > 0"
+    " AND claim_expires <= :now AND visible_at <= :now ORDER BY claim_expires LIMIT :limit)"
     " ORDER BY seq LIMIT :limit"
 )
 """The first ``:limit`` messages a claim or pop may take: the first free ones never delayed
@@ -122,8 +119,7 @@ LIVE_CLAIM = (
 OF_QUEUE_BY_ID = "+project = ? AND +queue = ?"
 """The queue's rows, for a lookup by message ids: the unary ``+`` keeps SQLite (which has no
 statistics) from reading an index of the queue instead of the ids' own, as it did for ten
-ids or more while a full index of the queue's messages existed (tests/storage/
-test_sqlite_plans.py holds it to that)."""
+ids or more while a full index of the queue's messages existed (test_sqlite_plans.py)."""
 LIVE_BY_ID = OF_QUEUE_BY_ID + " AND expires > ?"
 VISIBLE_QUEUE = "instr(name, '#') = 0"
 """Queues users see: internal ones (outboxes) hold a '#' in their name."""
