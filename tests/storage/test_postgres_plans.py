@@ -1,9 +1,11 @@
 """The PostgreSQL driver's hot-path statements read through indexes, never a table scan.
 
 A database is filled through the driver with thousands of messages and claims spread over
-projects, queues and producers, some delayed, then ANALYZEd. Each hot statement is EXPLAINed
-with the values the driver would bind, on a connection with the driver's session settings (so
-the plan is the one the driver gets: planned for those values).
+projects, queues and producers, some delayed, and with thousands of queues and subscriptions,
+then ANALYZEd. Each hot statement is EXPLAINed with the values the driver would bind, on a
+connection with the driver's session settings (so the plan is the one the driver gets:
+planned for those values). The statements the driver plans once per connection (STEADY) are
+also EXPLAINed as that plan, made for any values.
 """
 
 from __future__ import annotations
@@ -26,10 +28,33 @@ QUEUE = "queue-3"
 TENANTS = [("project-a", 10, 1000), ("project-b", 5, 200)]
 """(project, queues, messages per queue)."""
 CLAIMS_PER_QUEUE = 300
+MANY_QUEUES_AND_SUBSCRIPTIONS = """
+WITH new_queues AS (
+    INSERT INTO queues (project, name, metadata, created)
+    SELECT 'project-c', 'queue-' || n, '{}', $1 FROM generate_series(1, 5000) AS n
+)
+INSERT INTO subscriptions (id, project, source, subscriber, created, expires, options, secret)
+SELECT 'subscription-' || n, 'project-c', 'queue-' || n % 500, 'http://127.0.0.1/' || n,
+       $1, $1 + 3600, '{}', 'secret'
+FROM generate_series(1, 5000) AS n
+"""
+"""Another tenant's queues and subscriptions, as many as make reading them whole costly."""
 INDEX_ON_MESSAGES = re.compile(
     r"(Index|Index Only|Bitmap Index) Scan (Backward )?(using|on) messages_"
 )
 
+INDEX_USED = re.compile(r"Index Scan (?:Backward )?(?:using|on) (\w+)")
+KEYS = {
+    "messages_pkey",
+    "messages_by_id",
+    "messages_by_claim",
+    "claims_pkey",
+    "queues_pkey",
+    "subscriptions_by_source",
+}
+"""The indexes a plan made for any values may read: each finds one message, one claim's
+messages, one queue or one queue's subscriptions. A statement reading through another (the
+whole queue's, the expiry index) must be planned for its values."""
 DELAYED_UP_TO_NOW = re.compile(
     rf"Index Scan using messages_delayed .*\n.*Index Cond: .*\(visible_at <= '{NOW:.0f}'"
 )
@@ -75,6 +100,7 @@ async def fill(url: str) -> Filled:
         await storage.close()
     connection = await asyncpg.connect(url)
     try:
+        await connection.execute(MANY_QUEUES_AND_SUBSCRIPTIONS, NOW)
         await connection.execute("ANALYZE")
         rows = await connection.fetch(
             "SELECT id, claim_id FROM messages WHERE project = $1 AND queue = $2 ORDER BY seq",
@@ -151,9 +177,10 @@ HOT_PATHS: dict[str, Callable[[Filled], Statement]] = {
     ),
     "claim release": lambda f: (postgres.CLAIM_RELEASE, [PROJECT, QUEUE, f.claim_id]),
     "stats": lambda f: (postgres.QUEUE_STATS, [PROJECT, QUEUE, NOW]),
+    "post context": lambda f: (postgres.POST_CONTEXT, [PROJECT, QUEUE, NOW]),
     "outboxes": lambda f: (postgres.OUTBOXES, [NOW]),
 }
-INSERTS_ONLY = {"post"}
+READS_NO_MESSAGES = {"post", "post context"}
 
 
 async def explain(url: str, statement: Statement) -> str:
@@ -164,6 +191,38 @@ async def explain(url: str, statement: Statement) -> str:
     finally:
         await connection.close()
     return "\n".join(row[0] for row in rows)
+
+
+def literal(value: object) -> str:
+    """``value`` as an SQL literal, for EXECUTE of a statement PREPAREd by name."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int | float):
+        return repr(value).lower() if isinstance(value, bool) else repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bytes):
+        return f"'\\x{value.hex()}'::bytea"
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(literal(item) for item in value) + "]"
+    raise TypeError(f"no SQL literal for {value!r}")
+
+
+async def explain_generic(url: str, statement: Statement) -> str:
+    """The plan a connection of the steady pool keeps, for any values."""
+    sql, args = statement
+    connection = await asyncpg.connect(url, server_settings=postgres.STEADY_SERVER_SETTINGS)
+    try:
+        await connection.execute(f"PREPARE steady AS {sql}")
+        values = ", ".join(literal(arg) for arg in args)
+        rows = await connection.fetch(f"EXPLAIN EXECUTE steady({values})")
+    finally:
+        await connection.close()
+    return "\n".join(row[0] for row in rows)
+
+
+SAMPLE = Filled(url="", message_ids=["a-message"], claim_id="a-claim")
+STEADY_PATHS = [name for name, make in HOT_PATHS.items() if make(SAMPLE)[0] in postgres.STEADY]
 
 
 async def test_the_database_is_big_enough_to_tempt_the_planner(filled: Filled) -> None:
@@ -178,14 +237,34 @@ async def test_the_database_is_big_enough_to_tempt_the_planner(filled: Filled) -
     assert claims == TENANTS[0][1] * CLAIMS_PER_QUEUE
 
 
+def assert_scans_no_table(name: str, plan: str) -> None:
+    assert "Seq Scan on messages" not in plan, plan
+    assert "Seq Scan on claims" not in plan, plan
+    assert "Seq Scan on queues" not in plan, plan
+    assert "Seq Scan on subscriptions" not in plan, plan
+    if name not in READS_NO_MESSAGES:
+        assert INDEX_ON_MESSAGES.search(plan), plan
+
+
 @pytest.mark.parametrize("name", list(HOT_PATHS))
 async def test_a_hot_path_scans_no_table(filled: Filled, name: str) -> None:
     plan = await explain(filled.url, HOT_PATHS[name](filled))
 
-    assert "Seq Scan on messages" not in plan, plan
-    assert "Seq Scan on claims" not in plan, plan
-    if name not in INSERTS_ONLY:
-        assert INDEX_ON_MESSAGES.search(plan), plan
+    assert_scans_no_table(name, plan)
+
+
+def test_each_statement_planned_once_is_a_checked_hot_path() -> None:
+    assert {HOT_PATHS[name](SAMPLE)[0] for name in STEADY_PATHS} == postgres.STEADY
+
+
+@pytest.mark.parametrize("name", STEADY_PATHS)
+async def test_a_statement_planned_once_keeps_a_plan_that_scans_no_table(
+    filled: Filled, name: str
+) -> None:
+    plan = await explain_generic(filled.url, HOT_PATHS[name](filled))
+
+    assert_scans_no_table(name, plan)
+    assert set(INDEX_USED.findall(plan)) <= KEYS, plan
 
 
 @pytest.mark.parametrize("name", ["claim", "pop"])

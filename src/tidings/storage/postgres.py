@@ -75,10 +75,14 @@ MIGRATION_LOCK = 0x7469_6469_6E67
 MIGRATIONS_DIR = Path(__file__).with_name("postgres_migrations")
 
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
-"""Session settings of the pool's connections. Each statement is planned for its own values:
-a generic plan cannot tell a deep queue from an empty one (it would walk the seq or expiry
-index across every queue), and planning these statements costs far less than a round trip.
-JIT compilation only adds latency to statements this short."""
+"""Session settings of the connections that run most statements. Each statement is planned
+for its own values: a generic plan cannot tell a deep queue from an empty one (it would walk
+the seq or expiry index across every queue, or read a whole queue to find a few ids). JIT
+compilation only adds latency to statements this short."""
+STEADY_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "jit": "off"}
+"""Session settings of the connections that run the STEADY statements: each is planned once
+per connection, then runs on that plan. Planning a post and its context read cost PostgreSQL
+more than running them."""
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable; TimeoutError (acquire, connect, command) too
@@ -373,6 +377,13 @@ RETURNING {SUBSCRIPTION_COLUMNS}
 SUBSCRIPTION_DELETE = "DELETE FROM subscriptions WHERE id = $3 AND project = $1 AND source = $2"
 SUBSCRIPTIONS_PURGE = "DELETE FROM subscriptions WHERE project = $1 AND source = $2"
 
+STEADY = frozenset(
+    {MESSAGES_POST, POST_CONTEXT, MESSAGE_DELETE, CLAIM_GET, CLAIM_RENEW, CLAIM_RELEASE}
+)
+"""The hot statements whose best plan is the same whatever their values: each finds its rows
+by a unique key (a message id, a claim id) or inserts. They run on connections that keep
+their plans (STEADY_SERVER_SETTINGS); tests/storage/test_postgres_plans.py checks those plans."""
+
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE schema_migrations (
     name text PRIMARY KEY,
@@ -570,6 +581,7 @@ class PostgresStorage(Storage):
         self.acquire_timeout = acquire_timeout
         self.command_timeout = command_timeout
         self._pool: Any = None
+        self._steady_pool: Any = None
         self._watchers = Watchers(_Notified(url))
 
     # Plumbing
@@ -577,24 +589,28 @@ class PostgresStorage(Storage):
     async def open(self) -> None:
         await self.migrate()
         with _translated():
-            self._pool = await asyncpg.create_pool(
-                self.url,
-                min_size=self.min_size,
-                max_size=self.max_size,
-                timeout=self.acquire_timeout,
-                command_timeout=self.command_timeout,
-                server_settings=SERVER_SETTINGS,
-            )
+            self._pool = await self._create_pool(SERVER_SETTINGS)
+            self._steady_pool = await self._create_pool(STEADY_SERVER_SETTINGS)
+
+    async def _create_pool(self, server_settings: dict[str, str]) -> Any:
+        return await asyncpg.create_pool(
+            self.url,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            timeout=self.acquire_timeout,
+            command_timeout=self.command_timeout,
+            server_settings=server_settings,
+        )
 
     async def close(self) -> None:
         await self._watchers.close()
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
-        except (*UNAVAILABLE, asyncpg.PostgresError):
-            pool.terminate()
+        pools = [pool for pool in (self._pool, self._steady_pool) if pool is not None]
+        self._pool = self._steady_pool = None
+        for pool in pools:
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+            except (*UNAVAILABLE, asyncpg.PostgresError):
+                pool.terminate()
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations on a connection of its own, under an advisory lock, so
@@ -608,10 +624,12 @@ class PostgresStorage(Storage):
                 await connection.close(timeout=CLOSE_TIMEOUT)
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        if self._pool is None:
+    async def _connection(self, sql: str) -> AsyncIterator[Any]:
+        """A connection of the pool that runs ``sql``: planned once (STEADY) or per call."""
+        pool = self._steady_pool if sql in STEADY else self._pool
+        if pool is None:
             raise errors.StorageUnavailable("The PostgreSQL store is not open.")
-        async with self._pool.acquire(timeout=self.acquire_timeout) as connection:
+        async with pool.acquire(timeout=self.acquire_timeout) as connection:
             yield connection
 
     async def _fetch(
@@ -629,7 +647,7 @@ class PostgresStorage(Storage):
     async def _fetch_once(
         self, sql: str, args: tuple[object, ...], max_seconds: float | None
     ) -> list[Record]:
-        async with self._connection() as connection:
+        async with self._connection(sql) as connection:
             rows: list[Record] = await connection.fetch(sql, *args, timeout=max_seconds)
             return rows
 
