@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -48,15 +48,28 @@ KEYS = {
     "messages_pkey",
     "messages_by_id",
     "messages_by_claim",
+    "messages_undelayed",
+    "messages_delayed",
+    "messages_claimed",
     "claims_pkey",
     "queues_pkey",
     "subscriptions_by_source",
 }
 """The indexes a plan made for any values may read: each finds one message, one claim's
-messages, one queue or one queue's subscriptions. A statement reading through another (the
-whole queue's, the expiry index) must be planned for its values."""
+messages, a queue's first claimable messages, one queue or one queue's subscriptions. A
+statement reading through another (the whole queue's, the expiry index) must be planned for
+its values."""
+MESSAGES_BY_QUEUE = {
+    "messages_by_queue",
+    "messages_undelayed",
+    "messages_delayed",
+    "messages_claimed",
+    "messages_by_expiry",
+}
+"""Indexes that hold a queue's messages side by side: reading one to find a few ids walks the
+queue."""
 DELAYED_UP_TO_NOW = re.compile(
-    rf"Index Scan using messages_delayed .*\n.*Index Cond: .*\(visible_at <= '{NOW:.0f}'"
+    rf"Index Scan using messages_delayed .*\n.*Index Cond: .*\(visible_at <= ('{NOW:.0f}'|\$3)"
 )
 """The delayed messages read up to those whose delay ends now: the rest are not read."""
 
@@ -221,6 +234,7 @@ async def explain_generic(url: str, statement: Statement) -> str:
     return "\n".join(row[0] for row in rows)
 
 
+Explain = Callable[[str, Statement], Awaitable[str]]
 SAMPLE = Filled(url="", message_ids=["a-message"], claim_id="a-claim")
 STEADY_PATHS = [name for name, make in HOT_PATHS.items() if make(SAMPLE)[0] in postgres.STEADY]
 
@@ -267,22 +281,37 @@ async def test_a_statement_planned_once_keeps_a_plan_that_scans_no_table(
     assert set(INDEX_USED.findall(plan)) <= KEYS, plan
 
 
-@pytest.mark.parametrize("name", ["claim", "pop"])
+CLAIM_PLANS = [
+    pytest.param(name, how, id=f"{name}, {how.__name__}")
+    for name in ["claim", "pop"]
+    for how in [explain, explain_generic]
+]
+
+
+@pytest.mark.parametrize(("name", "how"), CLAIM_PLANS)
 async def test_a_claim_reads_the_free_and_the_ended_messages_only(
-    filled: Filled, name: str
+    filled: Filled, name: str, how: Explain
 ) -> None:
-    plan = await explain(filled.url, HOT_PATHS[name](filled))
+    plan = await how(filled.url, HOT_PATHS[name](filled))
 
     assert "messages_undelayed" in plan, plan
     assert "messages_claimed" in plan, plan
     assert "messages_by_queue" not in plan, plan
 
 
-@pytest.mark.parametrize("name", ["claim", "pop"])
+@pytest.mark.parametrize(("name", "how"), CLAIM_PLANS)
 async def test_a_claim_reads_the_delayed_messages_by_the_end_of_their_delay(
-    filled: Filled, name: str
+    filled: Filled, name: str, how: Explain
 ) -> None:
-    plan = await explain(filled.url, HOT_PATHS[name](filled))
+    plan = await how(filled.url, HOT_PATHS[name](filled))
 
     assert DELAYED_UP_TO_NOW.search(plan), plan
     assert "messages_free" not in plan, plan
+
+
+@pytest.mark.parametrize("name", ["delete", "delete many", "delete many with claims"])
+async def test_a_delete_by_id_finds_its_messages_by_id_alone(filled: Filled, name: str) -> None:
+    plan = await explain_generic(filled.url, HOT_PATHS[name](filled))
+
+    assert set(INDEX_USED.findall(plan)) & MESSAGES_BY_QUEUE == set(), plan
+    assert "messages_by_id" in plan, plan
