@@ -213,14 +213,28 @@ WHERE {LIVE} AND seq > $4
 ORDER BY seq
 LIMIT $9
 """
+
+
+def _named(ids: str) -> str:
+    """The CTE ``named``: the seqs of the messages ``ids`` picks, found by id alone.
+
+    A statement that names its messages joins them with ``named`` and checks the rest (queue,
+    expiry, claim) on the rows found. With those terms beside the id, PostgreSQL may read the
+    queue's own indexes instead (whenever its statistics are stale, the plan that reads all of
+    the queue's messages, or all of its claimed ones, looks as cheap), and a few ids then cost
+    a walk through the queue."""
+    return f"named AS MATERIALIZED (SELECT seq FROM messages WHERE {ids})"
+
+
 MESSAGES_GET = f"""
-SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ANY($4::text[]) AND {LIVE} ORDER BY seq
+WITH {_named("id = ANY($4::text[])")}
+SELECT {MESSAGE_COLUMNS} FROM messages JOIN named USING (seq) WHERE {LIVE} ORDER BY seq
 """
 MESSAGE_DELETE = f"""
-WITH target AS (
+WITH {_named("id = $4")}, target AS (
     SELECT seq, claim_id, claim_id IS NOT NULL AND claim_expires > $3 AS claimed
-    FROM messages WHERE id = $4 AND {LIVE}
-    FOR UPDATE
+    FROM messages JOIN named USING (seq) WHERE {LIVE}
+    FOR UPDATE OF messages
 ), verdict AS (
     SELECT seq, CASE
         WHEN $5::text IS NULL THEN CASE WHEN claimed THEN 'claimed' ELSE 'ok' END
@@ -240,15 +254,12 @@ SELECT verdict FROM verdict
 """
 """Deletes the message only when its claim allows it; the verdict names what was wrong."""
 
-MESSAGES_DELETE = """
-WITH named AS MATERIALIZED (SELECT seq FROM messages WHERE id = ANY($3::text[]))
+MESSAGES_DELETE = f"""
+WITH {_named("id = ANY($3::text[])")}
 DELETE FROM messages USING named
 WHERE messages.seq = named.seq AND project = $1 AND queue = $2
   AND ($4::text[] IS NULL OR (claim_id = ANY($4) AND claim_expires > $5))
 """
-"""The messages are found by id alone (``named`` is planned on its own), then checked: read
-through the queue's indexes instead, a delete would walk every message of the queue or
-every claimed one."""
 MESSAGES_POP = f"""
 DELETE FROM messages
 WHERE seq IN ({CLAIMABLE})
@@ -260,9 +271,10 @@ WITH queue_lock AS ({QUEUE_LOCK.format(queue="$4")}),
          INSERT INTO queues (project, name, metadata, created) VALUES ($1, $4, '{{}}', $3)
          ON CONFLICT DO NOTHING
      ),
+     {_named("id = ANY($5::text[])")},
      moved AS (
-         DELETE FROM messages WHERE id = ANY($5::text[]) AND {LIVE}
-         RETURNING seq, id, body, client_id, created, expires, visible_at
+         DELETE FROM messages USING named WHERE messages.seq = named.seq AND {LIVE}
+         RETURNING messages.seq, id, body, client_id, created, expires, visible_at
      )
 INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
 SELECT moved.id, $1, $4, moved.body, moved.client_id, moved.created,
@@ -388,17 +400,20 @@ STEADY = frozenset(
         POST_CONTEXT,
         CLAIM_CREATE,
         MESSAGES_POP,
+        MESSAGES_GET,
         MESSAGE_DELETE,
         MESSAGES_DELETE,
+        MESSAGES_MOVE,
         CLAIM_GET,
         CLAIM_RENEW,
         CLAIM_RELEASE,
     }
 )
 """The hot statements whose best plan is the same whatever their values: each finds its rows
-by a key (a message id, a claim id), takes a queue's first claimable messages through the
-claim indexes, or inserts. They run on connections that keep their plans
-(STEADY_SERVER_SETTINGS); tests/storage/test_postgres_plans.py checks those plans."""
+by a key (message ids, found first in ``named``; a claim id), takes a queue's first
+claimable messages through the claim indexes, or inserts. They run on connections that keep
+their plans (STEADY_SERVER_SETTINGS); tests/storage/test_postgres_plans.py checks those
+plans."""
 
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE schema_migrations (
