@@ -137,6 +137,45 @@ def filled(postgres_server: PostgresServer) -> Iterator[Filled]:
         postgres_server.drop_database(name)
 
 
+SMALL_QUEUES = """
+INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
+SELECT 'small-' || n, $1, 'small-' || n % 1000, '{}', 'p0', $2::float8, $2 + 3600, $2
+FROM generate_series(1, 5000) AS n
+"""
+GROWN = 20_000
+
+
+async def fill_after_analyze(url: str) -> Filled:
+    """A thousand small queues, ANALYZEd; then QUEUE grows to GROWN messages, unanalyzed."""
+    storage = postgres.from_url(url)
+    await storage.open()
+    try:
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute(SMALL_QUEUES, PROJECT, NOW)
+            await connection.execute("ALTER TABLE messages SET (autovacuum_enabled = false)")
+            await connection.execute("ANALYZE messages")
+        finally:
+            await connection.close()
+        for producer in range(GROWN // 1000):
+            await storage.messages_post(PROJECT, QUEUE, batch(1000, producer), NOW)
+        claim = await storage.claim_create(PROJECT, QUEUE, 300, 60, 3, NOW)
+    finally:
+        await storage.close()
+    assert claim is not None
+    return Filled(url, [message.id for message in claim.messages], claim.id)
+
+
+@pytest.fixture(scope="module")
+def grown_since_analyze(postgres_server: PostgresServer) -> Iterator[Filled]:
+    name = f"grown_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield run_coroutine(fill_after_analyze(url))
+    finally:
+        postgres_server.drop_database(name)
+
+
 Statement = tuple[str, list[object]]
 
 HOT_PATHS: dict[str, Callable[[Filled], Statement]] = {
@@ -310,13 +349,24 @@ async def test_a_claim_reads_the_delayed_messages_by_the_end_of_their_delay(
     assert "messages_free" not in plan, plan
 
 
-@pytest.mark.parametrize(
-    "name", ["get", "delete", "delete many", "delete many with claims", "move"]
-)
+NAMING_MESSAGES = ["get", "delete", "delete many", "delete many with claims", "move"]
+
+
+@pytest.mark.parametrize("name", NAMING_MESSAGES)
 async def test_a_statement_naming_messages_finds_them_by_id_alone(
     filled: Filled, name: str
 ) -> None:
     plan = await explain_generic(filled.url, HOT_PATHS[name](filled))
+
+    assert set(INDEX_WALKED.findall(plan)) & MESSAGES_BY_QUEUE == set(), plan
+    assert "messages_by_id" in plan, plan
+
+
+@pytest.mark.parametrize("name", NAMING_MESSAGES)
+async def test_a_statement_naming_messages_walks_no_queue_grown_since_its_statistics(
+    grown_since_analyze: Filled, name: str
+) -> None:
+    plan = await explain_generic(grown_since_analyze.url, HOT_PATHS[name](grown_since_analyze))
 
     assert set(INDEX_WALKED.findall(plan)) & MESSAGES_BY_QUEUE == set(), plan
     assert "messages_by_id" in plan, plan

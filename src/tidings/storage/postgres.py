@@ -215,26 +215,30 @@ LIMIT $9
 """
 
 
-def _named(ids: str) -> str:
-    """The CTE ``named``: the seqs of the messages ``ids`` picks, found by id alone.
+def _named(ids: str, columns: str = "seq, project, queue, expires") -> str:
+    """The CTE ``named``: the messages ``ids`` picks, found by id alone.
 
-    A statement that names its messages joins them with ``named`` and checks the rest (queue,
-    expiry, claim) on the rows found. With those terms beside the id, PostgreSQL may read the
-    queue's own indexes instead (whenever its statistics are stale, the plan that reads all of
-    the queue's messages, or all of its claimed ones, looks as cheap), and a few ids then cost
-    a walk through the queue."""
-    return f"named AS MATERIALIZED (SELECT seq FROM messages WHERE {ids})"
+    A statement that names its messages checks their queue and expiry on ``named``'s rows,
+    then reaches the rows it changes by seq alone. With those terms beside the id on the
+    messages table, PostgreSQL may read the queue's own indexes instead (whenever its
+    statistics were taken while the queue was small, reading all of the queue's messages, or
+    all of its claimed ones, looks as cheap), and a few ids then cost a walk through the
+    queue. A message's queue never changes and its expiry only moves later, so ``named``'s
+    copy answers as the row would."""
+    return f"named AS MATERIALIZED (SELECT {columns} FROM messages WHERE {ids})"
 
+
+NAMED_LIVE = f"SELECT seq FROM named WHERE {LIVE}"
 
 MESSAGES_GET = f"""
-WITH {_named("id = ANY($4::text[])")}
-SELECT {MESSAGE_COLUMNS} FROM messages JOIN named USING (seq) WHERE {LIVE} ORDER BY seq
+WITH {_named("id = ANY($4::text[])", f"{MESSAGE_COLUMNS}, project, queue")}
+SELECT {MESSAGE_COLUMNS} FROM named WHERE {LIVE} ORDER BY seq
 """
 MESSAGE_DELETE = f"""
 WITH {_named("id = $4")}, target AS (
     SELECT seq, claim_id, claim_id IS NOT NULL AND claim_expires > $3 AS claimed
-    FROM messages JOIN named USING (seq) WHERE {LIVE}
-    FOR UPDATE OF messages
+    FROM messages WHERE seq = ({NAMED_LIVE})
+    FOR UPDATE
 ), verdict AS (
     SELECT seq, CASE
         WHEN $5::text IS NULL THEN CASE WHEN claimed THEN 'claimed' ELSE 'ok' END
@@ -256,8 +260,8 @@ SELECT verdict FROM verdict
 
 MESSAGES_DELETE = f"""
 WITH {_named("id = ANY($3::text[])")}
-DELETE FROM messages USING named
-WHERE messages.seq = named.seq AND project = $1 AND queue = $2
+DELETE FROM messages
+WHERE seq IN (SELECT seq FROM named WHERE project = $1 AND queue = $2)
   AND ($4::text[] IS NULL OR (claim_id = ANY($4) AND claim_expires > $5))
 """
 MESSAGES_POP = f"""
@@ -273,8 +277,8 @@ WITH queue_lock AS ({QUEUE_LOCK.format(queue="$4")}),
      ),
      {_named("id = ANY($5::text[])")},
      moved AS (
-         DELETE FROM messages USING named WHERE messages.seq = named.seq AND {LIVE}
-         RETURNING messages.seq, id, body, client_id, created, expires, visible_at
+         DELETE FROM messages WHERE seq IN ({NAMED_LIVE})
+         RETURNING seq, id, body, client_id, created, expires, visible_at
      )
 INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
 SELECT moved.id, $1, $4, moved.body, moved.client_id, moved.created,
