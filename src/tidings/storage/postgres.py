@@ -104,7 +104,8 @@ UNSTORABLE = (
 MESSAGE_COLUMNS = (
     "seq, id, body, created, expires, visible_at, client_id, claim_id, claim_expires, claim_count"
 )
-LIVE = "project = $1 AND queue = $2 AND expires > $3"
+OF_QUEUE = "project = $1 AND queue = $2"
+LIVE = f"{OF_QUEUE} AND expires > $3"
 UNDELAYED = "visible_at <= created"
 """Messages posted without a delay (``visible_at`` is ``created`` plus the delay, and never
 changes). A claim repeats this term, and DELAYED, as the partial indexes messages_undelayed
@@ -215,37 +216,51 @@ LIMIT $9
 """
 
 
-def _named(ids: str, columns: str = "seq, project, queue, expires") -> str:
-    """The CTE ``named``: the messages ``ids`` picks, found by id alone.
+def _by_key(name: str, table: str, key: str, columns: str) -> str:
+    """The CTE ``name``: the rows of ``table`` that ``key`` (an id, a claim id) picks, found
+    through that key alone.
 
-    A statement that names its messages checks their queue and expiry on ``named``'s rows,
-    then reaches the rows it changes by seq alone. With those terms beside the id on the
-    messages table, PostgreSQL may read the queue's own indexes instead (whenever its
-    statistics were taken while the queue was small, reading all of the queue's messages, or
-    all of its claimed ones, looks as cheap), and a few ids then cost a walk through the
-    queue. A message's queue never changes and its expiry only moves later, so ``named``'s
-    copy answers as the row would."""
-    return f"named AS MATERIALIZED (SELECT {columns} FROM messages WHERE {ids})"
+    A statement that names its rows checks their queue and expiry on this copy, then reaches
+    the rows it changes by their primary key. With those terms beside the key, PostgreSQL may
+    read the queue's own indexes instead (whenever its statistics were taken while the queue
+    was small, reading all of the queue's messages, or all of its claimed ones, looks as
+    cheap), and a few ids then cost a walk through the queue. A row's queue never changes and
+    its expiry only moves later, so the copy answers as the row would; what can change (a
+    message's claim) is checked on the row itself."""
+    return f"{name} AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {key})"
+
+
+def _named(ids: str) -> str:
+    """``named``: the messages ``ids`` picks, by id."""
+    return _by_key("named", "messages", ids, "seq, project, queue, expires")
+
+
+def _held(claim_id: str) -> str:
+    """``held``: the messages of the claim ``claim_id``."""
+    return _by_key("held", "messages", f"claim_id = {claim_id}", "seq, project, queue, expires")
+
+
+def _claim(claim_id: str) -> str:
+    """``claim``: the claim ``claim_id``."""
+    return _by_key("claim", "claims", f"id = {claim_id}", "id, project, queue, created, expires")
 
 
 NAMED_LIVE = f"SELECT seq FROM named WHERE {LIVE}"
+HELD_LIVE = f"SELECT seq FROM held WHERE {LIVE}"
 
 MESSAGES_GET = f"""
-WITH {_named("id = ANY($4::text[])", f"{MESSAGE_COLUMNS}, project, queue")}
-SELECT {MESSAGE_COLUMNS} FROM named WHERE {LIVE} ORDER BY seq
+WITH {_named("id = ANY($4::text[])")}
+SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq IN ({NAMED_LIVE}) ORDER BY seq
 """
 MESSAGE_DELETE = f"""
-WITH {_named("id = $4")}, target AS (
+WITH {_named("id = $4")}, {_claim("$5")}, target AS (
     SELECT seq, claim_id, claim_id IS NOT NULL AND claim_expires > $3 AS claimed
     FROM messages WHERE seq = ({NAMED_LIVE})
     FOR UPDATE
 ), verdict AS (
     SELECT seq, CASE
         WHEN $5::text IS NULL THEN CASE WHEN claimed THEN 'claimed' ELSE 'ok' END
-        WHEN NOT EXISTS (
-            SELECT FROM claims
-            WHERE id = $5 AND project = $1 AND queue = $2 AND expires > $3
-        ) THEN 'claim-expired'
+        WHEN NOT EXISTS (SELECT FROM claim WHERE {LIVE}) THEN 'claim-expired'
         WHEN NOT claimed THEN 'not-claimed'
         WHEN claim_id <> $5 THEN 'claimed'
         ELSE 'ok'
@@ -300,34 +315,33 @@ WITH claimed AS (
 )
 SELECT {MESSAGE_COLUMNS} FROM claimed
 """
-CLAIM_GET = """
-SELECT claims.created AS claim_created, claims.expires AS claim_expires_at,
+CLAIM_GET = f"""
+WITH {_claim("$4")}, {_held("$4")}
+SELECT live_claim.created AS claim_created, live_claim.expires AS claim_expires_at,
        m.seq, m.id, m.body, m.created, m.expires, m.visible_at, m.client_id, m.claim_id,
        m.claim_expires, m.claim_count
-FROM claims
-LEFT JOIN messages AS m
-    ON m.claim_id = claims.id AND m.project = $1 AND m.queue = $2 AND m.expires > $3
-WHERE claims.id = $4 AND claims.project = $1 AND claims.queue = $2 AND claims.expires > $3
+FROM (SELECT created, expires FROM claim WHERE {LIVE}) AS live_claim
+LEFT JOIN messages AS m ON m.seq IN ({HELD_LIVE}) AND m.claim_id = $4
 ORDER BY m.seq
 """
-CLAIM_RENEW = """
-WITH renewed AS (
+CLAIM_RENEW = f"""
+WITH {_claim("$4")}, {_held("$4")}, renewed AS (
     UPDATE claims SET created = $3, expires = $5
-    WHERE id = $4 AND project = $1 AND queue = $2 AND expires > $3
+    WHERE id = (SELECT id FROM claim WHERE {LIVE})
     RETURNING id
 ), extended AS (
     UPDATE messages SET claim_expires = $5, expires = greatest(expires, $6)
-    WHERE claim_id = $4 AND project = $1 AND queue = $2 AND expires > $3
-      AND EXISTS (SELECT FROM renewed)
+    WHERE seq IN ({HELD_LIVE}) AND claim_id = $4 AND EXISTS (SELECT FROM renewed)
 )
 SELECT count(*) AS renewed FROM renewed
 """
-CLAIM_RELEASE = """
-WITH released AS (
-    DELETE FROM claims WHERE id = $3 AND project = $1 AND queue = $2 RETURNING id
+CLAIM_RELEASE = f"""
+WITH {_claim("$3")}, {_held("$3")}, released AS (
+    DELETE FROM claims WHERE id = (SELECT id FROM claim WHERE {OF_QUEUE}) RETURNING id
 )
 UPDATE messages SET claim_id = NULL, claim_expires = 0
-WHERE claim_id = $3 AND project = $1 AND queue = $2 AND EXISTS (SELECT FROM released)
+WHERE seq IN (SELECT seq FROM held WHERE {OF_QUEUE}) AND claim_id = $3
+  AND EXISTS (SELECT FROM released)
 """
 NEWEST_MARKER = "SELECT max(seq) AS newest FROM messages WHERE project = $1 AND queue = $2"
 GC = """
