@@ -240,7 +240,7 @@ def _held(claim_id: str) -> str:
     return _by_key("held", "messages", f"claim_id = {claim_id}", "seq, project, queue, expires")
 
 
-def _claim(claim_id: str) -> str:
+def _claim_by_id(claim_id: str) -> str:
     """``claim``: the claim ``claim_id``."""
     return _by_key("claim", "claims", f"id = {claim_id}", "id, project, queue, created, expires")
 
@@ -253,7 +253,7 @@ WITH {_named("id = ANY($4::text[])")}
 SELECT {MESSAGE_COLUMNS} FROM messages WHERE seq IN ({NAMED_LIVE}) ORDER BY seq
 """
 MESSAGE_DELETE = f"""
-WITH {_named("id = $4")}, {_claim("$5")}, target AS (
+WITH {_named("id = $4")}, {_claim_by_id("$5")}, target AS (
     SELECT seq, claim_id, claim_id IS NOT NULL AND claim_expires > $3 AS claimed
     FROM messages WHERE seq = ({NAMED_LIVE})
     FOR UPDATE
@@ -316,7 +316,7 @@ WITH claimed AS (
 SELECT {MESSAGE_COLUMNS} FROM claimed
 """
 CLAIM_GET = f"""
-WITH {_claim("$4")}, {_held("$4")}
+WITH {_claim_by_id("$4")}, {_held("$4")}
 SELECT live_claim.created AS claim_created, live_claim.expires AS claim_expires_at,
        m.seq, m.id, m.body, m.created, m.expires, m.visible_at, m.client_id, m.claim_id,
        m.claim_expires, m.claim_count
@@ -325,7 +325,7 @@ LEFT JOIN messages AS m ON m.seq IN ({HELD_LIVE}) AND m.claim_id = $4
 ORDER BY m.seq
 """
 CLAIM_RENEW = f"""
-WITH {_claim("$4")}, {_held("$4")}, renewed AS (
+WITH {_claim_by_id("$4")}, {_held("$4")}, renewed AS (
     UPDATE claims SET created = $3, expires = $5
     WHERE id = (SELECT id FROM claim WHERE {LIVE})
     RETURNING id
@@ -336,7 +336,7 @@ WITH {_claim("$4")}, {_held("$4")}, renewed AS (
 SELECT count(*) AS renewed FROM renewed
 """
 CLAIM_RELEASE = f"""
-WITH {_claim("$3")}, {_held("$3")}, released AS (
+WITH {_claim_by_id("$3")}, {_held("$3")}, released AS (
     DELETE FROM claims WHERE id = (SELECT id FROM claim WHERE {OF_QUEUE}) RETURNING id
 )
 UPDATE messages SET claim_id = NULL, claim_expires = 0
