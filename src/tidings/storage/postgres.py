@@ -428,10 +428,10 @@ STEADY = frozenset(
     }
 )
 """The hot statements whose best plan is the same whatever their values: each finds its rows
-by a key (message ids, found first in ``named``; a claim id), takes a queue's first
-claimable messages through the claim indexes, or inserts. They run on connections that keep
-their plans (STEADY_SERVER_SETTINGS); tests/storage/test_postgres_plans.py checks those
-plans."""
+through a key (message ids or a claim id, in ``named``, ``claim`` and ``held``), takes a
+queue's first claimable messages through the claim indexes, or inserts. They run on
+connections that keep their plans (STEADY_SERVER_SETTINGS);
+tests/storage/test_postgres_plans.py checks those plans."""
 
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE schema_migrations (
