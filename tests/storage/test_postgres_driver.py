@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
 from tests.messages import PRODUCER, new
@@ -158,6 +159,43 @@ async def test_concurrent_posts_to_one_queue_list_in_seq_order(
     for ids in batches:
         start = seen.index(ids[0])
         assert seen[start : start + len(ids)] == ids
+
+
+async def test_connections_go_back_to_their_pools_holding_nothing(
+    storage: postgres.PostgresStorage, postgres_url: str, clock: FakeClock
+) -> None:
+    # Given every kind of hot statement run at once, some taking advisory locks
+    await storage.messages_post(PROJECT, QUEUE, new(*range(40)), clock())
+
+    async def consume() -> None:
+        claim = await storage.claim_create(PROJECT, QUEUE, 60, 60, 4, clock())
+        assert claim is not None
+        [first, second, third, *_released] = [message.id for message in claim.messages]
+        assert await storage.claim_renew(PROJECT, QUEUE, claim.id, 120, 60, clock())
+        await storage.message_delete(PROJECT, QUEUE, first, claim.id, clock())
+        await storage.messages_delete(PROJECT, QUEUE, [second], [claim.id], clock())
+        await storage.messages_move(PROJECT, QUEUE, [third], "dead-letters", None, clock())
+        await storage.claim_release(PROJECT, QUEUE, claim.id)
+
+    await asyncio.gather(
+        *(consume() for _ in range(8)),
+        *(storage.messages_post(PROJECT, QUEUE, new(1), clock()) for _ in range(8)),
+    )
+    # When another session looks at what the pools' sessions still hold
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        locks = await connection.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        )
+        open_transactions = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+        )
+    finally:
+        await connection.close()
+    # Then no lock and no transaction outlived its statement, though no reset ran
+    assert locks == 0
+    assert open_transactions == 0
 
 
 # Outages

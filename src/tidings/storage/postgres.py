@@ -612,6 +612,13 @@ async def _record(connection: Any, migration: Migration) -> None:
     )
 
 
+async def _keep_session(connection: Any) -> None:
+    """Release a connection to its pool as it is (asyncpg's default runs a query to reset
+    the session, a round trip per statement). The driver's statements leave nothing in the
+    session: each is its own transaction (asyncpg still rolls back one left open), its
+    advisory locks end with it, and it neither LISTENs, SETs nor opens cursors."""
+
+
 class PostgresStorage(Storage):
     capabilities = frozenset({FIFO, CLAIMS, DURABILITY, AOD})
 
@@ -649,6 +656,7 @@ class PostgresStorage(Storage):
             timeout=self.acquire_timeout,
             command_timeout=self.command_timeout,
             server_settings=server_settings,
+            reset=_keep_session,
         )
 
     async def close(self) -> None:
