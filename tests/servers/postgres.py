@@ -10,6 +10,7 @@ installed, the Debian ``postgresql`` package is installed; a test never skips fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -222,6 +223,16 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    @contextlib.contextmanager
+    def new_database(self) -> Iterator[str]:
+        """The URL of a new, empty database (no schema yet), dropped on leaving."""
+        name = f"tidings_{uuid.uuid4().hex[:12]}"
+        url = self.create_database(name)
+        try:
+            yield url
+        finally:
+            self.drop_database(name)
+
     def emptied_shared_database(self) -> str:
         """The URL of one database kept for the server's life, created on first use, with every
         table but ``schema_migrations`` emptied."""
@@ -256,12 +267,8 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The URL of a new, empty database (no schema yet), dropped after the test."""
-    name = f"tidings_{uuid.uuid4().hex[:12]}"
-    url = postgres_server.create_database(name)
-    try:
+    with postgres_server.new_database() as url:
         yield url
-    finally:
-        postgres_server.drop_database(name)
 
 
 @pytest.fixture

@@ -130,12 +130,8 @@ async def fill(url: str) -> Filled:
 
 @pytest.fixture(scope="module")
 def filled(postgres_server: PostgresServer) -> Iterator[Filled]:
-    name = f"plans_{uuid.uuid4().hex[:8]}"
-    url = postgres_server.create_database(name)
-    try:
+    with postgres_server.new_database() as url:
         yield run_coroutine(fill(url))
-    finally:
-        postgres_server.drop_database(name)
 
 
 SMALL_QUEUES = """
@@ -188,23 +184,16 @@ async def fill_after_analyze(url: str, prepare: Prepare) -> Filled:
     return Filled(url, [message.id for message in claim.messages], claim.id)
 
 
-def filled_after_analyze(server: PostgresServer, prepare: Prepare) -> Iterator[Filled]:
-    name = f"grown_{uuid.uuid4().hex[:8]}"
-    url = server.create_database(name)
-    try:
-        yield run_coroutine(fill_after_analyze(url, prepare))
-    finally:
-        server.drop_database(name)
-
-
 @pytest.fixture(scope="module")
 def grown_since_analyze(postgres_server: PostgresServer) -> Iterator[Filled]:
-    yield from filled_after_analyze(postgres_server, small_queues)
+    with postgres_server.new_database() as url:
+        yield run_coroutine(fill_after_analyze(url, small_queues))
 
 
 @pytest.fixture(scope="module")
 def refilled_since_analyze(postgres_server: PostgresServer) -> Iterator[Filled]:
-    yield from filled_after_analyze(postgres_server, an_emptied_queue)
+    with postgres_server.new_database() as url:
+        yield run_coroutine(fill_after_analyze(url, an_emptied_queue))
 
 
 Statement = tuple[str, list[object]]
@@ -345,13 +334,20 @@ def test_each_statement_planned_once_is_a_checked_hot_path() -> None:
 DATABASES = ["filled", "grown_since_analyze", "refilled_since_analyze"]
 
 
+async def plan_of(
+    request: pytest.FixtureRequest, name: str, database: str, how: Explain = explain_generic
+) -> str:
+    """The plan ``how`` gives the hot path ``name`` in the fixture ``database``."""
+    data: Filled = request.getfixturevalue(database)
+    return await how(data.url, HOT_PATHS[name](data))
+
+
 @pytest.mark.parametrize("database", DATABASES)
 @pytest.mark.parametrize("name", STEADY_PATHS)
 async def test_a_statement_planned_once_keeps_a_plan_that_scans_no_table(
     request: pytest.FixtureRequest, database: str, name: str
 ) -> None:
-    data: Filled = request.getfixturevalue(database)
-    plan = await explain_generic(data.url, HOT_PATHS[name](data))
+    plan = await plan_of(request, name, database)
 
     assert_scans_no_table(name, plan)
     assert set(INDEX_WALKED.findall(plan)) <= KEYS, plan
@@ -369,8 +365,7 @@ CLAIM_PLANS = [
 async def test_a_claim_reads_the_free_and_the_ended_messages_only(
     request: pytest.FixtureRequest, name: str, how: Explain, database: str
 ) -> None:
-    data: Filled = request.getfixturevalue(database)
-    plan = await how(data.url, HOT_PATHS[name](data))
+    plan = await plan_of(request, name, database, how)
 
     assert "messages_undelayed" in plan, plan
     assert "messages_claimed" in plan, plan
@@ -382,8 +377,7 @@ async def test_a_claim_reads_the_free_and_the_ended_messages_only(
 async def test_a_claim_reads_the_delayed_messages_by_the_end_of_their_delay(
     request: pytest.FixtureRequest, name: str, how: Explain, database: str
 ) -> None:
-    data: Filled = request.getfixturevalue(database)
-    plan = await how(data.url, HOT_PATHS[name](data))
+    plan = await plan_of(request, name, database, how)
 
     assert DELAYED_UP_TO_NOW.search(plan), plan
     assert "messages_free" not in plan, plan
@@ -397,8 +391,7 @@ NAMING_MESSAGES = ["get", "delete", "delete many", "delete many with claims", "m
 async def test_a_statement_naming_messages_finds_them_by_id_alone(
     request: pytest.FixtureRequest, database: str, name: str
 ) -> None:
-    data: Filled = request.getfixturevalue(database)
-    plan = await explain_generic(data.url, HOT_PATHS[name](data))
+    plan = await plan_of(request, name, database)
 
     assert set(INDEX_WALKED.findall(plan)) & MESSAGES_BY_QUEUE == set(), plan
     assert "messages_by_id" in plan, plan
