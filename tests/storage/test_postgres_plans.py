@@ -5,8 +5,9 @@ projects, queues and producers, some delayed, and with thousands of queues and s
 then ANALYZEd. Each hot statement is EXPLAINed with the values the driver would bind, on a
 connection with the driver's session settings (so the plan is the one the driver gets:
 planned for those values). The statements the driver plans once per connection (STEADY) are
-also EXPLAINed as that plan, made for any values, there and in a database ANALYZEd while it
-held a thousand small queues, one of which grew to 20,000 messages since.
+also EXPLAINed as that plan, made for any values, there and in two databases whose
+statistics are out of date: one ANALYZEd while it held a thousand small queues, one of which
+grew to 20,000 messages since; one ANALYZEd while nearly empty, then filled again.
 """
 
 from __future__ import annotations
@@ -134,32 +135,26 @@ def filled(postgres_server: PostgresServer) -> Iterator[Filled]:
         yield run_coroutine(fill(url))
 
 
-SMALL_QUEUES = """
+MESSAGES_IN_QUEUES = """
 INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
-SELECT 'small-' || n, $1, 'small-' || n % 1000, '{}', 'p0', $2::float8, $2 + 3600, $2
-FROM generate_series(1, 5000) AS n
+SELECT $3 || n, $1, $3 || n % $4, '{}', 'p0', $2::float8, $2 + 3600, $2
+FROM generate_series(1, $5) AS n
 """
+"""``$5`` messages of PROJECT over ``$4`` queues, named ``$3`` and a number."""
 GROWN = 20_000
-
-
-EMPTIED_QUEUE = """
-INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
-SELECT 'emptied-' || n, $1, 'emptied', '{}', 'p0', $2::float8, $2 + 3600, $2
-FROM generate_series(1, 20000) AS n
-"""
 ALL_BUT_THE_LAST_THREE = "DELETE FROM messages WHERE seq <= (SELECT max(seq) - 3 FROM messages)"
 
 Prepare = Callable[[asyncpg.Connection], Awaitable[object]]
 
 
 async def small_queues(connection: asyncpg.Connection) -> None:
-    await connection.execute(SMALL_QUEUES, PROJECT, NOW)
+    await connection.execute(MESSAGES_IN_QUEUES, PROJECT, NOW, "small-", 1000, 5000)
 
 
 async def an_emptied_queue(connection: asyncpg.Connection) -> None:
     """The table's pages kept, nearly all of their rows deleted: so it looks to ANALYZE after
     a consumer drained a queue, or a queue was deleted."""
-    await connection.execute(EMPTIED_QUEUE, PROJECT, NOW)
+    await connection.execute(MESSAGES_IN_QUEUES, PROJECT, NOW, "emptied-", 1, 20_000)
     await connection.execute(ALL_BUT_THE_LAST_THREE)
 
 
