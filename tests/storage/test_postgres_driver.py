@@ -198,6 +198,36 @@ async def test_connections_go_back_to_their_pools_holding_nothing(
     assert open_transactions == 0
 
 
+async def test_a_driver_that_cannot_open_its_second_pool_closes_its_first(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the steady pool's connections refused by the server
+    monkeypatch.setattr(postgres, "STEADY_SERVER_SETTINGS", {"plan_cache_mode": "never"})
+    driver = postgres.from_url(postgres_url)
+    # When the driver opens
+    with pytest.raises(asyncpg.InvalidParameterValueError):
+        await driver.open()
+    # Then the first pool's connections are gone too
+    assert await _sessions_left(postgres_url) == 0
+
+
+async def _sessions_left(url: str) -> int:
+    """Other sessions on the database once those closing have had time to end."""
+    connection = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + OUTAGE_BUDGET
+        while True:
+            sessions: int = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if sessions == 0 or time.monotonic() > deadline:
+                return sessions
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+
+
 # Outages
 
 

@@ -658,7 +658,11 @@ class PostgresStorage(Storage):
         await self.migrate()
         with _translated():
             self._pool = await self._create_pool(SERVER_SETTINGS)
-            self._steady_pool = await self._create_pool(STEADY_SERVER_SETTINGS)
+            try:
+                self._steady_pool = await self._create_pool(STEADY_SERVER_SETTINGS)
+            except BaseException:
+                await self._close_pools()
+                raise
 
     async def _create_pool(self, server_settings: dict[str, str]) -> Any:
         return await asyncpg.create_pool(
@@ -673,6 +677,9 @@ class PostgresStorage(Storage):
 
     async def close(self) -> None:
         await self._watchers.close()
+        await self._close_pools()
+
+    async def _close_pools(self) -> None:
         pools = [pool for pool in (self._pool, self._steady_pool) if pool is not None]
         self._pool = self._steady_pool = None
         for pool in pools:
