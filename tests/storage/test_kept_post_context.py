@@ -1,7 +1,7 @@
 """A post to a queue whose context did not change since this process last read it does not
-read that context again: on Redis it is one script, on SQLite it reads the context clock
-alone, and the queue's version when another queue's context changed. (That such a post
-still sees every change: ``tests/contract/test_storage_post_context.py``.)"""
+read that context again: on Redis it is one script, on PostgreSQL one statement, on SQLite it
+reads the context clock alone, and the queue's version when another queue's context changed.
+(That such a post still sees every change: ``tests/contract/test_storage_post_context.py``.)"""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from tests.conftest import opened
 from tests.messages import one_message
 from tidings.models import PostContext, PreparedPost
+from tidings.storage import postgres
 from tidings.storage.base import Storage
 from tidings.storage.redis import RedisStorage, _queue_keys, parse_url
 from tidings.storage.sqlite import SQLiteStorage
@@ -71,6 +72,26 @@ async def test_a_redis_cluster_posts_to_an_unchanged_queue_in_one_script(
         assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
     finally:
         await storage.close()
+
+
+async def test_postgres_posts_to_an_unchanged_queue_in_one_statement(postgres_url: str) -> None:
+    async with opened(postgres.from_url(postgres_url)) as storage:
+        # Given a queue this process has posted to once
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        await _post(storage)
+        statements: list[str] = []
+        fetch = storage._fetch
+
+        async def recorded(sql: str, *args: object, max_seconds: float | None = None) -> Any:
+            statements.append(sql)
+            return await fetch(sql, *args, max_seconds=max_seconds)
+
+        storage._fetch = recorded  # type: ignore[method-assign]
+
+        # When it posts again, Then that post runs the insert alone, and is stored
+        posted = await _post(storage)
+        assert statements == [postgres.MESSAGES_POST]
+        assert len(await storage.messages_get(PROJECT, QUEUE, [posted], NOW)) == 1
 
 
 async def _reads_of(storage: SQLiteStorage, posts: int) -> list[str]:
@@ -192,6 +213,35 @@ async def test_sqlite_keeps_no_version_of_a_queue_gone_with_its_subscriptions(
         assert _versions(path) == 1  # the subscription is left
         await storage.subscription_delete(PROJECT, QUEUE, created.id)
         assert _versions(path) == 0
+
+
+async def test_postgres_moves_a_version_with_every_change_of_the_context_and_drops_it_when_gone(
+    postgres_url: str,
+) -> None:
+    async with opened(postgres.from_url(postgres_url)) as storage:
+
+        async def version() -> str:
+            return (await storage._read_context(PROJECT, QUEUE, NOW)).version
+
+        seen = [await version()]
+        await storage.queue_create(PROJECT, QUEUE, {}, NOW)
+        seen.append(await version())
+        await storage.queue_set_metadata(PROJECT, QUEUE, {"a": 1})
+        seen.append(await version())
+        created, _ = await storage.subscription_create(
+            PROJECT, QUEUE, "http://127.0.0.1:1/s", 3600, {}, "secret", NOW
+        )
+        seen.append(await version())
+        await storage.subscription_confirm(PROJECT, QUEUE, created.id, True, NOW)
+        seen.append(await version())
+        await storage.queue_delete(PROJECT, QUEUE)
+        seen.append(await version())  # the subscription is left
+        await storage.subscription_delete(PROJECT, QUEUE, created.id)
+        seen.append(await version())
+
+        assert seen[0] == seen[-1] == "0"
+        assert len(set(seen[:-1])) == len(seen) - 1
+        assert await storage._fetch("SELECT * FROM context_versions") == []
 
 
 def _versions(path: str) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.conftest import opened
 from tests.servers.postgres import PostgresServer, free_port
 from tidings.models import NewMessage
 from tidings.storage import postgres
@@ -174,6 +175,33 @@ async def test_the_claim_index_migrations_let_posts_go_on_while_they_build(
     assert {"messages_undelayed", "messages_delayed", "messages_claimed"} <= set(indexes)
     assert "messages_free" not in indexes
     assert await recorded(postgres_url) == ALL
+
+
+async def test_the_context_versions_migration_gives_each_existing_context_its_own_version(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a database at schema version 6 with a queue, and subscriptions of a queue gone
+    older = [migration for migration in postgres.MIGRATIONS if migration.name < "0007"]
+    with monkeypatch.context() as patch:
+        patch.setattr(postgres, "MIGRATIONS", older)
+        async with opened(postgres.from_url(postgres_url)) as driver:
+            await driver.queue_create("project-a", "kept", {}, 1.0)
+            for subscriber in ("http://127.0.0.1:1/a", "http://127.0.0.1:1/b"):
+                await driver.subscription_create(
+                    "project-a", "gone", subscriber, 3600, {}, "secret", 1.0
+                )
+
+    # When the later migrations are applied
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        assert await postgres.from_url(postgres_url).migrate() == ALL[len(older) :]
+        rows = await connection.fetch("SELECT queue, version FROM context_versions")
+    finally:
+        await connection.close()
+
+    # Then each of the two contexts has a version of its own
+    assert sorted(row["queue"] for row in rows) == ["gone", "kept"]
+    assert len({row["version"] for row in rows}) == 2
 
 
 def test_a_migration_outside_a_transaction_runs_its_statements_one_by_one() -> None:

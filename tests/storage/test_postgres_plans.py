@@ -54,12 +54,13 @@ KEYS = {
     "messages_claimed",
     "claims_pkey",
     "queues_pkey",
+    "context_versions_pkey",
     "subscriptions_by_source",
 }
 """The indexes a plan made for any values may walk: each finds one message, one claim's
-messages, a queue's first claimable messages, one queue or one queue's subscriptions. A
-statement reading through another (the whole queue's, the expiry index) must be planned for
-its values."""
+messages, a queue's first claimable messages, one queue, its context version or its
+subscriptions. A statement reading through another (the whole queue's, the expiry index) must
+be planned for its values."""
 INDEX_WALKED = re.compile(r"Index Scan (?:Backward )?(?:using|on) (\w+).*\n(?!.*seq = )")
 """An index scan not bounded to one seq (``seq = `` in its Index Cond)."""
 MESSAGES_BY_QUEUE = {
@@ -206,6 +207,8 @@ HOT_PATHS: dict[str, Callable[[Filled], Statement]] = {
             ["p0", "p0"],
             [NOW + 60, NOW + 60],
             [NOW, NOW],
+            QUEUE,
+            0,
         ],
     ),
     "list": lambda f: (

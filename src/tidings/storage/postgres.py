@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -44,11 +45,14 @@ from tidings.models import (
     MessageFilter,
     NewMessage,
     PostContext,
+    PreparedPost,
+    PreparePost,
     QueueRecord,
     QueueStats,
     Subscription,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
+from tidings.storage.known_contexts import KnownContexts, VersionedContext
 from tidings.storage.watch import Key, Watchers
 
 logger = logging.getLogger(__name__)
@@ -195,27 +199,42 @@ QUEUE_LOCK = "SELECT pg_advisory_xact_lock(hashtext($1), hashtext({queue})) IS N
 """Serializes the posts of one queue until commit, so its seqs commit in order."""
 
 MESSAGES_POST = """
-WITH queue_lock AS (
+WITH current AS (
+         SELECT $11::bigint IS NULL OR coalesce(
+             (SELECT version FROM context_versions WHERE project = $1 AND queue = $10), 0
+         ) = $11 AS still
+     ),
+     queue_lock AS (
          SELECT count(pg_advisory_xact_lock(hashtext($1), hashtext(name))) AS held
-         FROM unnest($3::text[]) AS name
+         FROM current, unnest($3::text[]) AS name
+         WHERE current.still
      ),
      new_queues AS (
          INSERT INTO queues (project, name, metadata, created)
-         SELECT $1, name, '{}', $2 FROM unnest($3::text[]) AS name
+         SELECT $1, name, '{}', $2 FROM current, unnest($3::text[]) AS name
+         WHERE current.still
          ON CONFLICT DO NOTHING
+     ),
+     posted AS (
+         INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
+         SELECT batch.id, $1, batch.queue, batch.body, batch.client_id, $2, batch.expires,
+                batch.visible_at
+         FROM current, queue_lock,
+              unnest($4::text[], $5::text[], $6::bytea[], $7::text[], $8::float8[], $9::float8[])
+                  WITH ORDINALITY AS batch (queue, id, body, client_id, expires, visible_at, n)
+         WHERE current.still
+         ORDER BY batch.n
+         ON CONFLICT (id) DO NOTHING
      )
-INSERT INTO messages (id, project, queue, body, client_id, created, expires, visible_at)
-SELECT batch.id, $1, batch.queue, batch.body, batch.client_id, $2, batch.expires,
-       batch.visible_at
-FROM queue_lock,
-     unnest($4::text[], $5::text[], $6::bytea[], $7::text[], $8::float8[], $9::float8[])
-         WITH ORDINALITY AS batch (queue, id, body, client_id, expires, visible_at, n)
-ORDER BY batch.n
-ON CONFLICT (id) DO NOTHING
+SELECT still FROM current
 """
 """One post with its outbox: ``$3`` the queues written (locked in that order, created if
 absent), then one array entry per message. Every row is joined with the locks, so they are
-held before the first seq is drawn. An id already stored is skipped (a retried post)."""
+held before the first seq is drawn. An id already stored is skipped (a retried post).
+
+``$11``, when given, is the version of the context of ``$10`` (the queue posted to) that the
+post was prepared with (0: none): once that version moved, nothing is written and ``still``
+is false."""
 
 MESSAGES_LIST = f"""
 SELECT {MESSAGE_COLUMNS} FROM messages
@@ -399,13 +418,15 @@ ORDER BY id
 """
 POST_CONTEXT = f"""
 SELECT (SELECT metadata FROM queues WHERE project = $1 AND name = $2) AS queue_metadata,
+    (SELECT version FROM context_versions WHERE project = $1 AND queue = $2)
+        AS context_version,
     {SUBSCRIPTION_COLUMNS}
 FROM (VALUES (1)) AS one
 LEFT JOIN subscriptions ON project = $1 AND source = $2 AND expires > $3
 ORDER BY id
 """
-"""The queue's metadata on every row (NULL: no queue), with its live subscriptions; one row
-with a NULL id when it has none."""
+"""The queue's metadata and context version on every row (NULL: no queue, no version), with
+its live subscriptions; one row with a NULL id when it has none."""
 SUBSCRIPTION_DROP_EXPIRED = """
 DELETE FROM subscriptions
 WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires <= $4
@@ -651,6 +672,7 @@ class PostgresStorage(Storage):
         self._pool: Any = None
         self._steady_pool: Any = None
         self._watchers = Watchers(_Notified(url))
+        self._contexts = KnownContexts()
 
     # Plumbing
 
@@ -775,9 +797,33 @@ class PostgresStorage(Storage):
         now: float,
         outbox: Sequence[tuple[str, Sequence[NewMessage]]] = (),
     ) -> list[str]:
-        batches = [(queue, messages), *((target, batch) for target, batch in outbox if batch)]
+        await self._post(project, queue, PreparedPost(messages, outbox), now, None)
+        return [message.id for message in messages]
+
+    async def messages_post_in_context(
+        self, project: str, queue: str, now: float, prepare: PreparePost
+    ) -> list[str]:
+        """One statement while the queue's context is the one this process kept: the post
+        names its version (``MESSAGES_POST``), see ``KnownContexts``."""
+
+        async def write(post: PreparedPost, version: str, fresh: bool) -> bool:
+            return await self._post(project, queue, post, now, int(version))
+
+        read = functools.partial(self._read_context, project, queue, now)
+        post = await self._contexts.post(project, queue, now, prepare, read, write)
+        return [message.id for message in post.messages]
+
+    async def _post(
+        self, project: str, queue: str, post: PreparedPost, now: float, version: int | None
+    ) -> bool:
+        """Write the post unless ``version`` is given and the queue's context version moved
+        from it: whether it wrote."""
+        batches = [
+            (queue, post.messages),
+            *((target, batch) for target, batch in post.outbox if batch),
+        ]
         written = [(target, message) for target, batch in batches for message in batch]
-        await self._fetch(
+        rows = await self._fetch(
             MESSAGES_POST,
             project,
             now,
@@ -788,8 +834,10 @@ class PostgresStorage(Storage):
             [message.client_id for _, message in written],
             [now + message.ttl for _, message in written],
             [now + message.delay for _, message in written],
+            queue,
+            version,
         )
-        return [message.id for message in messages]
+        return bool(rows[0]["still"])
 
     async def messages_list(
         self, project: str, queue: str, query: MessageFilter, now: float
@@ -963,12 +1011,17 @@ class PostgresStorage(Storage):
         return _subscriptions(await self._fetch(SUBSCRIBERS, project, source, now))
 
     async def post_context(self, project: str, queue: str, now: float) -> PostContext:
+        return (await self._read_context(project, queue, now)).context
+
+    async def _read_context(self, project: str, queue: str, now: float) -> VersionedContext:
+        """The queue's post context with its version."""
         rows = await self._fetch(POST_CONTEXT, project, queue, now)
         metadata = rows[0]["queue_metadata"]
-        return PostContext(
+        context = PostContext(
             None if metadata is None else dict(orjson.loads(metadata)),
             _subscriptions([row for row in rows if row["id"] is not None]),
         )
+        return VersionedContext(context, str(rows[0]["context_version"] or 0))
 
     # Housekeeping
 
