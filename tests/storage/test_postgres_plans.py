@@ -348,7 +348,28 @@ async def test_a_statement_planned_once_keeps_a_plan_that_scans_no_table(
     plan = await plan_of(request, name, database)
 
     assert_scans_no_table(name, plan)
-    assert set(INDEX_WALKED.findall(plan)) <= KEYS, plan
+    walked = set(INDEX_WALKED.findall(plan))
+    assert walked <= (KEYS | {"messages_by_queue"} if name in LISTINGS else KEYS), plan
+
+
+LISTINGS = ["list", "list after a marker"]
+LISTING_FROM_THE_MARKER = re.compile(
+    r"Index Scan using messages_by_queue .*\n"
+    r".*Index Cond: .*ROW\(project, queue, seq\) > ROW\(\$1, \$2, \$4\)"
+)
+"""The queue's messages after the marker, read in order from the marker on."""
+
+
+@pytest.mark.parametrize("database", DATABASES)
+@pytest.mark.parametrize("name", LISTINGS)
+async def test_a_listing_reads_its_queue_in_order_from_the_marker(
+    request: pytest.FixtureRequest, database: str, name: str
+) -> None:
+    plan = await plan_of(request, name, database)
+
+    assert LISTING_FROM_THE_MARKER.search(plan), plan
+    assert set(INDEX_WALKED.findall(plan)) == {"messages_by_queue"}, plan
+    assert "Sort" not in plan, plan
 
 
 CLAIM_PLANS = [

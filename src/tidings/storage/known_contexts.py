@@ -5,12 +5,12 @@ post need not read the whole context again while the queue stays the same.
 A driver keeps a version beside each queue that every change to the queue's existence,
 metadata or subscriptions moves. Redis and PostgreSQL post in one round trip (``post``): a
 post prepared with a kept context names its version, and the driver's write refuses it,
-writing nothing, once the version moved; the context is then read again and the post prepared anew. An error
-found with a kept context (a body too large for limits that were raised since) is checked
-again with a fresh one. SQLite reads its context clock before a batch's writes (a counter
-that every context change of every queue moves): a kept context confirmed current at that
-clock is used as it is, another one's version alone is read, and the whole context only when
-the version moved (``current``).
+writing nothing, once the version moved; the context is then read again and the post
+prepared anew. An error found with a kept context (a body too large for limits that were
+raised since) is checked again with a fresh one. SQLite reads its context clock before a
+batch's writes (a counter that every context change of every queue moves): a kept context
+confirmed current at that clock is used as it is, another one's version alone is read, and
+the whole context only when the version moved (``current``).
 """
 
 from __future__ import annotations

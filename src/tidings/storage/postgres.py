@@ -238,13 +238,17 @@ is false."""
 
 MESSAGES_LIST = f"""
 SELECT {MESSAGE_COLUMNS} FROM messages
-WHERE {LIVE} AND seq > $4
+WHERE {LIVE} AND (project, queue, seq) > ($1, $2, $4)
   AND ($5::boolean OR client_id <> $6)
   AND ($7::boolean OR claim_expires <= $3)
   AND ($8::boolean OR visible_at <= $3)
-ORDER BY seq
+ORDER BY project, queue, seq
 LIMIT $9
 """
+"""A page of the queue's messages after the marker ``$4``, in post order. The marker and the
+order are written over messages_by_queue's columns, which no other index has: with ``seq >
+$4`` PostgreSQL would otherwise walk every queue's messages after the marker, in the primary
+key, whenever its statistics put few messages in the table."""
 
 
 def _by_key(name: str, table: str, key: str, columns: str) -> str:
@@ -449,6 +453,7 @@ STEADY = frozenset(
     {
         MESSAGES_POST,
         POST_CONTEXT,
+        MESSAGES_LIST,
         CLAIM_CREATE,
         MESSAGES_POP,
         MESSAGES_GET,
@@ -462,7 +467,8 @@ STEADY = frozenset(
 )
 """The hot statements whose best plan is the same whatever their values: each finds its rows
 through a key (message ids or a claim id, in ``named``, ``claim`` and ``held``), takes a
-queue's first claimable messages through the claim indexes, or inserts. They run on
+queue's first claimable messages through the claim indexes, reads a queue's messages in order
+from a marker (a listing), or inserts. They run on
 connections that keep their plans (STEADY_SERVER_SETTINGS);
 tests/storage/test_postgres_plans.py checks those plans."""
 
