@@ -198,6 +198,29 @@ async def test_connections_go_back_to_their_pools_holding_nothing(
     assert open_transactions == 0
 
 
+async def test_a_statement_that_waits_too_long_for_a_connection_is_unavailable(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    # Given a driver whose pools hold one connection each, the steady one's taken
+    driver = postgres.PostgresStorage(postgres_url, max_size=1, acquire_timeout=0.2)
+    await driver.open()
+    try:
+        held = await driver._steady_pool.acquire()
+        # When a post waits for it, Then it gives up at the acquire timeout
+        started = time.monotonic()
+        with pytest.raises(errors.StorageUnavailable):
+            await driver.messages_post(PROJECT, QUEUE, new("waited"), clock())
+        assert 0.2 <= time.monotonic() - started < OUTAGE_BUDGET
+        # And once the connection is back, the pool serves the next post
+        await driver._steady_pool.release(held)
+        await driver.messages_post(PROJECT, QUEUE, new("served"), clock())
+        query = MessageFilter(PRODUCER, echo=True)
+        listed, _ = await driver.messages_list(PROJECT, QUEUE, query, clock())
+        assert [message.body for message in listed] == ["served"]
+    finally:
+        await driver.close()
+
+
 async def test_a_driver_that_cannot_open_its_second_pool_closes_its_first(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -727,15 +727,6 @@ class PostgresStorage(Storage):
             finally:
                 await connection.close(timeout=CLOSE_TIMEOUT)
 
-    @contextlib.asynccontextmanager
-    async def _connection(self, sql: str) -> AsyncIterator[Any]:
-        """A connection of the pool that runs ``sql``: planned once (STEADY) or per call."""
-        pool = self._steady_pool if sql in STEADY else self._pool
-        if pool is None:
-            raise errors.StorageUnavailable("The PostgreSQL store is not open.")
-        async with pool.acquire(timeout=self.acquire_timeout) as connection:
-            yield connection
-
     async def _fetch(
         self, sql: str, *args: object, max_seconds: float | None = None
     ) -> list[Record]:
@@ -751,9 +742,19 @@ class PostgresStorage(Storage):
     async def _fetch_once(
         self, sql: str, args: tuple[object, ...], max_seconds: float | None
     ) -> list[Record]:
-        async with self._connection(sql) as connection:
+        pool = self._steady_pool if sql in STEADY else self._pool
+        if pool is None:
+            raise errors.StorageUnavailable("The PostgreSQL store is not open.")
+        # Not `async with pool.acquire(timeout=...)`: asyncpg then also bounds the release by
+        # that timeout (a timer set and cancelled for every statement), and each context
+        # manager is a layer of coroutines more.
+        async with asyncio.timeout(self.acquire_timeout):
+            connection = await pool.acquire()
+        try:
             rows: list[Record] = await connection.fetch(sql, *args, timeout=max_seconds)
-            return rows
+        finally:
+            await pool.release(connection)
+        return rows
 
     async def is_alive(self) -> bool:
         try:
