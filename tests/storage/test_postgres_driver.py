@@ -4,8 +4,12 @@ consumers, and outages of the server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -313,3 +317,51 @@ async def test_an_outage_answers_quickly_and_the_driver_recovers_by_itself(
         assert [message.body for message in listed] == ["before", "after"]
     finally:
         await driver.close()
+
+
+async def test_a_hung_server_answers_unavailable_within_the_budget(
+    private_server: PostgresServer, clock: FakeClock
+) -> None:
+    # Given an open driver whose statements time out soon
+    private_server.create_database("tidings")
+    url = private_server.url("tidings")
+    driver = postgres.PostgresStorage(url, command_timeout=0.3, acquire_timeout=0.3)
+    await driver.open()
+    try:
+        await driver.messages_post(PROJECT, QUEUE, new("before"), clock())
+        # When the server hangs: its connections stay open and nothing answers
+        with _hung(private_server):
+            started = time.monotonic()
+            # Then a post still answers StorageUnavailable within the budget (its statement
+            # times out, and its cancellation, unanswered, too)
+            with pytest.raises(errors.StorageUnavailable):
+                await driver.messages_post(PROJECT, QUEUE, new("during"), clock())
+            assert time.monotonic() - started < OUTAGE_BUDGET
+        # And once it answers again, so does the driver
+        await driver.messages_post(PROJECT, QUEUE, new("after"), clock())
+    finally:
+        await driver.close()
+
+
+@contextlib.contextmanager
+def _hung(server: PostgresServer) -> Iterator[None]:
+    """The server's processes stopped (SIGSTOP) for the block."""
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    processes = [postmaster, *_children(postmaster)]
+    for pid in processes:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in processes:
+            os.kill(pid, signal.SIGCONT)
+
+
+def _children(parent: int) -> list[int]:
+    children = []
+    for process in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            stat = (process / "stat").read_text()
+            if process.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                children.append(int(process.name))
+    return children

@@ -745,9 +745,10 @@ class PostgresStorage(Storage):
         pool = self._steady_pool if sql in STEADY else self._pool
         if pool is None:
             raise errors.StorageUnavailable("The PostgreSQL store is not open.")
-        # Not `async with pool.acquire(timeout=...)`: asyncpg then also bounds the release by
-        # that timeout (a timer set and cancelled for every statement), and each context
-        # manager is a layer of coroutines more.
+        # Taken and given back by hand, not with `async with pool.acquire(timeout=...)`:
+        # asyncpg then bounds every release by that timeout too, a timer for each statement.
+        # A release waits at most for the cancellation of a statement that timed out, which
+        # asyncpg bounds by the command timeout.
         async with asyncio.timeout(self.acquire_timeout):
             connection = await pool.acquire()
         try:
