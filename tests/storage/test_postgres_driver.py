@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.conftest import opened
 from tests.messages import PRODUCER, new
 from tests.servers.postgres import PostgresServer, free_port, start_private_postgres
 from tidings import errors
@@ -253,6 +254,57 @@ async def _sessions_left(url: str) -> int:
             await asyncio.sleep(0.05)
     finally:
         await connection.close()
+
+
+# Notifications
+
+
+async def test_only_posts_to_watched_queues_notify(
+    storage: postgres.PostgresStorage, postgres_url: str, clock: FakeClock
+) -> None:
+    # Given a session LISTENing to two queues' channels, of which a driver watches one
+    heard: list[str] = []
+    listener = await asyncpg.connect(postgres_url)
+    try:
+        for queue in (QUEUE, "unwatched"):
+            await listener.add_listener(
+                postgres._channel((PROJECT, queue)), lambda *args: heard.append(args[2])
+            )
+        assert await storage.watch(PROJECT, QUEUE, 5.0)  # listening now: look again
+
+        # When a message is posted to each
+        await storage.messages_post(PROJECT, "unwatched", new("unheard"), clock())
+        watching = asyncio.create_task(storage.watch(PROJECT, QUEUE, 5.0))
+        await storage.messages_post(PROJECT, QUEUE, new("heard"), clock())
+
+        # Then the watched queue's post wakes the driver and notifies its channel, and the
+        # other post notifies nothing
+        assert await watching
+        await asyncio.sleep(0.2)
+        assert heard == [postgres._channel((PROJECT, QUEUE))]
+    finally:
+        await listener.close()
+
+
+async def test_gc_forgets_the_watched_queues_of_a_process_gone(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    # Given a driver that watched a queue, then closed
+    async with opened(postgres.from_url(postgres_url)) as gone:
+        assert await gone.watch(PROJECT, QUEUE, 5.0)
+    async with opened(postgres.from_url(postgres_url)) as storage:
+        assert await _watched(storage) == 1
+        # When gc runs once its connection has ended, Then the queue is no longer watched
+        deadline = time.monotonic() + OUTAGE_BUDGET
+        while await _watched(storage) and time.monotonic() < deadline:
+            await storage.gc(clock())
+            await asyncio.sleep(0.05)
+        assert await _watched(storage) == 0
+
+
+async def _watched(storage: postgres.PostgresStorage) -> int:
+    rows = await storage._fetch("SELECT count(*) FROM watched_queues")
+    return int(rows[0][0])
 
 
 # Outages

@@ -382,9 +382,26 @@ NEWEST_MARKER = "SELECT max(seq) AS newest FROM messages WHERE project = $1 AND 
 GC = """
 WITH dead_messages AS (DELETE FROM messages WHERE expires <= $1 RETURNING 1),
      dead_claims AS (DELETE FROM claims WHERE expires <= $1 RETURNING 1),
-     dead_subscriptions AS (DELETE FROM subscriptions WHERE expires <= $1 RETURNING 1)
+     dead_subscriptions AS (DELETE FROM subscriptions WHERE expires <= $1 RETURNING 1),
+     gone_listeners AS (
+         DELETE FROM watched_queues
+         WHERE NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = listener)
+     )
 SELECT (SELECT count(*) FROM dead_messages) + (SELECT count(*) FROM dead_claims)
        + (SELECT count(*) FROM dead_subscriptions) AS removed
+"""
+"""Expired messages, claims and subscriptions (counted), and the watched queues of LISTENing
+connections that are gone."""
+WATCH = f"""
+WITH queue_lock AS ({QUEUE_LOCK.format(queue="$2")})
+INSERT INTO watched_queues (project, queue, listener)
+SELECT $1, $2, pg_backend_pid() FROM queue_lock
+ON CONFLICT DO NOTHING
+"""
+"""Posts to the queue notify from now on (run on the LISTENing connection; migration 0008).
+Under the queue's lock: a post in flight commits first."""
+UNWATCH = """
+DELETE FROM watched_queues WHERE project = $1 AND queue = $2 AND listener = pg_backend_pid()
 """
 OUTBOXES = """
 SELECT DISTINCT project, queue FROM messages
@@ -1037,7 +1054,8 @@ class PostgresStorage(Storage):
         rows = await self._fetch(GC, now, max_seconds=MAINTENANCE_TIMEOUT)
         return int(rows[0]["removed"])
 
-    # Waiting for posts: a trigger (migration 0003) notifies the queue's channel at each post.
+    # Waiting for posts: a trigger (migrations 0003, 0008) notifies the queue's channel at each
+    # post to a queue some process watches.
 
     async def watch(self, project: str, queue: str, seconds: float) -> bool:
         return await self._watchers.watch((project, queue), seconds)
@@ -1076,6 +1094,7 @@ class _Notified:
             self._keys[_channel(key)] = key
             with _translated():
                 async with asyncio.timeout(COMMAND_TIMEOUT):
+                    await self._connection.execute(WATCH, *key)
                     await self._connection.add_listener(_channel(key), self._notified)
 
     async def unlisten(self, keys: Collection[Key]) -> None:
@@ -1084,6 +1103,7 @@ class _Notified:
             with _translated():
                 async with asyncio.timeout(COMMAND_TIMEOUT):
                     await self._connection.remove_listener(_channel(key), self._notified)
+                    await self._connection.execute(UNWATCH, *key)
 
     async def lost(self) -> None:
         assert self._lost is not None
