@@ -256,6 +256,23 @@ async def _sessions_left(url: str) -> int:
         await connection.close()
 
 
+async def test_vacuum_leaves_the_pages_emptied_at_the_end_of_the_messages_table(
+    storage: postgres.PostgresStorage, postgres_url: str, clock: FakeClock
+) -> None:
+    # Given a queue of a thousand messages, deleted (the table's last pages left empty)
+    await storage.messages_post(PROJECT, QUEUE, new(*range(1000)), clock())
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        size = await connection.fetchval("SELECT pg_relation_size('messages')")
+        await storage.queue_delete(PROJECT, QUEUE)
+        # When VACUUM runs, Then it does not cut them off (which takes a lock every post,
+        # claim and delete waits behind)
+        await connection.execute("VACUUM messages")
+        assert await connection.fetchval("SELECT pg_relation_size('messages')") == size > 0
+    finally:
+        await connection.close()
+
+
 # Notifications
 
 
