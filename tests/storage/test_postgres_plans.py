@@ -63,6 +63,8 @@ subscriptions. A statement reading through another (the whole queue's, the expir
 be planned for its values."""
 INDEX_WALKED = re.compile(r"Index Scan (?:Backward )?(?:using|on) (\w+).*\n(?!.*seq = )")
 """An index scan not bounded to one seq (``seq = `` in its Index Cond)."""
+BY_SEQ = re.compile(r"Index Scan (?:Backward )?(?:using|on) (\w+).*\n\s*Index Cond: \(seq = ")
+"""An index scan for one seq alone: only the primary key finds it without a walk."""
 MESSAGES_BY_QUEUE = {
     "messages_by_queue",
     "messages_undelayed",
@@ -348,6 +350,7 @@ async def test_a_statement_planned_once_keeps_a_plan_that_scans_no_table(
     plan = await plan_of(request, name, database)
 
     assert_scans_no_table(name, plan)
+    assert set(BY_SEQ.findall(plan)) <= {"messages_pkey"}, plan
     walked = set(INDEX_WALKED.findall(plan))
     assert walked <= (KEYS | {"messages_by_queue"} if name in LISTINGS else KEYS), plan
 
