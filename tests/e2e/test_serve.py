@@ -17,19 +17,9 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, caller_headers, free_port, wait_for
+from tests.processes import children
 
 PROJECT = "serve-project"
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid``, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
 
 
 def worker_pids(pid: int) -> set[int]:

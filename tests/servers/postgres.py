@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -25,6 +26,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+
+from tests.processes import children
 
 T = TypeVar("T")
 
@@ -199,6 +202,20 @@ class PostgresServer:
         """``fast`` shuts down cleanly; ``immediate`` is a crash (recovery at the next start)."""
         if (self.data / "postmaster.pid").exists():
             self._tool("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", "-t", "30")
+
+    @contextlib.contextmanager
+    def hung(self) -> Iterator[None]:
+        """The cluster's processes stopped (SIGSTOP) for the block: its connections stay open
+        and nothing answers."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        processes = [postmaster, *children(postmaster)]
+        for pid in processes:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in processes:
+                os.kill(pid, signal.SIGCONT)
 
     def remove(self) -> None:
         self.stop()

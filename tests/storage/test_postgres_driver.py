@@ -4,12 +4,8 @@ consumers, and outages of the server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -399,7 +395,7 @@ async def test_a_hung_server_answers_unavailable_within_the_budget(
     try:
         await driver.messages_post(PROJECT, QUEUE, new("before"), clock())
         # When the server hangs: its connections stay open and nothing answers
-        with _hung(private_server):
+        with private_server.hung():
             started = time.monotonic()
             # Then a post still answers StorageUnavailable within the budget (its statement
             # times out, and its cancellation, unanswered, too)
@@ -410,27 +406,3 @@ async def test_a_hung_server_answers_unavailable_within_the_budget(
         await driver.messages_post(PROJECT, QUEUE, new("after"), clock())
     finally:
         await driver.close()
-
-
-@contextlib.contextmanager
-def _hung(server: PostgresServer) -> Iterator[None]:
-    """The server's processes stopped (SIGSTOP) for the block."""
-    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
-    processes = [postmaster, *_children(postmaster)]
-    for pid in processes:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in processes:
-            os.kill(pid, signal.SIGCONT)
-
-
-def _children(parent: int) -> list[int]:
-    children = []
-    for process in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            stat = (process / "stat").read_text()
-            if process.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                children.append(int(process.name))
-    return children
