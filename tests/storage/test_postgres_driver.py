@@ -269,6 +269,51 @@ async def test_vacuum_leaves_the_pages_emptied_at_the_end_of_the_messages_table(
         await connection.close()
 
 
+async def test_the_driver_analyzes_a_table_refilled_since_it_was_analyzed_empty(
+    postgres_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a drained messages table that ANALYZE found empty, autovacuum left out
+    monkeypatch.setattr(postgres, "STATISTICS_INTERVAL", 0.1)
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        async with opened(postgres.from_url(postgres_url)) as storage:
+            await connection.execute("ALTER TABLE messages SET (autovacuum_enabled = false)")
+            await storage.messages_post(PROJECT, QUEUE, new(*range(100)), clock())
+            await storage.queue_delete(PROJECT, QUEUE)
+            await connection.execute("ANALYZE messages")
+            analyzed = await _analyze_count(connection)
+
+            # When producers refill it
+            for _ in range(STALE_AT // 500):
+                await storage.messages_post(PROJECT, QUEUE, new(*range(500)), clock())
+
+            # Then the driver analyzes it by itself, once, and the statistics count its rows
+            deadline = time.monotonic() + STATISTICS_COUNTED
+            while await _analyze_count(connection) == analyzed:
+                assert time.monotonic() < deadline, "the table was not analyzed"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(postgres.STATISTICS_INTERVAL * 5)
+            assert await _analyze_count(connection) == analyzed + 1
+        reltuples = "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass"
+        assert await connection.fetchval(reltuples) == STALE_AT
+    finally:
+        await connection.close()
+
+
+STALE_AT = 1500
+"""More rows than the least the driver's look at the statistics counts as stale (1000)."""
+STATISTICS_COUNTED = 20.0
+"""Seconds within which PostgreSQL counts the rows the driver's connections wrote (an idle
+connection reports them within 10)."""
+
+
+async def _analyze_count(connection: asyncpg.Connection) -> int:
+    rows = await connection.fetch(
+        "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = 'messages'::regclass"
+    )
+    return int(rows[0][0])
+
+
 # Notifications
 
 

@@ -7,12 +7,16 @@ connection with the driver's session settings (so the plan is the one the driver
 planned for those values). The statements the driver plans once per connection (STEADY) are
 also EXPLAINed as that plan, made for any values, there and in two databases whose
 statistics are out of date: one ANALYZEd while it held a thousand small queues, one of which
-grew to 20,000 messages since; one ANALYZEd while nearly empty, then filled again.
+grew to 20,000 messages since; one ANALYZEd while nearly empty, then filled again; one
+ANALYZEd while drained, filled again, then analyzed by the driver, which found its statistics
+stale.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -65,6 +69,10 @@ INDEX_WALKED = re.compile(r"Index Scan (?:Backward )?(?:using|on) (\w+).*\n(?!.*
 """An index scan not bounded to one seq (``seq = `` in its Index Cond)."""
 BY_SEQ = re.compile(r"Index Scan (?:Backward )?(?:using|on) (\w+).*\n\s*Index Cond: \(seq = ")
 """An index scan for one seq alone: only the primary key finds it without a walk."""
+PRIMARY_KEY_WALKED = re.compile(
+    r"Index Scan (?:Backward )?using messages_pkey .*$(?!\n\s*Index Cond)", re.MULTILINE
+)
+"""The primary key read from one end with no bound: every message in seq order."""
 MESSAGES_BY_QUEUE = {
     "messages_by_queue",
     "messages_undelayed",
@@ -161,6 +169,12 @@ async def an_emptied_queue(connection: asyncpg.Connection) -> None:
     await connection.execute(ALL_BUT_THE_LAST_THREE)
 
 
+async def a_drained_table(connection: asyncpg.Connection) -> None:
+    """Every message consumed: ANALYZE finds the table's pages and no row in them."""
+    await connection.execute(MESSAGES_IN_QUEUES, PROJECT, NOW, "drained-", 10, 20_000)
+    await connection.execute("DELETE FROM messages")
+
+
 async def fill_after_analyze(url: str, prepare: Prepare) -> Filled:
     """``prepare``d and ANALYZEd; then QUEUE grows to GROWN messages, unanalyzed."""
     storage = postgres.from_url(url)
@@ -192,6 +206,39 @@ def grown_since_analyze(postgres_server: PostgresServer) -> Iterator[Filled]:
 def refilled_since_analyze(postgres_server: PostgresServer) -> Iterator[Filled]:
     with postgres_server.new_database() as url:
         yield run_coroutine(fill_after_analyze(url, an_emptied_queue))
+
+
+STATISTICS_FLUSHED = 20.0
+"""Seconds within which PostgreSQL counts the rows other connections wrote (an idle
+connection reports them within 10)."""
+
+
+async def refresh_statistics(url: str) -> bool:
+    """Whether the driver's look at the statistics analyzed the table, once the rows written
+    so far are counted (within STATISTICS_FLUSHED)."""
+    storage = postgres.from_url(url)
+    await storage.open()
+    try:
+        deadline = time.monotonic() + STATISTICS_FLUSHED
+        while not await storage.refresh_statistics():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.2)
+        return True
+    finally:
+        await storage.close()
+
+
+async def fill_after_drain_then_refresh(url: str) -> Filled:
+    filled = await fill_after_analyze(url, a_drained_table)
+    assert await refresh_statistics(url)
+    return filled
+
+
+@pytest.fixture(scope="module")
+def refreshed_since_drained(postgres_server: PostgresServer) -> Iterator[Filled]:
+    with postgres_server.new_database() as url:
+        yield run_coroutine(fill_after_drain_then_refresh(url))
 
 
 Statement = tuple[str, list[object]]
@@ -331,7 +378,12 @@ def test_each_statement_planned_once_is_a_checked_hot_path() -> None:
     assert {HOT_PATHS[name](SAMPLE)[0] for name in STEADY_PATHS} == postgres.STEADY
 
 
-DATABASES = ["filled", "grown_since_analyze", "refilled_since_analyze"]
+DATABASES = [
+    "filled",
+    "grown_since_analyze",
+    "refilled_since_analyze",
+    "refreshed_since_drained",
+]
 
 
 async def plan_of(
@@ -350,6 +402,7 @@ async def test_a_statement_planned_once_keeps_a_plan_that_scans_no_table(
     plan = await plan_of(request, name, database)
 
     assert_scans_no_table(name, plan)
+    assert not PRIMARY_KEY_WALKED.search(plan), plan
     assert set(BY_SEQ.findall(plan)) <= {"messages_pkey"}, plan
     walked = set(INDEX_WALKED.findall(plan))
     assert walked <= (KEYS | {"messages_by_queue"} if name in LISTINGS else KEYS), plan
@@ -417,3 +470,22 @@ async def test_a_statement_naming_messages_finds_them_by_id_alone(
 
     assert set(INDEX_WALKED.findall(plan)) & MESSAGES_BY_QUEUE == set(), plan
     assert "messages_by_id" in plan, plan
+
+
+async def test_statistics_that_take_a_refilled_table_for_empty_are_taken_again(
+    postgres_server: PostgresServer,
+) -> None:
+    with postgres_server.new_database() as url:
+        filled = await fill_after_analyze(url, a_drained_table)
+        claim = HOT_PATHS["claim"](filled)
+        stale_plan = await explain_generic(url, claim)
+
+        analyzed = await refresh_statistics(url)
+        plan = await explain_generic(url, claim)
+        analyzed_again = await refresh_statistics(url)
+
+    assert PRIMARY_KEY_WALKED.search(stale_plan), stale_plan
+    assert analyzed
+    assert not PRIMARY_KEY_WALKED.search(plan), plan
+    assert "messages_undelayed" in plan, plan
+    assert not analyzed_again

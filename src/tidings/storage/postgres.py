@@ -68,6 +68,8 @@ COMMAND_TIMEOUT = 2.0
 MAINTENANCE_TIMEOUT = 120.0
 """Seconds for statements whose work grows with a queue (delete, purge, move, gc)."""
 MIGRATION_TIMEOUT = 600.0
+STATISTICS_INTERVAL = 5.0
+"""Seconds between two looks at the messages table's statistics (STALE_STATISTICS)."""
 MIGRATION_LOCK_POLL = 0.05
 """Seconds between two tries for the migrations' lock, while another process migrates."""
 CLOSE_TIMEOUT = 5.0
@@ -403,6 +405,19 @@ Under the queue's lock: a post in flight commits first."""
 UNWATCH = """
 DELETE FROM watched_queues WHERE project = $1 AND queue = $2 AND listener = pg_backend_pid()
 """
+STALE_STATISTICS = """
+SELECT s.n_live_tup > greatest(1000, 10 * c.reltuples) AS stale
+FROM pg_class AS c JOIN pg_stat_user_tables AS s ON s.relid = c.oid
+WHERE c.oid = 'messages'::regclass
+"""
+"""Whether the messages table holds ten times the rows its statistics say, and a thousand at
+least. An ANALYZE run while consumers had drained the table records pages with no rows in
+them, and PostgreSQL then takes the table for empty whatever it holds, until autovacuum
+analyzes it again (up to a minute after it refilled): every walk of an index looks as cheap
+as a lookup, and the plans made meanwhile walk the primary key for a claim's first messages
+and for each message a statement names."""
+ANALYZE_MESSAGES = "ANALYZE (SKIP_LOCKED) messages"
+"""Skipped while another process analyzes the table."""
 OUTBOXES = """
 SELECT DISTINCT project, queue FROM messages
 WHERE queue LIKE '%#outbox' AND visible_at <= $1 AND claim_expires <= $1 AND expires > $1
@@ -696,6 +711,7 @@ class PostgresStorage(Storage):
         self._steady_pool: Any = None
         self._watchers = Watchers(_Notified(url))
         self._contexts = KnownContexts()
+        self._statistics_keeper: asyncio.Task[None] | None = None
 
     # Plumbing
 
@@ -708,6 +724,9 @@ class PostgresStorage(Storage):
             except BaseException:
                 await self._close_pools()
                 raise
+        self._statistics_keeper = asyncio.create_task(
+            self._keep_statistics(), name="tidings-postgres-statistics"
+        )
 
     async def _create_pool(self, server_settings: dict[str, str]) -> Any:
         return await asyncpg.create_pool(
@@ -721,6 +740,11 @@ class PostgresStorage(Storage):
         )
 
     async def close(self) -> None:
+        if self._statistics_keeper is not None:
+            self._statistics_keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._statistics_keeper
+            self._statistics_keeper = None
         await self._watchers.close()
         await self._close_pools()
 
@@ -1053,6 +1077,23 @@ class PostgresStorage(Storage):
     async def gc(self, now: float) -> int:
         rows = await self._fetch(GC, now, max_seconds=MAINTENANCE_TIMEOUT)
         return int(rows[0]["removed"])
+
+    async def refresh_statistics(self) -> bool:
+        """ANALYZE the messages table when its statistics are stale (STALE_STATISTICS), so the
+        plans PostgreSQL makes next see the rows it holds; whether it did."""
+        if not (await self._fetch(STALE_STATISTICS))[0]["stale"]:
+            return False
+        await self._fetch(ANALYZE_MESSAGES, max_seconds=MAINTENANCE_TIMEOUT)
+        return True
+
+    async def _keep_statistics(self) -> None:
+        while True:
+            await asyncio.sleep(STATISTICS_INTERVAL)
+            try:
+                if await self.refresh_statistics():
+                    logger.info("PostgreSQL: analyzed messages, its statistics were stale")
+            except errors.StorageUnavailable:
+                pass  # _translated logged it; the next look tries again
 
     # Waiting for posts: a trigger (migrations 0003, 0008) notifies the queue's channel at each
     # post to a queue some process watches.
