@@ -68,7 +68,7 @@ COMMAND_TIMEOUT = 2.0
 MAINTENANCE_TIMEOUT = 120.0
 """Seconds for statements whose work grows with a queue (delete, purge, move, gc)."""
 MIGRATION_TIMEOUT = 600.0
-STATISTICS_INTERVAL = 5.0
+STATISTICS_INTERVAL = 1.0
 """Seconds between two looks at the messages table's statistics (STALE_STATISTICS)."""
 MIGRATION_LOCK_POLL = 0.05
 """Seconds between two tries for the migrations' lock, while another process migrates."""
@@ -1080,7 +1080,8 @@ class PostgresStorage(Storage):
 
     async def refresh_statistics(self) -> bool:
         """ANALYZE the messages table when its statistics are stale (STALE_STATISTICS), so the
-        plans PostgreSQL makes next see the rows it holds; whether it did."""
+        plans PostgreSQL makes next see the rows it holds; whether they were (another process
+        may have been analyzing it already)."""
         if not (await self._fetch(STALE_STATISTICS))[0]["stale"]:
             return False
         await self._fetch(ANALYZE_MESSAGES, max_seconds=MAINTENANCE_TIMEOUT)
@@ -1091,7 +1092,7 @@ class PostgresStorage(Storage):
             await asyncio.sleep(STATISTICS_INTERVAL)
             try:
                 if await self.refresh_statistics():
-                    logger.info("PostgreSQL: analyzed messages, its statistics were stale")
+                    logger.info("PostgreSQL: ANALYZE messages, its statistics were stale")
             except errors.StorageUnavailable:
                 pass  # _translated logged it; the next look tries again
 
