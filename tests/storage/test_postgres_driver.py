@@ -270,13 +270,13 @@ async def test_vacuum_leaves_the_pages_emptied_at_the_end_of_the_messages_table(
 
 
 async def test_the_driver_analyzes_a_table_refilled_since_it_was_analyzed_empty(
-    postgres_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, clock: FakeClock
 ) -> None:
     # Given a drained messages table that ANALYZE found empty, autovacuum left out
-    monkeypatch.setattr(postgres, "STATISTICS_INTERVAL", 0.1)
     connection = await asyncpg.connect(postgres_url)
     try:
-        async with opened(postgres.from_url(postgres_url)) as storage:
+        looking = postgres.PostgresStorage(postgres_url, statistics_interval=LOOK)
+        async with opened(looking) as storage:
             await connection.execute("ALTER TABLE messages SET (autovacuum_enabled = false)")
             await storage.messages_post(PROJECT, QUEUE, new(*range(100)), clock())
             await storage.queue_delete(PROJECT, QUEUE)
@@ -292,7 +292,7 @@ async def test_the_driver_analyzes_a_table_refilled_since_it_was_analyzed_empty(
             while await _analyze_count(connection) == analyzed:
                 assert time.monotonic() < deadline, "the table was not analyzed"
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(postgres.STATISTICS_INTERVAL * 5)
+            await asyncio.sleep(LOOK * 5)
             assert await _analyze_count(connection) == analyzed + 1
         reltuples = "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass"
         assert await connection.fetchval(reltuples) == STALE_AT
@@ -300,6 +300,48 @@ async def test_the_driver_analyzes_a_table_refilled_since_it_was_analyzed_empty(
         await connection.close()
 
 
+async def test_a_role_that_may_not_analyze_the_table_leaves_its_statistics_alone(
+    postgres_server: PostgresServer, postgres_url: str, clock: FakeClock
+) -> None:
+    # Given a table migrated by its owner, whose statistics went stale, and a role allowed
+    # only to read and write its rows
+    async with opened(postgres.PostgresStorage(postgres_url, statistics_interval=None)) as owner:
+        await owner.messages_post(PROJECT, QUEUE, new(*range(STALE_AT)), clock())
+        database = postgres_url.rsplit("/", 1)[1]
+        role = f"app_{database}"
+        postgres_server.execute(
+            f"CREATE ROLE {role} LOGIN;"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};",
+            database,
+        )
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            await _wait_for_live_rows(connection, STALE_AT)
+            analyzed = await _analyze_count(connection)
+            # When that role looks at the statistics
+            app_url = postgres_url.replace("postgres@", f"{role}@")
+            async with opened(postgres.PostgresStorage(app_url, statistics_interval=None)) as app:
+                looked = await app.refresh_statistics()
+            # Then it leaves them, and the owner would not
+            assert not looked
+            assert await _analyze_count(connection) == analyzed
+            assert await owner.refresh_statistics()
+        finally:
+            await connection.close()
+            postgres_server.execute(f"DROP OWNED BY {role}; DROP ROLE {role}", database)
+
+
+async def _wait_for_live_rows(connection: asyncpg.Connection, rows: int) -> None:
+    """Until PostgreSQL's statistics count ``rows`` live rows in messages."""
+    deadline = time.monotonic() + STATISTICS_COUNTED
+    live = "SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'messages'::regclass"
+    while await connection.fetchval(live) < rows:
+        assert time.monotonic() < deadline, "the rows were not counted"
+        await asyncio.sleep(0.1)
+
+
+LOOK = 0.1
+"""Seconds between two looks at the statistics, in the test of the driver's own loop."""
 STALE_AT = 1500
 """More rows than the least the driver's look at the statistics counts as stale (1000)."""
 STATISTICS_COUNTED = 20.0

@@ -88,6 +88,12 @@ DELAYED_UP_TO_NOW = re.compile(
 """The delayed messages read up to those whose delay ends now: the rest are not read."""
 
 
+def unlooking(url: str) -> postgres.PostgresStorage:
+    """A driver that does not look at the statistics by itself: each database here keeps the
+    statistics it was given."""
+    return postgres.PostgresStorage(url, statistics_interval=None)
+
+
 @dataclass(frozen=True)
 class Filled:
     url: str
@@ -111,7 +117,7 @@ def batch(size: int, producer: int) -> list[NewMessage]:
 
 
 async def fill(url: str) -> Filled:
-    storage = postgres.from_url(url)
+    storage = unlooking(url)
     await storage.open()
     try:
         for project, queues, depth in TENANTS:
@@ -177,7 +183,7 @@ async def a_drained_table(connection: asyncpg.Connection) -> None:
 
 async def fill_after_analyze(url: str, prepare: Prepare) -> Filled:
     """``prepare``d and ANALYZEd; then QUEUE grows to GROWN messages, unanalyzed."""
-    storage = postgres.from_url(url)
+    storage = unlooking(url)
     await storage.open()
     try:
         connection = await asyncpg.connect(url)
@@ -216,7 +222,7 @@ connection reports them within 10)."""
 async def refresh_statistics(url: str) -> bool:
     """Whether the driver's look at the statistics analyzed the table, once the rows written
     so far are counted (within STATISTICS_FLUSHED)."""
-    storage = postgres.from_url(url)
+    storage = unlooking(url)
     await storage.open()
     try:
         deadline = time.monotonic() + STATISTICS_FLUSHED

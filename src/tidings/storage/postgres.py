@@ -406,16 +406,22 @@ UNWATCH = """
 DELETE FROM watched_queues WHERE project = $1 AND queue = $2 AND listener = pg_backend_pid()
 """
 STALE_STATISTICS = """
-SELECT s.n_live_tup > greatest(1000, 10 * c.reltuples) AS stale
-FROM pg_class AS c JOIN pg_stat_user_tables AS s ON s.relid = c.oid
+SELECT s.n_live_tup > greatest(1000, 10 * c.reltuples)
+       AND (pg_has_role(c.relowner, 'USAGE') OR pg_has_role(d.datdba, 'USAGE')) AS stale
+FROM pg_class AS c
+JOIN pg_stat_user_tables AS s ON s.relid = c.oid
+JOIN pg_database AS d ON d.datname = current_database()
 WHERE c.oid = 'messages'::regclass
 """
 """Whether the messages table holds ten times the rows its statistics say, and a thousand at
-least. An ANALYZE run while consumers had drained the table records pages with no rows in
-them, and PostgreSQL then takes the table for empty whatever it holds, until autovacuum
-analyzes it again (up to a minute after it refilled): every walk of an index looks as cheap
-as a lookup, and the plans made meanwhile walk the primary key for a claim's first messages
-and for each message a statement names."""
+least, and this role may ANALYZE it (it owns the table or the database; PostgreSQL would
+otherwise log a warning each time instead).
+
+An ANALYZE run while consumers had drained the table records pages with no rows in them, and
+PostgreSQL then takes the table for empty whatever it holds, until autovacuum analyzes it
+again (up to a minute after it refilled): every walk of an index looks as cheap as a lookup,
+and the plans made meanwhile walk the primary key for a claim's first messages and for each
+message a statement names."""
 ANALYZE_MESSAGES = "ANALYZE (SKIP_LOCKED) messages"
 """Skipped while another process analyzes the table."""
 OUTBOXES = """
@@ -701,12 +707,16 @@ class PostgresStorage(Storage):
         max_size: int = 10,
         acquire_timeout: float = ACQUIRE_TIMEOUT,
         command_timeout: float = COMMAND_TIMEOUT,
+        statistics_interval: float | None = STATISTICS_INTERVAL,
     ) -> None:
+        """``statistics_interval``: seconds between two looks at the statistics
+        (refresh_statistics); None, never."""
         self.url = url
         self.min_size = min_size
         self.max_size = max_size
         self.acquire_timeout = acquire_timeout
         self.command_timeout = command_timeout
+        self.statistics_interval = statistics_interval
         self._pool: Any = None
         self._steady_pool: Any = None
         self._watchers = Watchers(_Notified(url))
@@ -724,9 +734,10 @@ class PostgresStorage(Storage):
             except BaseException:
                 await self._close_pools()
                 raise
-        self._statistics_keeper = asyncio.create_task(
-            self._keep_statistics(), name="tidings-postgres-statistics"
-        )
+        if self.statistics_interval is not None:
+            self._statistics_keeper = asyncio.create_task(
+                self._keep_statistics(self.statistics_interval), name="tidings-postgres-statistics"
+            )
 
     async def _create_pool(self, server_settings: dict[str, str]) -> Any:
         return await asyncpg.create_pool(
@@ -1087,9 +1098,9 @@ class PostgresStorage(Storage):
         await self._fetch(ANALYZE_MESSAGES, max_seconds=MAINTENANCE_TIMEOUT)
         return True
 
-    async def _keep_statistics(self) -> None:
+    async def _keep_statistics(self, interval: float) -> None:
         while True:
-            await asyncio.sleep(STATISTICS_INTERVAL)
+            await asyncio.sleep(interval)
             try:
                 if await self.refresh_statistics():
                     logger.info("PostgreSQL: ANALYZE messages, its statistics were stale")
