@@ -68,10 +68,10 @@ COMMAND_TIMEOUT = 2.0
 MAINTENANCE_TIMEOUT = 120.0
 """Seconds for statements whose work grows with a queue (delete, purge, move, gc)."""
 MIGRATION_TIMEOUT = 600.0
-STATISTICS_INTERVAL = 1.0
-"""Seconds between two looks at the messages table's statistics (STALE_STATISTICS)."""
 MIGRATION_LOCK_POLL = 0.05
 """Seconds between two tries for the migrations' lock, while another process migrates."""
+STATISTICS_INTERVAL = 1.0
+"""Seconds between two looks at the messages table's statistics (STALE_STATISTICS)."""
 CLOSE_TIMEOUT = 5.0
 ATTEMPTS = 3
 """Tries of a statement PostgreSQL aborts as a deadlock or serialization failure (RETRIED)."""
@@ -1106,6 +1106,8 @@ class PostgresStorage(Storage):
                     logger.info("PostgreSQL: ANALYZE messages, its statistics were stale")
             except errors.StorageUnavailable:
                 pass  # _translated logged it; the next look tries again
+            except Exception:
+                logger.exception("PostgreSQL: the look at the statistics failed")
 
     # Waiting for posts: a trigger (migrations 0003, 0008) notifies the queue's channel at each
     # post to a queue some process watches.
