@@ -263,6 +263,24 @@ async def test_a_post_retried_after_a_half_write_completes_it(
     assert [message.id for message in listed] == [batch[0].id]
 
 
+async def test_a_message_written_again_by_its_own_post_is_kept(
+    storage: swift.SwiftStorage,
+) -> None:
+    # Given a message and its index written by a try of its post that the driver took for
+    # failed (the post found no container; a PUT cancelled after it was sent still lands)
+    now = time.time()
+    await storage.queue_create(PROJECT, QUEUE, {}, now)
+    [message] = new("a")
+    container = storage._queue(PROJECT, QUEUE)
+    name = swift._message_name(storage._next_seq(now), message.id)
+    await storage._store(container, name, swift._new_doc(message, now), now)
+    # When the post writes it again, under the same name
+    await storage._store(container, name, swift._new_doc(message, now), now)
+    # Then the message is there
+    got = await storage.messages_get(PROJECT, QUEUE, [message.id], now)
+    assert [each.body for each in got] == ["a"]
+
+
 async def test_gc_removes_claim_locks_left_by_a_crash(
     storage: swift.SwiftStorage, raw: SwiftClient
 ) -> None:

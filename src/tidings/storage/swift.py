@@ -406,7 +406,9 @@ class SwiftStorage(Storage):
     async def _store(self, container: str, name: str, doc: Doc, now: float) -> None:
         """Write a new message and its index at once. When the id was stored before (a retried
         post), the new copy is deleted again, unless the first copy's message was never
-        written: then the index is pointed at the new one."""
+        written: then the index is pointed at the new one. An index naming this very object
+        was written by an earlier try of this write (a PUT cancelled after it was sent, when
+        its post found no container, still lands): both stay."""
         expiry = _delete_after(doc["expires"], now)
         headers = {"Content-Type": EXPIRY_TYPE, "X-Delete-After": expiry, "If-None-Match": "*"}
         index = _index_name(doc["id"])
@@ -420,6 +422,8 @@ class SwiftStorage(Storage):
             raise _NoContainer()
         if status == 412:
             first = await self._swift.get(container, index)
+            if first is not None and first.text == name:
+                return
             if first is not None and await self._swift.exists(container, first.text):
                 await self._swift.delete(container, name)
             else:
