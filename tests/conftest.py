@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -47,12 +48,18 @@ def wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Wait (in real time, at most ``seconds``) until ``check()`` holds."""
+async def eventually(check: Callable[[], bool | Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Wait (in real time, at most ``seconds``) until ``check()`` holds (awaited when it is a
+    coroutine, such as a query)."""
     deadline = time.monotonic() + seconds
-    while not check():
+    while not await _holds(check):
         assert time.monotonic() < deadline, "timed out waiting"
         await asyncio.sleep(0.02)
+
+
+async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
+    held = check()
+    return await held if inspect.isawaitable(held) else held
 
 
 def caller_headers(project: str = "project-a", client: str | None = None) -> dict[str, str]:

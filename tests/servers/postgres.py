@@ -41,6 +41,9 @@ SETTINGS = {
 }
 DURABLE_SETTINGS = SETTINGS | {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 """What an operator runs (the defaults): a commit is on disk before it is acknowledged."""
+STATISTICS_COUNTED = 20.0
+"""Seconds within which PostgreSQL's statistics count the rows other connections wrote (an
+idle connection reports them within 10)."""
 SHARED_DATABASE = "tidings_shared"
 EMPTY_ALL_TABLES = """
 DO $$
@@ -250,6 +253,24 @@ class PostgresServer:
         finally:
             self.drop_database(name)
 
+    @contextlib.contextmanager
+    def rows_only_role(self, url: str) -> Iterator[str]:
+        """``url`` for a new role that may read and write the rows of its database's tables
+        and nothing more (no table of its own, not their owner), dropped on leaving."""
+        database = url.rsplit("/", 1)[1]
+        role = f"app_{database}"
+        self.execute(
+            f"CREATE ROLE {role} LOGIN;"
+            f"REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
+            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};",
+            database,
+        )
+        try:
+            yield url.replace(f"{SYSTEM_USER}@", f"{role}@")
+        finally:
+            self.execute(f"DROP OWNED BY {role}; DROP ROLE {role}", database)
+
     def emptied_shared_database(self) -> str:
         """The URL of one database kept for the server's life, created on first use, with every
         table but ``schema_migrations`` emptied."""
@@ -258,6 +279,22 @@ class PostgresServer:
             self.has_shared_database = True
         self.execute(EMPTY_ALL_TABLES, SHARED_DATABASE)
         return self.url(SHARED_DATABASE)
+
+
+MESSAGES_STATISTICS = """
+SELECT n_live_tup, analyze_count FROM pg_stat_user_tables WHERE relid = 'messages'::regclass
+"""
+
+
+async def messages_counted(connection: asyncpg.Connection, rows: int) -> bool:
+    """Whether PostgreSQL's statistics count ``rows`` live messages by now (they count them
+    late: see STATISTICS_COUNTED)."""
+    return int((await connection.fetchrow(MESSAGES_STATISTICS))["n_live_tup"]) >= rows
+
+
+async def messages_analyzed(connection: asyncpg.Connection) -> int:
+    """How many times messages was ANALYZEd other than by autovacuum."""
+    return int((await connection.fetchrow(MESSAGES_STATISTICS))["analyze_count"])
 
 
 def start_private_postgres(durable: bool = False) -> PostgresServer:

@@ -10,9 +10,16 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from tests.conftest import opened
+from tests.conftest import eventually, opened
 from tests.messages import PRODUCER, new
-from tests.servers.postgres import PostgresServer, free_port, start_private_postgres
+from tests.servers.postgres import (
+    STATISTICS_COUNTED,
+    PostgresServer,
+    free_port,
+    messages_analyzed,
+    messages_counted,
+    start_private_postgres,
+)
 from tidings import errors
 from tidings.clock import FakeClock
 from tidings.models import MessageFilter
@@ -281,19 +288,19 @@ async def test_the_driver_analyzes_a_table_refilled_since_it_was_analyzed_empty(
             await storage.messages_post(PROJECT, QUEUE, new(*range(100)), clock())
             await storage.queue_delete(PROJECT, QUEUE)
             await connection.execute("ANALYZE messages")
-            analyzed = await _analyze_count(connection)
+            analyzed = await messages_analyzed(connection)
 
             # When producers refill it
             for _ in range(STALE_AT // 500):
                 await storage.messages_post(PROJECT, QUEUE, new(*range(500)), clock())
 
             # Then the driver analyzes it by itself, once, and the statistics count its rows
-            deadline = time.monotonic() + STATISTICS_COUNTED
-            while await _analyze_count(connection) == analyzed:
-                assert time.monotonic() < deadline, "the table was not analyzed"
-                await asyncio.sleep(0.1)
+            async def analyzed_again() -> bool:
+                return await messages_analyzed(connection) > analyzed
+
+            await eventually(analyzed_again, STATISTICS_COUNTED)
             await asyncio.sleep(LOOK * 5)
-            assert await _analyze_count(connection) == analyzed + 1
+            assert await messages_analyzed(connection) == analyzed + 1
         reltuples = "SELECT reltuples FROM pg_class WHERE oid = 'messages'::regclass"
         assert await connection.fetchval(reltuples) == STALE_AT
     finally:
@@ -307,53 +314,27 @@ async def test_a_role_that_may_not_analyze_the_table_leaves_its_statistics_alone
     # only to read and write its rows
     async with opened(postgres.PostgresStorage(postgres_url, statistics_interval=None)) as owner:
         await owner.messages_post(PROJECT, QUEUE, new(*range(STALE_AT)), clock())
-        database = postgres_url.rsplit("/", 1)[1]
-        role = f"app_{database}"
-        postgres_server.execute(
-            f"CREATE ROLE {role} LOGIN;"
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};",
-            database,
-        )
         connection = await asyncpg.connect(postgres_url)
         try:
-            await _wait_for_live_rows(connection, STALE_AT)
-            analyzed = await _analyze_count(connection)
-            # When that role looks at the statistics
-            app_url = postgres_url.replace("postgres@", f"{role}@")
-            async with opened(postgres.PostgresStorage(app_url, statistics_interval=None)) as app:
-                looked = await app.refresh_statistics()
+            await eventually(lambda: messages_counted(connection, STALE_AT), STATISTICS_COUNTED)
+            analyzed = await messages_analyzed(connection)
+            with postgres_server.rows_only_role(postgres_url) as role_url:
+                # When that role looks at the statistics
+                role = postgres.PostgresStorage(role_url, statistics_interval=None)
+                async with opened(role) as app:
+                    looked = await app.refresh_statistics()
             # Then it leaves them, and the owner would not
             assert not looked
-            assert await _analyze_count(connection) == analyzed
+            assert await messages_analyzed(connection) == analyzed
             assert await owner.refresh_statistics()
         finally:
             await connection.close()
-            postgres_server.execute(f"DROP OWNED BY {role}; DROP ROLE {role}", database)
-
-
-async def _wait_for_live_rows(connection: asyncpg.Connection, rows: int) -> None:
-    """Until PostgreSQL's statistics count ``rows`` live rows in messages."""
-    deadline = time.monotonic() + STATISTICS_COUNTED
-    live = "SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'messages'::regclass"
-    while await connection.fetchval(live) < rows:
-        assert time.monotonic() < deadline, "the rows were not counted"
-        await asyncio.sleep(0.1)
 
 
 LOOK = 0.1
 """Seconds between two looks at the statistics, in the test of the driver's own loop."""
 STALE_AT = 1500
 """More rows than the least the driver's look at the statistics counts as stale (1000)."""
-STATISTICS_COUNTED = 20.0
-"""Seconds within which PostgreSQL counts the rows the driver's connections wrote (an idle
-connection reports them within 10)."""
-
-
-async def _analyze_count(connection: asyncpg.Connection) -> int:
-    rows = await connection.fetch(
-        "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = 'messages'::regclass"
-    )
-    return int(rows[0][0])
 
 
 # Notifications

@@ -94,26 +94,13 @@ async def test_a_role_that_cannot_create_tables_opens_a_migrated_database(
 ) -> None:
     # Given a database migrated by its owner, and a role allowed only to read and write rows
     assert await postgres.from_url(postgres_url).migrate() == ALL
-    database = postgres_url.rsplit("/", 1)[1]
-    role = f"app_{database}"
-    postgres_server.execute(
-        f"CREATE ROLE {role} LOGIN;"
-        f"REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
-        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};",
-        database,
-    )
-    driver = postgres.from_url(postgres_url.replace("postgres@", f"{role}@"))
-    # When it opens the store and posts and claims
-    try:
-        await driver.open()
-        ids = await driver.messages_post(
-            "project-a", "q", [NewMessage(str(uuid.uuid4()), "hi", 60, 0, "c")], 1.0
-        )
-        claim = await driver.claim_create("project-a", "q", 60, 60, 10, 1.0)
-        await driver.close()
-    finally:
-        postgres_server.execute(f"DROP OWNED BY {role}; DROP ROLE {role}", database)
+    with postgres_server.rows_only_role(postgres_url) as role_url:
+        # When it opens the store and posts and claims
+        async with opened(postgres.from_url(role_url)) as driver:
+            ids = await driver.messages_post(
+                "project-a", "q", [NewMessage(str(uuid.uuid4()), "hi", 60, 0, "c")], 1.0
+            )
+            claim = await driver.claim_create("project-a", "q", 60, 60, 10, 1.0)
     # Then all of that worked
     assert claim is not None
     assert [message.id for message in claim.messages] == ids

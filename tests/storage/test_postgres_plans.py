@@ -14,9 +14,7 @@ stale.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +22,13 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from tests.servers.postgres import PostgresServer, run_coroutine
+from tests.conftest import eventually, opened
+from tests.servers.postgres import (
+    STATISTICS_COUNTED,
+    PostgresServer,
+    messages_counted,
+    run_coroutine,
+)
 from tidings.models import NewMessage
 from tidings.storage import postgres
 
@@ -214,30 +218,21 @@ def refilled_since_analyze(postgres_server: PostgresServer) -> Iterator[Filled]:
         yield run_coroutine(fill_after_analyze(url, an_emptied_queue))
 
 
-STATISTICS_FLUSHED = 20.0
-"""Seconds within which PostgreSQL counts the rows other connections wrote (an idle
-connection reports them within 10)."""
-
-
-async def refresh_statistics(url: str) -> bool:
-    """Whether the driver's look at the statistics analyzed the table, once the rows written
-    so far are counted (within STATISTICS_FLUSHED)."""
-    storage = unlooking(url)
-    await storage.open()
+async def look_once_counted(url: str) -> bool:
+    """Whether the driver's look at the statistics analyzed the table, once PostgreSQL's
+    statistics count the GROWN messages written since it was drained."""
+    connection = await asyncpg.connect(url)
     try:
-        deadline = time.monotonic() + STATISTICS_FLUSHED
-        while not await storage.refresh_statistics():
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.2)
-        return True
+        await eventually(lambda: messages_counted(connection, GROWN), STATISTICS_COUNTED)
     finally:
-        await storage.close()
+        await connection.close()
+    async with opened(unlooking(url)) as storage:
+        return await storage.refresh_statistics()
 
 
 async def fill_after_drain_then_refresh(url: str) -> Filled:
     filled = await fill_after_analyze(url, a_drained_table)
-    assert await refresh_statistics(url)
+    assert await look_once_counted(url)
     return filled
 
 
@@ -486,9 +481,9 @@ async def test_statistics_that_take_a_refilled_table_for_empty_are_taken_again(
         claim = HOT_PATHS["claim"](filled)
         stale_plan = await explain_generic(url, claim)
 
-        analyzed = await refresh_statistics(url)
+        analyzed = await look_once_counted(url)
         plan = await explain_generic(url, claim)
-        analyzed_again = await refresh_statistics(url)
+        analyzed_again = await look_once_counted(url)
 
     assert PRIMARY_KEY_WALKED.search(stale_plan), stale_plan
     assert analyzed
