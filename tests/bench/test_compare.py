@@ -7,10 +7,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import orjson
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.servers.postgres import PostgresServer, run_coroutine
 from tidings.bench.compare import judge
 
 
@@ -106,6 +108,34 @@ def test_compare_starts_both_servers_from_the_working_tree() -> None:
     assert "candidate / base msgs/s over 2 rounds" in done.stdout
     assert "post-1" in done.stdout
     assert "CPU/request ratio" in done.stdout
+
+
+def test_each_side_can_have_a_database_of_its_own(postgres_server: PostgresServer) -> None:
+    # Two trees whose schemas differ must not share one: the newer would migrate the older's
+    with postgres_server.new_database() as base, postgres_server.new_database() as candidate:
+        done = compare(
+            *("--base", ".", "--candidate", "."),
+            *("--base-storage", base, "--candidate-storage", candidate),
+            *("--workers", "1", *SHORT),
+        )
+
+        assert done.returncode == 0, done.stderr
+        assert messages_posted(base) > 0
+        assert messages_posted(candidate) > 0
+
+
+def messages_posted(url: str) -> int:
+    """How many messages were ever posted to the database (NULL: its sequence never used)."""
+
+    async def last_seq() -> int:
+        connection = await asyncpg.connect(url)
+        try:
+            used = "SELECT coalesce(pg_sequence_last_value('messages_seq_seq'), 0)"
+            return int(await connection.fetchval(used))
+        finally:
+            await connection.close()
+
+    return run_coroutine(last_seq())
 
 
 def test_compare_against_the_reference_server() -> None:

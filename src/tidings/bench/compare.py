@@ -118,10 +118,9 @@ def main(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as stack:
             started = {}
             for side, spec in zip(SIDES, (args.base, args.candidate), strict=True):
-                storage = args.storage or f"sqlite:///{workdir / side}.db"
                 print(f"{side}: {servers.describe(spec)}", file=sys.stderr)
                 started[side] = stack.enter_context(
-                    servers.serving(spec, storage, args.workers, workdir)
+                    servers.serving(spec, _storage(side, args, workdir), args.workers, workdir)
                 )
             measured = run_async(_rounds(started, chosen, args))
     verdicts = [
@@ -137,6 +136,13 @@ def main(args: argparse.Namespace) -> int:
     ]
     _show(verdicts, args)
     return 1 if args.gate and any(verdict.slower for verdict in verdicts) else 0
+
+
+def _storage(side: str, args: argparse.Namespace, workdir: Path) -> str:
+    """The side's own ``--SIDE-storage``, else the ``--storage`` both share, else a SQLite
+    file of the side's own."""
+    own: str | None = getattr(args, f"{side}_storage")
+    return own or args.storage or f"sqlite:///{workdir / side}.db"
 
 
 async def _rounds(
@@ -253,6 +259,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage", help="storage URL both servers use (default: a SQLite file each)"
     )
+    for side in SIDES:
+        parser.add_argument(
+            f"--{side}-storage",
+            help=f"storage URL of the {side} server alone, in place of --storage (say a "
+            "database of its own on the same server, when the two trees' schemas differ)",
+        )
     parser.add_argument(
         "--tolerance", type=float, default=0.05, help="smallest slowdown that counts (0.05)"
     )
