@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -354,6 +355,31 @@ def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> 
     # Then it refuses to start with one clear line, not a traceback
     assert result.returncode == 2
     assert result.stderr.startswith("tidings: ")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "storage", "problem"),
+    [
+        ("serve", "nosuch://host/db", "unknown storage URL scheme 'nosuch'"),
+        ("serve", "postgresql:///tidings", "PostgreSQL URLs look like"),
+        ("serve", "postgresql://127.0.0.1/tidings?pool_size=many", "pool_size must be"),
+        ("gc", "postgresql://127.0.0.1/tidings?pool_size=0", "pool_size must be"),
+    ],
+)
+def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
+    tmp_path: Path, command: str, storage: str, problem: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings.cli", command, "--storage", storage],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tidings: {problem}")
     assert "Traceback" not in result.stderr
 
 

@@ -23,7 +23,7 @@ from tests.servers.postgres import (
 from tidings import errors
 from tidings.clock import FakeClock
 from tidings.models import MessageFilter
-from tidings.storage import postgres
+from tidings.storage import postgres, postgres_catalog
 from tidings.storage.base import MAX_SEQUENCE, storage_from_url
 
 PROJECT = "project-a"
@@ -63,6 +63,54 @@ def test_both_schemes_name_the_postgres_driver(url: str) -> None:
 def test_a_url_without_host_or_database_is_refused(url: str) -> None:
     with pytest.raises(ValueError, match="postgresql://"):
         postgres.from_url(url)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["pool_size=0", "pool_size=1001", "pool_size=ten", "pool_size=", "pool_size=2&pool_size=3"],
+)
+def test_a_pool_size_that_is_not_a_count_is_refused(query: str) -> None:
+    with pytest.raises(ValueError, match="pool_size must be given once, as a whole number"):
+        postgres.from_url(f"postgresql://db.example/tidings?{query}")
+
+
+def test_the_pool_size_is_the_driver_s_own_and_other_parameters_go_to_the_server() -> None:
+    url = "postgresql://db.example/tidings?sslmode=disable&pool_size=3&application_name=a"
+
+    driver = postgres.from_url(url)
+    catalog = postgres_catalog.from_url(url)
+
+    assert driver.max_size == 3
+    assert (
+        driver.url
+        == catalog.url
+        == ("postgresql://db.example/tidings?sslmode=disable&application_name=a")
+    )
+
+
+async def test_each_pool_keeps_at_most_pool_size_connections(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    # Given a driver allowed two connections a pool, named for the server's activity view
+    storage = storage_from_url(f"{postgres_url}?pool_size=2&application_name=bounded")
+    async with opened(storage):
+        # When 40 posts and 40 listings are under way at once
+        listing = MessageFilter(PRODUCER)
+        await asyncio.gather(
+            *(storage.messages_post(PROJECT, f"q{n % 4}", new(n), clock()) for n in range(40)),
+            *(storage.messages_list(PROJECT, "q0", listing, clock()) for _ in range(40)),
+        )
+        # Then every one was served, on two connections of each pool at most
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            connected = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bounded'"
+            )
+            posted = await connection.fetchval("SELECT count(*) FROM messages")
+        finally:
+            await connection.close()
+    assert posted == 40
+    assert 2 <= connected <= 4
 
 
 def test_the_driver_declares_its_capabilities() -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 import orjson
@@ -72,6 +72,10 @@ MIGRATION_LOCK_POLL = 0.05
 """Seconds between two tries for the migrations' lock, while another process migrates."""
 STATISTICS_INTERVAL = 1.0
 """Seconds between two looks at the messages table's statistics (STALE_STATISTICS)."""
+POOL_SIZE = 10
+"""Connections each of a process's two pools keeps at most, unless the URL's ``pool_size``
+says otherwise."""
+POOL_SIZES = range(1, 1001)
 CLOSE_TIMEOUT = 5.0
 ATTEMPTS = 3
 """Tries of a statement PostgreSQL aborts as a deadlock or serialization failure (RETRIED)."""
@@ -555,11 +559,30 @@ MIGRATIONS = _load_migrations()
 
 
 def from_url(url: str) -> PostgresStorage:
-    """``postgresql://user[:password]@host:port/dbname`` (``postgres://`` works too)."""
+    """``postgresql://user[:password]@host:port/dbname`` (``postgres://`` works too), with
+    ``?pool_size=N`` for the connections each of the process's two pools keeps at most."""
+    connect_to, pool_size = split_pool_size(url)
+    return PostgresStorage(connect_to, max_size=pool_size)
+
+
+def split_pool_size(url: str) -> tuple[str, int]:
+    """The URL to connect to, without tidings' own ``pool_size`` parameter (asyncpg would send
+    it to the server as a setting), and that pool size; ValueError for a URL it cannot use."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES or not parts.hostname or parts.path in ("", "/"):
         raise ValueError("PostgreSQL URLs look like postgresql://user[:password]@host:port/dbname")
-    return PostgresStorage(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    sizes = [value for name, value in query if name == "pool_size"]
+    if not sizes:
+        return url, POOL_SIZE
+    size = sizes[-1]
+    if len(sizes) > 1 or not size.isdecimal() or int(size) not in POOL_SIZES:
+        raise ValueError(
+            f"pool_size must be given once, as a whole number from {POOL_SIZES.start} to "
+            f"{POOL_SIZES.stop - 1}; got {', '.join(sizes)!r}"
+        )
+    rest = urlencode([(name, value) for name, value in query if name != "pool_size"])
+    return parts._replace(query=rest).geturl(), int(size)
 
 
 @contextlib.contextmanager
@@ -704,7 +727,7 @@ class PostgresStorage(Storage):
         url: str,
         *,
         min_size: int = 1,
-        max_size: int = 10,
+        max_size: int = POOL_SIZE,
         acquire_timeout: float = ACQUIRE_TIMEOUT,
         command_timeout: float = COMMAND_TIMEOUT,
         statistics_interval: float | None = STATISTICS_INTERVAL,

@@ -19,8 +19,13 @@ import orjson
 from tidings import errors
 from tidings.models import Flavor, Pool
 from tidings.storage.catalog import Catalog
-from tidings.storage.postgres import ACQUIRE_TIMEOUT, CLOSE_TIMEOUT, COMMAND_TIMEOUT, UNAVAILABLE
-from tidings.storage.postgres import from_url as storage_from_url
+from tidings.storage.postgres import (
+    ACQUIRE_TIMEOUT,
+    CLOSE_TIMEOUT,
+    COMMAND_TIMEOUT,
+    UNAVAILABLE,
+    split_pool_size,
+)
 
 Record = Any
 
@@ -55,8 +60,10 @@ ON CONFLICT DO NOTHING
 
 
 def from_url(url: str) -> PostgresCatalog:
-    storage_from_url(url)  # the same URL checks as the store's
-    return PostgresCatalog(url)
+    """The catalog in the default store's database; the store's ``pool_size`` is the store's
+    alone (the catalog keeps a small pool of its own)."""
+    connect_to, _ = split_pool_size(url)
+    return PostgresCatalog(connect_to)
 
 
 @contextlib.contextmanager
