@@ -5,20 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
-import socket
 import sys
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-import uvicorn
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from tidings import __version__, cli_pools
 from tidings.api.policy import Policy
@@ -26,10 +18,9 @@ from tidings.clock import system_clock
 from tidings.config import ConfigError, Settings, load_settings, settings_as_environ
 from tidings.errors import TidingsError
 from tidings.observability import logs, metrics
+from tidings.serving import run_server
 from tidings.storage.base import storage_from_url
 from tidings.storage.pooled import pooled_from_url
-
-log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,15 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(collect_garbage(settings))
 
 
-WORKER_STARTUP_SECONDS = 30
-"""How long a worker may take to start (or answer its supervisor) before uvicorn replaces it:
-its default of 5 s kills workers that a busy machine is still starting."""
-
-WEBSOCKETS = "websockets-sansio"
-"""uvicorn's WebSocket implementation on the current websockets API (``auto`` picks the
-deprecated legacy one)."""
-
-
 def serve(settings: Settings, config: Path | None) -> int:
     """Serve until SIGINT/SIGTERM; in-flight requests finish before the process exits."""
     if settings.server.workers > 1 and settings.storage.url.endswith(":memory:"):
@@ -97,71 +79,6 @@ def serve(settings: Settings, config: Path | None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
-
-
-def run_server(app: str, host: str, port: int, workers: int, factory: bool = False) -> None:
-    """Serve the ASGI app ``module:name`` on the server stack of ``tidings serve`` (uvicorn
-    picks httptools and uvloop itself); the bench's reference server uses it too."""
-    options: dict[str, Any] = {
-        "factory": factory,
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "timeout_graceful_shutdown": 30,
-        "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
-        "access_log": False,
-        "ws": WEBSOCKETS,
-    }
-    if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(app, **options)
-        return
-    try:
-        listener = _WorkersListener.bound(host, port)
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", host, port, exc)
-        sys.exit(STARTUP_FAILURE)
-    with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(uvicorn.Config(app, **options), sockets=[listener]).run()
-
-
-class _WorkersListener(socket.socket):
-    """The server's address, held by the supervisor but never listened on: each worker process
-    receives it as a listening socket of its own on the same address (``SO_REUSEPORT``), and
-    the kernel spreads new connections over the workers.
-
-    Sharing one listening socket, the worker that woke first took every connection waiting:
-    the bench's 32 connections went 32 / 0 and 30 / 2 in 2 starts of 10, and a worker runs
-    on one core. Spread by the kernel, 21 / 11 was the most uneven of 10."""
-
-    @classmethod
-    def bound(cls, host: str, port: int) -> _WorkersListener:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # A port that another program holds, even with SO_REUSEPORT, is refused: a second
-        # server started there by mistake would silently share the connections
-        with socket.socket(family) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-        listener = cls(family)
-        _share_address(listener)
-        listener.bind((host, port))
-        log.info("tidings listening on %s:%d", host, listener.getsockname()[1])
-        return listener
-
-    def __reduce__(self) -> tuple[Callable[..., socket.socket], tuple[Any, ...]]:
-        return _socket_of_its_own, (self.family, self.getsockname())
-
-
-def _socket_of_its_own(family: socket.AddressFamily, address: Any) -> socket.socket:
-    """In a worker: a socket bound to the supervisor's address, for uvicorn to listen on."""
-    own = socket.socket(family)
-    _share_address(own)
-    own.bind(address)
-    return own
-
-
-def _share_address(sock: socket.socket) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 
 
 def _metrics_across_workers(settings: Settings) -> AbstractContextManager[None]:

@@ -15,9 +15,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import caller_headers, free_port
-from tidings.cli import WEBSOCKETS
 from tidings.clock import Clock
 from tidings.config import Settings
+from tidings.serving import WEBSOCKETS
 
 SECOND = 10.0
 """Seconds an answer or a push may take before a test gives up on it."""

@@ -1,5 +1,5 @@
 """The reference server: an ASGI app that answers the bench's requests as a Zaqar server
-would, storing nothing, served by the same server stack as ``tidings serve``.
+would, storing nothing, served by the same server stack as ``tidings serve`` (``tidings.serving``).
 
 ``tidings bench compare --base reference --candidate .`` measures tidings against it: the
 share of its server stack's own speed that tidings keeps. Posts answer 201 with the ids'
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import orjson
 from starlette.types import Receive, Scope, Send
+
+from tidings.serving import run_server
 
 MESSAGE_ID = "5f8e2d52-3c3c-4b7e-9a83-7a1c1b2f6d10"
 
@@ -58,8 +60,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from tidings.cli import run_server
-
     parser = argparse.ArgumentParser(prog="python -m tidings.bench.reference")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
