@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.conftest import ServerProcess, free_port
 from tidings.bench import report
@@ -111,3 +112,39 @@ def test_an_unreachable_server_is_reported() -> None:
     assert done.returncode == 1
     assert "cannot connect" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--clients", "0"), "argument --clients: must be at least 1, not 0"),
+        (("--clients", "eight"), "argument --clients: 'eight' is not a whole number"),
+        (("--duration", "0"), "argument --duration: must be more than 0 seconds, not 0"),
+        (("--duration", "-1"), "argument --duration: must be more than 0 seconds, not -1"),
+        (("--duration", "nan"), "argument --duration: 'nan' is not a finite number"),
+        (("--duration", "soon"), "argument --duration: 'soon' is not a number"),
+        (("--queues", "0"), "argument --queues: must be at least 1, not 0"),
+        (("--message-size", "-5"), "argument --message-size: must be at least 0, not -5"),
+        (("--prefill", "-1"), "argument --prefill: must be at least 0, not -1"),
+        (("--producers", "-2"), "argument --producers: must be at least 0, not -2"),
+        (("--consumers", "-1"), "argument --consumers: must be at least 0, not -1"),
+        (("--observers", "-1"), "argument --observers: must be at least 0, not -1"),
+        (("--batch-size", "0"), "argument --batch-size: must be at least 1, not 0"),
+        (("--messages-per-claim", "0"), "argument --messages-per-claim: must be at least 1"),
+        (("--messages-per-list", "0"), "argument --messages-per-list: must be at least 1"),
+        (("--scenario", "post-1", "--producers", "0"), "every role of the scenario has 0 clients"),
+        (
+            ("--scenario", "mixed", "--producers", "0", "--consumers", "0", "--observers", "0"),
+            "every role of the scenario has 0 clients",
+        ),
+    ],
+)
+def test_an_option_out_of_range_is_refused_before_any_request(
+    flags: tuple[str, ...], complaint: str
+) -> None:
+    # The port answers nothing: a run that started would fail to connect instead
+    done = bench(f"http://127.0.0.1:{free_port()}", *flags)
+
+    assert done.returncode == 2
+    assert f"tidings bench: error: {complaint}" in done.stderr
+    assert "cannot connect" not in done.stderr

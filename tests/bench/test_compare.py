@@ -67,6 +67,27 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]
         base.stop()
 
 
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--rounds", "0"), "argument --rounds: must be at least 1, not 0"),
+        (("--workers", "0"), "argument --workers: must be at least 1, not 0"),
+        (("--tolerance", "-0.1"), "argument --tolerance: must be from 0 up to 1"),
+        (("--tolerance", "1"), "argument --tolerance: must be from 0 up to 1"),
+        (("--clients", "0"), "argument --clients: must be at least 1, not 0"),
+        (("--duration", "0"), "argument --duration: must be more than 0 seconds"),
+    ],
+)
+def test_an_option_out_of_range_is_refused_before_any_server_starts(
+    flags: tuple[str, ...], complaint: str
+) -> None:
+    done = compare("--base", ".", "--candidate", ".", *flags)
+
+    assert done.returncode == 2
+    assert f"tidings bench compare: error: {complaint}" in done.stderr
+    assert "base:" not in done.stderr  # no server was started
+
+
 def test_compare_two_running_servers(two_servers: tuple[ServerProcess, ServerProcess]) -> None:
     base, candidate = two_servers
 

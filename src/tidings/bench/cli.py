@@ -13,6 +13,7 @@ import orjson
 from rich.console import Console
 
 from tidings.bench import compare, plot, report
+from tidings.bench.arguments import at_least, seconds
 from tidings.bench.progress import LiveProgress
 from tidings.bench.runner import Options, run, run_async
 from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS, Scenario
@@ -32,22 +33,26 @@ ROLE_FLAGS = (
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["compare"]:
         return compare.main(compare_parser().parse_args(argv[1:]))
-    args = bench_parser().parse_args(argv)
+    parser = bench_parser()
+    args = parser.parse_args(argv)
+    chosen = scenarios(args)
+    if not all(scenario.clients for scenario in chosen):
+        parser.error("every role of the scenario has 0 clients: give one of them at least 1")
     if args.plot is not None:
         plot.require()
     try:
-        return run_async(_bench(args))
+        return run_async(_bench(args, chosen))
     except (ConnectionError, TimeoutError, TidingsError) as exc:
         print(f"tidings bench: {args.url}: {exc!r}", file=sys.stderr)
         return 1
 
 
-async def _bench(args: argparse.Namespace) -> int:
+async def _bench(args: argparse.Namespace, chosen: list[Scenario]) -> int:
     console = Console(stderr=True)
     show_progress = console.is_terminal and not args.no_progress
     settings = options(args)
     results = []
-    for scenario in scenarios(args):
+    for scenario in chosen:
         progress = LiveProgress(console) if show_progress else None
         outcome = await run(scenario, settings, progress)
         result = report.summary(scenario, settings, outcome)
@@ -103,14 +108,18 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
         choices=sorted(SCENARIOS),
         help=f"a named scenario (repeatable); the speed target's are {', '.join(TARGET_SCENARIOS)}",
     )
-    parser.add_argument("--clients", type=int, help="concurrent workers in the scenario's roles")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
-    parser.add_argument("--queues", type=int, default=4, help="queues to spread load over")
-    parser.add_argument("--message-size", type=int, default=100, help="bytes of each body")
+    parser.add_argument(
+        "--clients", type=at_least(1), help="concurrent workers in the scenario's roles"
+    )
+    parser.add_argument("--duration", type=seconds, default=10.0, help="seconds (default 10)")
+    parser.add_argument("--queues", type=at_least(1), default=4, help="queues to spread load over")
+    parser.add_argument("--message-size", type=at_least(0), default=100, help="bytes of each body")
     parser.add_argument("--queue-prefix", default="tidings-bench")
     parser.add_argument("--project", default="tidings-bench", help="X-Project-ID to use")
     parser.add_argument(
-        "--prefill", type=int, help="messages posted before a consumer run (default 40000/s)"
+        "--prefill",
+        type=at_least(0),
+        help="messages posted before a consumer run (default 40000/s)",
     )
 
 
@@ -122,12 +131,12 @@ def bench_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("url", help="the server, e.g. http://127.0.0.1:8888")
     add_load_arguments(parser)
-    parser.add_argument("--producers", type=int, help="concurrent posting workers")
-    parser.add_argument("--consumers", type=int, help="concurrent claiming workers")
-    parser.add_argument("--observers", type=int, help="concurrent listing workers")
-    parser.add_argument("--batch-size", type=int, help="messages per post")
-    parser.add_argument("--messages-per-claim", type=int, help="claim limit")
-    parser.add_argument("--messages-per-list", type=int, help="listing page size")
+    parser.add_argument("--producers", type=at_least(0), help="concurrent posting workers")
+    parser.add_argument("--consumers", type=at_least(0), help="concurrent claiming workers")
+    parser.add_argument("--observers", type=at_least(0), help="concurrent listing workers")
+    parser.add_argument("--batch-size", type=at_least(1), help="messages per post")
+    parser.add_argument("--messages-per-claim", type=at_least(1), help="claim limit")
+    parser.add_argument("--messages-per-list", type=at_least(1), help="listing page size")
     parser.add_argument(
         "--consumer-mode",
         choices=["each", "bulk"],

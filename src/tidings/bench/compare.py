@@ -29,6 +29,7 @@ import orjson
 from rich.table import Table
 
 from tidings.bench import report, servers
+from tidings.bench.arguments import at_least, fraction
 from tidings.bench.runner import Options, run, run_async
 from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS, Scenario
 
@@ -254,8 +255,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "'reference' (a server that answers without storing, on tidings' server stack)",
     )
     parser.add_argument("--candidate", default=servers.WORKTREE, help="as --base (default '.')")
-    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds (default 3)")
-    parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
+    parser.add_argument("--rounds", type=at_least(1), default=3, help="A/B rounds (default 3)")
+    parser.add_argument(
+        "--workers", type=at_least(1), default=2, help="server processes (default 2)"
+    )
     parser.add_argument(
         "--storage", help="storage URL both servers use (default: a SQLite file each)"
     )
@@ -266,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "database of its own on the same server, when the two trees' schemas differ)",
         )
     parser.add_argument(
-        "--tolerance", type=float, default=0.05, help="smallest slowdown that counts (0.05)"
+        "--tolerance", type=fraction, default=0.05, help="smallest slowdown that counts (0.05)"
     )
     parser.add_argument("--gate", action="store_true", help="exit 1 when a scenario is slower")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
