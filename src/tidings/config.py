@@ -17,6 +17,12 @@ class ServerSettings:
     port: int = 8888
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"server.port must be from 0 to 65535, not {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"server.workers must be at least 1, not {self.workers}")
+
 
 @dataclasses.dataclass(frozen=True)
 class StorageSettings:
@@ -29,6 +35,8 @@ class StorageSettings:
     def __post_init__(self) -> None:
         if self.catalog_refresh <= 0:
             raise ConfigError("storage.catalog_refresh must be positive")
+        if self.gc_interval <= 0:
+            raise ConfigError("storage.gc_interval must be positive")
 
 
 STRATEGIES = ("noauth", "keystone")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -335,6 +336,33 @@ def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> 
     # Then it refuses to start and says why
     assert result.returncode == 2
     assert "server.prot" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "problem"),
+    [
+        (["--workers", "0"], {}, "server.workers must be at least 1, not 0"),
+        (["--workers", "-3"], {}, "server.workers must be at least 1, not -3"),
+        (["--port", "70000"], {}, "server.port must be from 0 to 65535, not 70000"),
+        (["--port", "-1"], {}, "server.port must be from 0 to 65535, not -1"),
+        ([], {"TIDINGS_STORAGE_GC_INTERVAL": "0"}, "storage.gc_interval must be positive"),
+        ([], {"TIDINGS_STORAGE_CATALOG_REFRESH": "-1"}, "storage.catalog_refresh must be"),
+    ],
+)
+def test_a_server_setting_out_of_range_stops_the_server_with_exit_code_2(
+    tmp_path: Path, flags: list[str], environ: dict[str, str], problem: str
+) -> None:
+    command = [sys.executable, "-m", "tidings.cli", "serve", *flags]
+    command += ["--storage", f"sqlite:///{tmp_path / 'unused.db'}"]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
+
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=30, env={**env, **environ}
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tidings: {problem}")
+    assert "Traceback" not in result.stderr
 
 
 def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> None:
