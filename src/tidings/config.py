@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+SHORTEST_TTL = 60
+"""Seconds: the shortest lifetime the API takes for a message, a claim or a subscription, and
+the shortest claim grace (Zaqar's)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +125,8 @@ class ObservabilitySettings:
 
 
 SUBSCRIBER_TYPES = ("http", "https", "mailto", "queue")
+CLIENT_ID_CHECKS = ("strict", "off")
+"""``strict``: a Client-ID must be a UUID; ``off``: any text of the lengths allowed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +206,42 @@ class Limits:
                 f"limits.subscriber_types may only name {', '.join(SUBSCRIBER_TYPES)}, "
                 f"not {', '.join(sorted(unknown))}"
             )
+        if self.client_id_uuid_safe not in CLIENT_ID_CHECKS:
+            raise ConfigError(
+                f"limits.client_id_uuid_safe must be one of {', '.join(CLIENT_ID_CHECKS)}"
+            )
+        for name, lowest, highest in self._ranges():
+            value = getattr(self, name)
+            if not lowest <= value <= highest:
+                raise ConfigError(f"limits.{name} must be from {lowest} to {highest}, not {value}")
+
+    def _ranges(self) -> list[tuple[str, int, int | float]]:
+        """Each limit's range: a default the API itself would refuse would fail every
+        request that leaves the value out."""
+        counts = (
+            "max_queues_per_page",
+            "max_messages_per_page",
+            "max_messages_per_claim_or_pop",
+            "max_queue_metadata",
+            "max_messages_post_size",
+            "max_subscriptions_per_page",
+            "max_pools_per_page",
+            "max_flavors_per_page",
+        )
+        return [
+            *((name, 1, math.inf) for name in counts),
+            ("max_message_ttl", SHORTEST_TTL, math.inf),
+            ("max_claim_ttl", SHORTEST_TTL, math.inf),
+            ("max_claim_grace", SHORTEST_TTL, math.inf),
+            ("max_message_delay", 0, math.inf),
+            ("max_wait_seconds", 0, math.inf),
+            ("default_message_ttl", SHORTEST_TTL, self.max_message_ttl),
+            ("default_message_delay", 0, self.max_message_delay),
+            ("default_claim_ttl", SHORTEST_TTL, self.max_claim_ttl),
+            ("default_claim_grace", SHORTEST_TTL, self.max_claim_grace),
+            ("default_subscription_ttl", SHORTEST_TTL, math.inf),
+            ("min_length_client_id", 1, self.max_length_client_id),
+        ]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
 from tidings.api.params import LIMIT, MARKER, MESSAGE_ID, QUEUE_NAME, WAIT
 from tidings.api.source import Source, source
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON, Message, MessageFilter
 from tidings.service import Service
 
@@ -106,7 +106,7 @@ def _post_schema(limits: Limits) -> dict[str, Any]:
                         "body": {},
                         "ttl": {
                             "type": "integer",
-                            "minimum": 60,
+                            "minimum": SHORTEST_TTL,
                             "maximum": limits.max_message_ttl,
                         },
                         "delay": {

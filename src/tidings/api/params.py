@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tidings.api.operation import Param
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON
 
 QUEUE_NAME = Param("queue_name", "path", "string", "Queue name: letters, digits, _ - . (max 64)")
@@ -29,7 +29,7 @@ def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
         "properties": {
             "_default_message_ttl": {
                 "type": "integer",
-                "minimum": 60,
+                "minimum": SHORTEST_TTL,
                 "maximum": limits.max_message_ttl,
             },
             "_default_message_delay": {
@@ -46,7 +46,7 @@ def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
             "_max_claim_count": {"type": "integer", "minimum": 1},
             "_dead_letter_queue_messages_ttl": {
                 "type": "integer",
-                "minimum": 60,
+                "minimum": SHORTEST_TTL,
                 "maximum": limits.max_message_ttl,
             },
             "_enable_encrypt_messages": {"type": "boolean"},
@@ -64,7 +64,11 @@ def claim_schema(limits: Limits) -> dict[str, JSON]:
     return {
         "type": "object",
         "properties": {
-            "ttl": {"type": "integer", "minimum": 60, "maximum": limits.max_claim_ttl},
-            "grace": {"type": "integer", "minimum": 60, "maximum": limits.max_claim_grace},
+            "ttl": {"type": "integer", "minimum": SHORTEST_TTL, "maximum": limits.max_claim_ttl},
+            "grace": {
+                "type": "integer",
+                "minimum": SHORTEST_TTL,
+                "maximum": limits.max_claim_grace,
+            },
         },
     }

@@ -8,7 +8,7 @@ from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Reply, Request
 from tidings.api.params import LIMIT, MARKER, QUEUE_NAME, SUBSCRIPTION_ID
 from tidings.api.source import on_topics, source
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.service import Service
 
 
@@ -71,7 +71,7 @@ def _subscription_schema(limits: Limits) -> dict[str, Any]:
                 "description": "http(s)://..., mailto:address or queue:NAME "
                 f"(accepted here: {', '.join(limits.subscriber_types)})",
             },
-            "ttl": {"type": "integer", "minimum": 60},
+            "ttl": {"type": "integer", "minimum": SHORTEST_TTL},
             "options": {
                 "type": "object",
                 "description": "post_headers, post_data, from, subject, _retry_policy, "

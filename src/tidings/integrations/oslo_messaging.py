@@ -43,6 +43,7 @@ from oslo_serialization import jsonutils
 from tidings import errors
 from tidings.client import Client, HttpxTransport, KeepAliveTransport, Transport
 from tidings.client.keystone import Credentials, KeystoneTransport
+from tidings.config import SHORTEST_TTL
 from tidings.integrations.bus import OWNED_PREFIX, Bus, BusOptions, ClaimTerms, Delivery, Inbox
 from tidings.models import JSON
 
@@ -54,9 +55,7 @@ FLAGS = frozenset({"keystone", "https"})
 DEFAULT_HOST = "127.0.0.1:8888"
 MAX_NAME = 64
 DIGEST = 12
-MIN_TTL = 60
-"""The API's shortest message (and claim, and subscription) lifetime."""
-RPC_CLAIM = ClaimTerms(ttl=60, grace=60)
+RPC_CLAIM = ClaimTerms(ttl=SHORTEST_TTL, grace=SHORTEST_TTL)
 """RPC messages are acknowledged as they are dispatched: a short claim is enough."""
 REPLY_RETRIES = 5
 ACK_DELAY = 0.05
@@ -157,11 +156,11 @@ class DriverSettings:
 
 _NUMBERS = {
     "wait": (0, 20),
-    "lease": (MIN_TTL, 1209600),
+    "lease": (SHORTEST_TTL, 1209600),
     "sweep_interval": (0, math.inf),
-    "message_ttl": (MIN_TTL, 1209600),
-    "claim_ttl": (MIN_TTL, 43200),
-    "pool_ttl": (MIN_TTL, 1209600),
+    "message_ttl": (SHORTEST_TTL, 1209600),
+    "claim_ttl": (SHORTEST_TTL, 43200),
+    "pool_ttl": (SHORTEST_TTL, 1209600),
 }
 
 
@@ -273,7 +272,9 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
             "reply_to": replies.name,
             "timeout": monitor,
         }
-        ttl = self.settings.message_ttl if timeout is None else max(MIN_TTL, math.ceil(timeout))
+        ttl = (
+            self.settings.message_ttl if timeout is None else max(SHORTEST_TTL, math.ceil(timeout))
+        )
         try:
             self._post(destination, envelope, ttl, retry, deadline)
             return self._reply(waiter, msg_id, deadline, monitor)
@@ -326,7 +327,7 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
     def post_reply(self, reply_to: str, body: Mapping[str, object]) -> None:
         """At most once, and never raising: a reply that cannot be posted is logged."""
         try:
-            self._post(reply_to, body, MIN_TTL, REPLY_RETRIES)
+            self._post(reply_to, body, SHORTEST_TTL, REPLY_RETRIES)
         except Exception:
             LOG.exception("could not send the reply to %s", body.get("msg_id"))
 
@@ -374,7 +375,7 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
             hold = bus.leases.hold_subscription(shared, member, self.settings.pool_ttl, owned=False)
             leases.append(_set_up(bus, hold))
             queues[member] = None
-        terms = ClaimTerms(ttl=self.settings.claim_ttl, grace=MIN_TTL)
+        terms = ClaimTerms(ttl=self.settings.claim_ttl, grace=SHORTEST_TTL)
         listener = _Listener(
             bus.consume(list(queues), terms),
             _notification_incoming,

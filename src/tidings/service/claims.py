@@ -7,7 +7,7 @@ from typing import Any
 
 from tidings import errors
 from tidings.clock import Clock
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import Claim
 from tidings.service import validate
 from tidings.service.encryption import BodyCipher
@@ -91,8 +91,8 @@ class ClaimService:
         document = {} if document is None else validate.document(document)
         ttl = validate.field(document, "ttl", int, self.limits.default_claim_ttl)
         grace = validate.field(document, "grace", int, self.limits.default_claim_grace)
-        validate.in_range(ttl, 60, self.limits.max_claim_ttl, CLAIM_TTL)
-        validate.in_range(grace, 60, self.limits.max_claim_grace, CLAIM_GRACE)
+        validate.in_range(ttl, SHORTEST_TTL, self.limits.max_claim_ttl, CLAIM_TTL)
+        validate.in_range(grace, SHORTEST_TTL, self.limits.max_claim_grace, CLAIM_GRACE)
         return ttl, grace
 
     async def _dead_letter(self, project: str, claim: Claim, now: float) -> Claim | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tidings import errors
 from tidings.clock import Clock
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.ids import unique_id
 from tidings.models import JSON, Message, MessageFilter, NewMessage, PostContext, PreparedPost
 from tidings.service import metadata, validate, waiting
@@ -190,7 +190,7 @@ class MessageService:
             raise errors.InvalidRequest('Missing "body" field.')
         ttl = validate.field(item, "ttl", int, queue_meta["_default_message_ttl"])
         delay = validate.field(item, "delay", int, queue_meta["_default_message_delay"])
-        validate.in_range(ttl, 60, self.limits.max_message_ttl, metadata.MESSAGE_TTL)
+        validate.in_range(ttl, SHORTEST_TTL, self.limits.max_message_ttl, metadata.MESSAGE_TTL)
         validate.in_range(delay, 0, self.limits.max_message_delay, metadata.MESSAGE_DELAY)
         return NewMessage(unique_id(), item["body"], ttl, delay, client_id)
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from tidings import errors
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON
 from tidings.service import retry_policy, validate
 
@@ -53,7 +53,7 @@ def _no_check(value: Any, limits: Limits) -> None:
 RESERVED: dict[str, tuple[type, Check]] = {
     "_default_message_ttl": (
         int,
-        _int_check(lambda _: 60, lambda lim: lim.max_message_ttl, MESSAGE_TTL),
+        _int_check(lambda _: SHORTEST_TTL, lambda lim: lim.max_message_ttl, MESSAGE_TTL),
     ),
     "_max_messages_post_size": (
         int,
@@ -70,7 +70,7 @@ RESERVED: dict[str, tuple[type, Check]] = {
     ),
     "_dead_letter_queue_messages_ttl": (
         int,
-        _int_check(lambda _: 60, lambda lim: lim.max_message_ttl, MESSAGE_TTL),
+        _int_check(lambda _: SHORTEST_TTL, lambda lim: lim.max_message_ttl, MESSAGE_TTL),
     ),
     "_enable_encrypt_messages": (bool, _no_check),
     "_retry_policy": (dict, _retry_policy_check),

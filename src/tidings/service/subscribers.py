@@ -7,12 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tidings import errors
-from tidings.config import Limits
+from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON
 from tidings.service import retry_policy, validate
 from tidings.service.outbox import queue_sink
 
-MIN_TTL = 60
 LATEST = 253402300799
 """9999-12-31T23:59:59Z: expiry must stay a representable date, as in Zaqar."""
 TRUST = (
@@ -66,9 +65,9 @@ SHAPES: dict[str, Callable[[str], None]] = {
 
 def ttl(value: Any, now: float) -> int:
     seconds: int = validate.typed(value, int, "ttl")
-    if seconds < MIN_TTL:
+    if seconds < SHORTEST_TTL:
         raise errors.InvalidRequest(
-            f"The TTL for a subscription must be at least {MIN_TTL} seconds long."
+            f"The TTL for a subscription must be at least {SHORTEST_TTL} seconds long."
         )
     if now + seconds > LATEST:
         raise errors.InvalidRequest(
