@@ -11,23 +11,12 @@ from typing import Any
 
 import pytest
 
-from tidings.config import SHORTEST_TTL, ConfigError, Limits
-
-COUNTS = [
-    "max_queues_per_page",
-    "max_messages_per_page",
-    "max_messages_per_claim_or_pop",
-    "max_queue_metadata",
-    "max_messages_post_size",
-    "max_subscriptions_per_page",
-    "max_pools_per_page",
-    "max_flavors_per_page",
-]
+from tidings.config import COUNT_LIMITS, SHORTEST_TTL, ConfigError, Limits
 
 
 def test_zaqar_s_defaults_and_the_edges_of_each_range_are_taken() -> None:
     Limits()
-    one_each: dict[str, Any] = {name: 1 for name in COUNTS}
+    one_each: dict[str, Any] = {name: 1 for name in COUNT_LIMITS}
     dataclasses.replace(
         Limits(),
         **one_each,
@@ -50,7 +39,7 @@ def none_of(name: str) -> dict[str, Any]:
     return {name: 0}
 
 
-@pytest.mark.parametrize("name", COUNTS)
+@pytest.mark.parametrize("name", COUNT_LIMITS)
 def test_a_count_of_none_is_refused(name: str) -> None:
     with pytest.raises(ConfigError, match=rf"^limits\.{name} must be from 1 to inf, not 0$"):
         dataclasses.replace(Limits(), **none_of(name))

@@ -125,6 +125,17 @@ class ObservabilitySettings:
 
 
 SUBSCRIBER_TYPES = ("http", "https", "mailto", "queue")
+COUNT_LIMITS = (
+    "max_queues_per_page",
+    "max_messages_per_page",
+    "max_messages_per_claim_or_pop",
+    "max_queue_metadata",
+    "max_messages_post_size",
+    "max_subscriptions_per_page",
+    "max_pools_per_page",
+    "max_flavors_per_page",
+)
+"""The ``[limits]`` that count items or bytes: none would leave nothing to list or post."""
 CLIENT_ID_CHECKS = ("strict", "off")
 """``strict``: a Client-ID must be a UUID; ``off``: any text of the lengths allowed."""
 
@@ -218,18 +229,8 @@ class Limits:
     def _ranges(self) -> list[tuple[str, int, int | float]]:
         """Each limit's range: a default the API itself would refuse would fail every
         request that leaves the value out."""
-        counts = (
-            "max_queues_per_page",
-            "max_messages_per_page",
-            "max_messages_per_claim_or_pop",
-            "max_queue_metadata",
-            "max_messages_post_size",
-            "max_subscriptions_per_page",
-            "max_pools_per_page",
-            "max_flavors_per_page",
-        )
         return [
-            *((name, 1, math.inf) for name in counts),
+            *((name, 1, math.inf) for name in COUNT_LIMITS),
             ("max_message_ttl", SHORTEST_TTL, math.inf),
             ("max_claim_ttl", SHORTEST_TTL, math.inf),
             ("max_claim_grace", SHORTEST_TTL, math.inf),
