@@ -178,6 +178,10 @@ class NotificationSettings:
             raise ConfigError("notification.workers must be >= 0 and poll_interval > 0")
         if self.webhook_timeout <= 0 or self.smtp_timeout <= 0:
             raise ConfigError("notification timeouts must be positive")
+        if not 1 <= self.smtp_port <= 65535:
+            raise ConfigError(
+                f"notification.smtp_port must be from 1 to 65535, not {self.smtp_port}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,13 +351,19 @@ def _build_section(name: str, default: Any, values: Mapping[str, Any]) -> Any:
     return dataclasses.replace(default, **typed)
 
 
+KINDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+"""What each type of setting is called in the complaint about a value of another."""
+
+
 def _coerce(name: str, kind: type, value: Any) -> Any:
     if kind is tuple:
         return _strings(name, value)
+    if kind is float:
+        return _finite(name, value)
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     if not isinstance(value, str):
-        raise ConfigError(f"{name} must be a {kind.__name__}")
+        raise ConfigError(f"{name} must be {KINDS[kind]}")
     if kind is bool:
         if value.lower() in {"1", "true", "yes", "on"}:
             return True
@@ -363,7 +373,21 @@ def _coerce(name: str, kind: type, value: Any) -> Any:
     try:
         return kind(value)
     except ValueError:
-        raise ConfigError(f"{name} must be a {kind.__name__}") from None
+        raise ConfigError(f"{name} must be {KINDS[kind]}") from None
+
+
+def _finite(name: str, value: Any) -> float:
+    """A number of seconds and the like: a TOML integer or float, or text; never nan or inf
+    (a timeout of nan passed every check and failed the server's start)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{name} must be {KINDS[float]}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be {KINDS[float]}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, not {value}")
+    return number
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:

@@ -346,6 +346,11 @@ def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> 
         (["--port", "70000"], {}, "server.port must be from 0 to 65535, not 70000"),
         (["--port", "-1"], {}, "server.port must be from 0 to 65535, not -1"),
         ([], {"TIDINGS_STORAGE_GC_INTERVAL": "0"}, "storage.gc_interval must be positive"),
+        (
+            [],
+            {"TIDINGS_NOTIFICATION_WEBHOOK_TIMEOUT": "nan"},
+            "notification.webhook_timeout must be a finite number, not nan",
+        ),
         ([], {"TIDINGS_STORAGE_CATALOG_REFRESH": "-1"}, "storage.catalog_refresh must be"),
     ],
 )

@@ -1,0 +1,79 @@
+"""Settings as the config file and the environment give them: each value is read as its kind,
+and one that is not of it stops the server with the setting's name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tidings.config import ConfigError, load_settings
+
+
+def from_toml(tmp_path: Path, text: str) -> Path:
+    config = tmp_path / "tidings.toml"
+    config.write_text(text)
+    return config
+
+
+def test_a_whole_number_in_the_file_serves_a_setting_of_seconds(tmp_path: Path) -> None:
+    config = from_toml(tmp_path, "[storage]\ngc_interval = 30\n[notification]\nsmtp_timeout = 5\n")
+
+    settings = load_settings(config)
+
+    assert settings.storage.gc_interval == 30.0
+    assert isinstance(settings.storage.gc_interval, float)
+    assert settings.notification.smtp_timeout == 5.0
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+def test_a_number_that_is_not_finite_is_refused_from_the_file(tmp_path: Path, text: str) -> None:
+    config = from_toml(tmp_path, f"[notification]\nwebhook_timeout = {text}\n")
+
+    with pytest.raises(ConfigError, match=r"^notification\.webhook_timeout must be a finite"):
+        load_settings(config)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "Infinity"])
+def test_a_number_that_is_not_finite_is_refused_from_the_environment(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"^storage\.gc_interval must be a finite number"):
+        load_settings(None, {"TIDINGS_STORAGE_GC_INTERVAL": text})
+
+
+@pytest.mark.parametrize(
+    ("environ", "complaint"),
+    [
+        ({"TIDINGS_STORAGE_GC_INTERVAL": "soon"}, "storage.gc_interval must be a number"),
+        ({"TIDINGS_SERVER_PORT": "eighty"}, "server.port must be a whole number"),
+        ({"TIDINGS_SERVER_PORT": "80.5"}, "server.port must be a whole number"),
+        ({"TIDINGS_OBSERVABILITY_METRICS": "maybe"}, "observability.metrics must be true or"),
+        ({"TIDINGS_NOTIFICATION_SMTP_PORT": "0"}, "notification.smtp_port must be from 1 to"),
+        ({"TIDINGS_NOTIFICATION_SMTP_PORT": "99999"}, "notification.smtp_port must be from 1"),
+    ],
+)
+def test_a_value_not_of_its_setting_s_kind_is_refused(
+    environ: dict[str, str], complaint: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None, environ)
+
+    assert str(refused.value).startswith(complaint)
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[server]\nport = 8888.0\n", "server.port must be a whole number"),
+        ("[server]\nport = true\n", "server.port must be a whole number"),
+        ("[storage]\ngc_interval = true\n", "storage.gc_interval must be a number"),
+        ("[storage]\ngc_interval = [1]\n", "storage.gc_interval must be a number"),
+        ("[storage]\nurl = 5\n", "storage.url must be a string"),
+    ],
+)
+def test_a_value_of_another_kind_in_the_file_is_refused(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(from_toml(tmp_path, text))
+
+    assert str(refused.value).startswith(complaint)
