@@ -36,12 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
     logs.configure(settings.observability.log_format, settings.observability.log_level)
-    if args.command in ("serve", "gc"):
-        try:
-            pooled_from_url(settings.storage.url)  # a URL no driver takes is refused up front
-        except ValueError as exc:
-            print(f"tidings: {exc}", file=sys.stderr)
-            return 2
+    try:
+        pooled_from_url(settings.storage.url)  # a URL no driver takes is refused up front
+    except ValueError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return serve(settings, args.config)
     if args.command == "migrate":
@@ -108,7 +107,7 @@ async def migrate(settings: Settings) -> int:
     """Apply the storage's pending schema migrations and name them."""
     try:
         applied = await storage_from_url(settings.storage.url).migrate()
-    except (ValueError, TidingsError) as exc:
+    except TidingsError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 1
     for name in applied:

@@ -394,17 +394,20 @@ def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("command", "storage", "problem"),
     [
-        ("serve", "nosuch://host/db", "unknown storage URL scheme 'nosuch'"),
-        ("serve", "postgresql:///tidings", "PostgreSQL URLs look like"),
-        ("serve", "postgresql://127.0.0.1/tidings?pool_size=many", "pool_size must be"),
-        ("gc", "postgresql://127.0.0.1/tidings?pool_size=0", "pool_size must be"),
+        (["serve"], "nosuch://host/db", "unknown storage URL scheme 'nosuch'"),
+        (["serve"], "postgresql:///tidings", "PostgreSQL URLs look like"),
+        (["serve"], "postgresql://127.0.0.1/tidings?pool_size=many", "pool_size must be"),
+        (["gc"], "postgresql://127.0.0.1/tidings?pool_size=0", "pool_size must be"),
+        (["migrate"], "nosuch://host/db", "unknown storage URL scheme 'nosuch'"),
+        (["pool", "list"], "postgresql://127.0.0.1/tidings?pool_size=0", "pool_size must be"),
+        (["flavor", "list"], "redis://", "invalid Redis host ''"),
     ],
 )
 def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
-    tmp_path: Path, command: str, storage: str, problem: str
+    tmp_path: Path, command: list[str], storage: str, problem: str
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tidings.cli", command, "--storage", storage],
+        [sys.executable, "-m", "tidings.cli", *command, "--storage", storage],
         capture_output=True,
         text=True,
         timeout=30,
