@@ -16,6 +16,14 @@ SHORTEST_TTL = 60
 the shortest claim grace (Zaqar's)."""
 
 
+def _within(name: str, value: float, lowest: float, highest: float = math.inf) -> None:
+    """Refuse a setting's value outside ``lowest`` .. ``highest`` (both included)."""
+    if lowest <= value <= highest:
+        return
+    span = f"at least {lowest}" if highest == math.inf else f"from {lowest} to {highest}"
+    raise ConfigError(f"{name} must be {span}, not {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
@@ -23,10 +31,8 @@ class ServerSettings:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"server.port must be from 0 to 65535, not {self.port}")
-        if self.workers < 1:
-            raise ConfigError(f"server.workers must be at least 1, not {self.workers}")
+        _within("server.port", self.port, 0, 65535)
+        _within("server.workers", self.workers, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,10 +184,7 @@ class NotificationSettings:
             raise ConfigError("notification.workers must be >= 0 and poll_interval > 0")
         if self.webhook_timeout <= 0 or self.smtp_timeout <= 0:
             raise ConfigError("notification timeouts must be positive")
-        if not 1 <= self.smtp_port <= 65535:
-            raise ConfigError(
-                f"notification.smtp_port must be from 1 to 65535, not {self.smtp_port}"
-            )
+        _within("notification.smtp_port", self.smtp_port, 1, 65535)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,9 +229,7 @@ class Limits:
                 f"limits.client_id_uuid_safe must be one of {', '.join(CLIENT_ID_CHECKS)}"
             )
         for name, lowest, highest in self._ranges():
-            value = getattr(self, name)
-            if not lowest <= value <= highest:
-                raise ConfigError(f"limits.{name} must be from {lowest} to {highest}, not {value}")
+            _within(f"limits.{name}", getattr(self, name), lowest, highest)
 
     def _ranges(self) -> list[tuple[str, int, int | float]]:
         """Each limit's range: a default the API itself would refuse would fail every
