@@ -401,6 +401,7 @@ def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> 
         (["migrate"], "nosuch://host/db", "unknown storage URL scheme 'nosuch'"),
         (["pool", "list"], "postgresql://127.0.0.1/tidings?pool_size=0", "pool_size must be"),
         (["flavor", "list"], "redis://", "invalid Redis host ''"),
+        (["serve"], "redis://127.0.0.1/0?ssl=true", "Redis URLs take no parameter but"),
     ],
 )
 def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(

@@ -160,6 +160,7 @@ async def test_a_pool_document_is_checked(
         "sqlite:///:memory:",
         "nosuch://host/db",
         "postgresql://127.0.0.1/tidings?pool_size=0",
+        "redis://127.0.0.1/0?pool_size=0",
     ],
 )
 async def test_a_pool_whose_storage_does_not_answer_is_refused(

@@ -53,6 +53,7 @@ from tidings.models import (
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, FIFO, Storage, sequence_of
 from tidings.storage.known_contexts import KnownContexts, VersionedContext
+from tidings.storage.url_options import pool_size
 from tidings.storage.watch import Key, Watchers
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,6 @@ STATISTICS_INTERVAL = 1.0
 POOL_SIZE = 10
 """Connections each of a process's two pools keeps at most, unless the URL's ``pool_size``
 says otherwise."""
-POOL_SIZES = range(1, 1001)
 CLOSE_TIMEOUT = 5.0
 ATTEMPTS = 3
 """Tries of a statement PostgreSQL aborts as a deadlock or serialization failure (RETRIED)."""
@@ -561,8 +561,8 @@ MIGRATIONS = _load_migrations()
 def from_url(url: str) -> PostgresStorage:
     """``postgresql://user[:password]@host:port/dbname`` (``postgres://`` works too), with
     ``?pool_size=N`` for the connections each of the process's two pools keeps at most."""
-    connect_to, pool_size = split_pool_size(url)
-    return PostgresStorage(connect_to, max_size=pool_size)
+    connect_to, size = split_pool_size(url)
+    return PostgresStorage(connect_to, max_size=size)
 
 
 def split_pool_size(url: str) -> tuple[str, int]:
@@ -572,17 +572,9 @@ def split_pool_size(url: str) -> tuple[str, int]:
     if parts.scheme not in SCHEMES or not parts.hostname or parts.path in ("", "/"):
         raise ValueError("PostgreSQL URLs look like postgresql://user[:password]@host:port/dbname")
     query = parse_qsl(parts.query, keep_blank_values=True)
-    sizes = [value for name, value in query if name == "pool_size"]
-    if not sizes:
-        return url, POOL_SIZE
-    size = sizes[-1]
-    if len(sizes) > 1 or not size.isdecimal() or int(size) not in POOL_SIZES:
-        raise ValueError(
-            f"pool_size must be given once, as a whole number from {POOL_SIZES.start} to "
-            f"{POOL_SIZES.stop - 1}; got {', '.join(sizes)!r}"
-        )
+    size = pool_size(query, POOL_SIZE)
     rest = urlencode([(name, value) for name, value in query if name != "pool_size"])
-    return parts._replace(query=rest).geturl(), int(size)
+    return parts._replace(query=rest).geturl(), size
 
 
 @contextlib.contextmanager

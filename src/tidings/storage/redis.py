@@ -59,7 +59,7 @@ from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import orjson
 import redis.exceptions
@@ -100,6 +100,7 @@ from tidings.storage.base import (
 )
 from tidings.storage.gathering import after_next_turn
 from tidings.storage.known_contexts import KnownContexts, VersionedContext
+from tidings.storage.url_options import pool_size
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -187,10 +188,11 @@ class Address:
     db: int = 0
     username: str | None = None
     password: str | None = None
+    pool_size: int = CONNECTIONS
 
 
 def parse_url(url: str) -> Address:
-    """``redis://[[user]:password@]host[:port][/db]`` or
+    """``redis://[[user]:password@]host[:port][/db][?pool_size=N]`` or
     ``redis+cluster://[[user]:password@]host[:port],host[:port],...``."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "redis+cluster"):
@@ -204,13 +206,28 @@ def parse_url(url: str) -> Address:
     db = parts.path.strip("/") or "0"
     if not db.isdigit() or (cluster and db != "0"):
         raise ValueError(f"invalid Redis database {db!r} (a cluster has only database 0)")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    _check_parameters(query, cluster)
     return Address(
         nodes=nodes,
         cluster=cluster,
         db=int(db),
         username=unquote(user) or None,
         password=unquote(password) if login else None,
+        pool_size=pool_size(query, CONNECTIONS),
     )
+
+
+def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool) -> None:
+    """Refuse a parameter the driver would otherwise ignore."""
+    if cluster and query:
+        raise ValueError(
+            "Redis Cluster URLs take no parameter: a cluster's pools cannot make a call wait"
+            f" for a free connection, so they have no pool_size; got {query[0][0]}"
+        )
+    unknown = sorted({name for name, _ in query} - {"pool_size"})
+    if unknown:
+        raise ValueError(f"Redis URLs take no parameter but pool_size; got {', '.join(unknown)}")
 
 
 def _node(text: str) -> tuple[str, int]:
@@ -399,7 +416,7 @@ def _connect(address: Address) -> Client:
         )
     [(host, port)] = address.nodes
     pool = BlockingConnectionPool(
-        max_connections=CONNECTIONS,
+        max_connections=address.pool_size,
         timeout=TIMEOUT,
         host=host,
         port=port,

@@ -1,0 +1,102 @@
+"""The Redis driver's URLs: what they name, the one parameter they take, and what the driver
+refuses instead of ignoring."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import opened
+from tests.messages import PRODUCER, new
+from tidings.models import MessageFilter
+from tidings.storage import redis_catalog
+from tidings.storage.base import storage_from_url
+from tidings.storage.redis import CONNECTIONS, Address, RedisStorage, parse_url
+
+PROJECT = "project-a"
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("redis://127.0.0.1", Address([("127.0.0.1", 6379)])),
+        (
+            "redis://:s%40cret@[::1]:7000/2?pool_size=3",
+            Address([("::1", 7000)], db=2, password="s@cret", pool_size=3),
+        ),
+        (
+            "redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001",
+            Address(
+                [("10.0.0.1", 7000), ("10.0.0.2", 7001)],
+                cluster=True,
+                username="app",
+                password="pw",
+            ),
+        ),
+    ],
+)
+def test_a_url_names_the_server_the_login_and_the_pool_size(url: str, address: Address) -> None:
+    assert parse_url(url) == address
+
+
+def test_a_process_keeps_a_hundred_connections_unless_told() -> None:
+    assert parse_url("redis://127.0.0.1/1").pool_size == CONNECTIONS == 100
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["pool_size=0", "pool_size=1001", "pool_size=ten", "pool_size=", "pool_size=2&pool_size=3"],
+)
+def test_a_pool_size_that_is_not_a_count_is_refused(query: str) -> None:
+    with pytest.raises(ValueError, match="pool_size must be given once, as a whole number"):
+        parse_url(f"redis://127.0.0.1/0?{query}")
+
+
+@pytest.mark.parametrize("query", ["ssl=true", "pool_size=4&max_connections=4", "timeout"])
+def test_a_parameter_the_driver_would_ignore_is_refused(query: str) -> None:
+    with pytest.raises(ValueError, match="Redis URLs take no parameter but pool_size; got"):
+        storage_from_url(f"redis://127.0.0.1/0?{query}")
+
+
+def test_a_cluster_url_takes_no_pool_size() -> None:
+    with pytest.raises(ValueError, match="cannot make a call wait for a free connection"):
+        storage_from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000?pool_size=4")
+
+
+def test_the_pool_catalog_reads_the_same_url() -> None:
+    catalog = redis_catalog.from_url("redis://127.0.0.1/3?pool_size=5")
+
+    assert catalog.address.pool_size == 5
+    with pytest.raises(ValueError, match="take no parameter but pool_size"):
+        redis_catalog.from_url("redis://127.0.0.1/3?pool=5")
+
+
+async def test_a_process_keeps_at_most_pool_size_connections(redis_url: str) -> None:
+    # Given a driver allowed two connections
+    storage = storage_from_url(f"{redis_url}?pool_size=2")
+    assert isinstance(storage, RedisStorage)
+    admin = Redis.from_url(redis_url)
+    try:
+        before = await _connections(admin)
+        async with opened(storage):
+            # When 200 posts, listings and stats are under way at once
+            listing = MessageFilter(PRODUCER)
+            await asyncio.gather(
+                *(storage.messages_post(PROJECT, f"q{n % 4}", new(n), NOW) for n in range(200)),
+                *(storage.messages_list(PROJECT, "q0", listing, NOW) for _ in range(200)),
+                *(storage.queue_stats(PROJECT, "q1", NOW) for _ in range(200)),
+            )
+            # Then every one was served, on two connections at most
+            connected = await _connections(admin) - before
+            posted = sum([len(await admin.keys(f"t:{{{PROJECT}/q{n}}}:m:*")) for n in range(4)])
+    finally:
+        await admin.aclose()
+    assert posted == 200
+    assert 1 <= connected <= 2
+
+
+async def _connections(admin: Redis) -> int:
+    return len(await admin.client_list())
