@@ -402,6 +402,7 @@ def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> 
         (["pool", "list"], "postgresql://127.0.0.1/tidings?pool_size=0", "pool_size must be"),
         (["flavor", "list"], "redis://", "invalid Redis host ''"),
         (["serve"], "redis://127.0.0.1/0?ssl=true", "Redis URLs take no parameter but"),
+        (["serve"], "sqlite:///tidings.db?mode=ro", "SQLite URLs take no parameter"),
     ],
 )
 def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(

@@ -42,6 +42,7 @@ from tidings.storage.sqlite_batch import (
     BatchedConnection,
     Checkpointer,
     WriterLock,
+    database_path,
     set_up_database,
     writer_lock_path,
 )
@@ -152,10 +153,7 @@ LIVE_SUBSCRIPTIONS = "project = ? AND source = ? AND expires > ?"
 
 def from_url(url: str) -> SQLiteStorage:
     """``sqlite:///relative/or/absolute/path.db`` or ``sqlite:///:memory:``."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix:
-        raise ValueError("SQLite URLs look like sqlite:///path/to/file.db or sqlite:///:memory:")
-    return SQLiteStorage(url[len(prefix) :])
+    return SQLiteStorage(database_path(url))
 
 
 def _message(row: sqlite3.Row) -> Message:

@@ -18,7 +18,7 @@ import orjson
 from tidings import errors
 from tidings.models import Flavor, Pool
 from tidings.storage.catalog import Catalog
-from tidings.storage.sqlite_batch import set_up_database
+from tidings.storage.sqlite_batch import database_path, set_up_database
 
 T = TypeVar("T")
 
@@ -49,10 +49,7 @@ POOL_COLUMNS = "name, uri, weight, flavor, options"
 
 
 def from_url(url: str) -> SQLiteCatalog:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix:
-        raise ValueError("SQLite URLs look like sqlite:///path/to/file.db or sqlite:///:memory:")
-    return SQLiteCatalog(url[len(prefix) :])
+    return SQLiteCatalog(database_path(url))
 
 
 def _pool(row: sqlite3.Row) -> Pool:

@@ -1,5 +1,5 @@
-"""The Redis driver's URLs: what they name, the one parameter they take, and what the driver
-refuses instead of ignoring."""
+"""Storage URLs of SQLite and Redis: what they name, the parameters they take, and what the
+drivers refuse instead of ignoring (PostgreSQL's are in test_postgres_driver.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,48 @@ from redis.asyncio import Redis
 from tests.conftest import opened
 from tests.messages import PRODUCER, new
 from tidings.models import MessageFilter
-from tidings.storage import redis_catalog
+from tidings.storage import redis_catalog, sqlite_catalog
 from tidings.storage.base import storage_from_url
 from tidings.storage.redis import CONNECTIONS, Address, RedisStorage, parse_url
+from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "project-a"
 NOW = 1_700_000_000.0
+
+# SQLite
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [("sqlite:///tidings.db", "tidings.db"), ("sqlite:////var/lib/t.db", "/var/lib/t.db")],
+)
+def test_a_sqlite_url_names_a_file(url: str, path: str) -> None:
+    storage = storage_from_url(url)
+
+    assert isinstance(storage, SQLiteStorage)
+    assert storage.path == path
+    assert sqlite_catalog.from_url(url).path == path
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://tidings.db", "sqlite:/tidings.db"])
+def test_a_sqlite_url_without_a_file_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="SQLite URLs look like sqlite:///path/to/file"):
+        storage_from_url(url)
+    with pytest.raises(ValueError, match="SQLite URLs look like"):
+        sqlite_catalog.from_url(url)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///t.db?mode=ro", "sqlite:///:memory:?cache=shared"])
+def test_a_sqlite_url_with_a_query_is_refused_rather_than_made_part_of_the_file_name(
+    url: str,
+) -> None:
+    with pytest.raises(ValueError, match=r"SQLite URLs take no parameter; got '\?"):
+        storage_from_url(url)
+    with pytest.raises(ValueError, match="SQLite URLs take no parameter"):
+        sqlite_catalog.from_url(url)
+
+
+# Redis
 
 
 @pytest.mark.parametrize(
