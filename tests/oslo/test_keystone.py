@@ -3,63 +3,23 @@ private Keystone (tests/servers/keystone.py; installed once per machine, then ca
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import oslo_messaging as om
 import pytest
 
 from tests.conftest import ServerProcess
 from tests.oslo.conftest import eventually, rpc_servers
 from tests.servers.keystone import (  # noqa: F401
-    DOMAIN,
     PASSWORD,
-    SERVICE,
     START_TIMEOUT,
     Keystone,
+    guarded_fixture,
     keystone_fixture,
 )
 
 pytestmark = pytest.mark.timeout(START_TIMEOUT)
-
-
-class GuardedServer(ServerProcess):
-    """Ready when it answers ``GET /``, the one request that needs no token."""
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        assert self.process is not None
-        while self.process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/", timeout=1).status_code == 300:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready: {self.log_text()!r}")
-
-
-@pytest.fixture(scope="module")
-def guarded(
-    keystone: Keystone, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    """A tidings that validates tokens with the session's Keystone."""
-    user, project, _ = SERVICE
-    env = {
-        "TIDINGS_AUTH_STRATEGY": "keystone",
-        "TIDINGS_AUTH_KEYSTONE_URL": keystone.url,
-        "TIDINGS_AUTH_SERVICE_USER": user,
-        "TIDINGS_AUTH_SERVICE_PASSWORD": PASSWORD,
-        "TIDINGS_AUTH_SERVICE_PROJECT": project,
-        "TIDINGS_AUTH_SERVICE_DOMAIN": DOMAIN,
-    }
-    process = GuardedServer(tmp_path_factory.mktemp("oslo-keystone") / "tidings.db", env=env)
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 def keystone_url(server: ServerProcess, keystone: Keystone, password: str = PASSWORD) -> str:

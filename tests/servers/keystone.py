@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ServerProcess
 from tidings.config import AuthSettings
 
 KEYSTONE_VERSION = "30.0.0"
@@ -235,8 +236,16 @@ class Keystone:
 
     def auth_settings(self, **overrides: Any) -> AuthSettings:
         """Settings for a tidings that validates tokens with this Keystone."""
+        return AuthSettings(**(self._auth_values() | overrides))
+
+    def server_environment(self) -> dict[str, str]:
+        """The environment of a ``tidings serve`` that validates tokens with this Keystone."""
+        values = self._auth_values().items()
+        return {f"TIDINGS_AUTH_{name.upper()}": value for name, value in values}
+
+    def _auth_values(self) -> dict[str, str]:
         user, project, _ = SERVICE
-        values = {
+        return {
             "strategy": "keystone",
             "keystone_url": self.url,
             "service_user": user,
@@ -244,7 +253,6 @@ class Keystone:
             "service_project": project,
             "service_domain": DOMAIN,
         }
-        return AuthSettings(**(values | overrides))
 
     async def issue(self, user: str) -> str:
         """A new token of ``user``, scoped to its project."""
@@ -330,6 +338,22 @@ class _Admin:
         self.client.put(f"/projects/{project}/users/{user}/roles/{role}").raise_for_status()
 
 
+class GuardedServer(ServerProcess):
+    """A ``tidings serve`` whose environment makes it validate tokens (give it
+    ``Keystone.server_environment``); ready when it answers ``GET /``, the one request that
+    needs no token."""
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        assert self.process is not None
+        while self.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/", timeout=1).status_code == 300:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready: {self.log_text()!r}")
+
+
 def populate(url: str) -> Keystone:
     """Create the test projects, users and the service user; get each user a token."""
     with httpx.Client(base_url=url, timeout=30) as client:
@@ -362,3 +386,17 @@ def keystone_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyst
         yield populate(server.url)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module", name="guarded")
+def guarded_fixture(
+    keystone: Keystone, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GuardedServer]:
+    """A ``tidings serve`` that validates tokens with the session's Keystone, for the module."""
+    directory = tmp_path_factory.mktemp("guarded")
+    process = GuardedServer(directory / "tidings.db", env=keystone.server_environment())
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

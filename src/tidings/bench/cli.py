@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ from rich.console import Console
 from tidings.bench import compare, plot, report
 from tidings.bench.arguments import at_least, seconds
 from tidings.bench.progress import LiveProgress
-from tidings.bench.runner import Options, run, run_async
+from tidings.bench.runner import FAILURES, Options, run, run_async
 from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS, Scenario
-from tidings.errors import TidingsError
+from tidings.client.keystone import Credentials
 
+KEYSTONE_ENVIRONMENT = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME")
+"""What ``--keystone`` reads, as the openstack CLI does; OS_USER_DOMAIN_NAME and
+OS_PROJECT_DOMAIN_NAME may be added (default ``Default``)."""
 ROLE_FLAGS = (
     "producers",
     "consumers",
@@ -41,16 +45,19 @@ def main(argv: Sequence[str]) -> int:
     if args.plot is not None:
         plot.require()
     try:
-        return run_async(_bench(args, chosen))
-    except (ConnectionError, TimeoutError, TidingsError) as exc:
+        settings = options(args, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        return run_async(_bench(args, chosen, settings))
+    except FAILURES as exc:
         print(f"tidings bench: {args.url}: {exc!r}", file=sys.stderr)
         return 1
 
 
-async def _bench(args: argparse.Namespace, chosen: list[Scenario]) -> int:
+async def _bench(args: argparse.Namespace, chosen: list[Scenario], settings: Options) -> int:
     console = Console(stderr=True)
     show_progress = console.is_terminal and not args.no_progress
-    settings = options(args)
     results = []
     for scenario in chosen:
         progress = LiveProgress(console) if show_progress else None
@@ -81,7 +88,8 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     return chosen
 
 
-def options(args: argparse.Namespace) -> Options:
+def options(args: argparse.Namespace, environment: Mapping[str, str]) -> Options:
+    """The run's options; ValueError when ``--keystone`` finds its credentials missing."""
     return Options(
         url=args.url.rstrip("/"),
         duration=args.duration,
@@ -91,6 +99,23 @@ def options(args: argparse.Namespace) -> Options:
         project=args.project,
         prefill=args.prefill,
         keep_queues=args.keep_queues,
+        token=args.token,
+        keystone=keystone_credentials(environment) if args.keystone else None,
+    )
+
+
+def keystone_credentials(environment: Mapping[str, str]) -> Credentials:
+    missing = [name for name in KEYSTONE_ENVIRONMENT if not environment.get(name)]
+    if missing:
+        raise ValueError(f"--keystone needs {', '.join(missing)} in the environment")
+    auth_url, username, password, project = (environment[name] for name in KEYSTONE_ENVIRONMENT)
+    return Credentials(
+        auth_url,
+        username,
+        password,
+        project,
+        user_domain=environment.get("OS_USER_DOMAIN_NAME") or "Default",
+        project_domain=environment.get("OS_PROJECT_DOMAIN_NAME") or "Default",
     )
 
 
@@ -146,6 +171,17 @@ def bench_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", type=Path, help="write throughput and latency to a PNG")
     parser.add_argument("--keep-queues", action="store_true", help="do not delete the queues")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument(
+        "--token", help="a Keystone token to send as X-Auth-Token (openstack token issue)"
+    )
+    auth.add_argument(
+        "--keystone",
+        action="store_true",
+        help="ask Keystone for a token, and again before it expires, with the password "
+        f"credentials of {', '.join(KEYSTONE_ENVIRONMENT)} (and OS_USER_DOMAIN_NAME, "
+        "OS_PROJECT_DOMAIN_NAME) in the environment, as the openstack CLI reads them",
+    )
     return parser
 
 

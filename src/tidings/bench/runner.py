@@ -12,11 +12,14 @@ from typing import Any, Protocol, TypeVar
 
 from tidings.bench.recorder import Recorder
 from tidings.bench.scenarios import Scenario
-from tidings.client import Client, KeepAliveTransport
+from tidings.client import Client, KeepAliveTransport, Transport
+from tidings.client.keystone import Credentials, KeystoneTransport
 from tidings.errors import TidingsError
 
 T = TypeVar("T")
-FAILURES = (TidingsError, ConnectionError, TimeoutError)
+FAILURES = (TidingsError, ConnectionError, TimeoutError, PermissionError)
+"""What a request may raise and a run counts as an error: PermissionError is Keystone's
+refusal of a token."""
 PREFILL_PER_SECOND = 40_000
 """Default prefill for consumer scenarios: messages per second of the run's duration, above
 the fastest consumer rate seen on a 2-core machine (28,500 msgs/s), so that a run lasts its
@@ -41,6 +44,10 @@ class Options:
     consumers run without producers, else none."""
     keep_queues: bool = False
     timeout: float = 30.0
+    token: str | None = None
+    """A token to send as ``X-Auth-Token``, for a server that validates them."""
+    keystone: Credentials | None = None
+    """Credentials to ask Keystone for that token with, and again before it expires."""
 
 
 class Progress(Protocol):
@@ -116,10 +123,13 @@ async def run(
     progress: Progress | None = None,
     server_cpu: CpuSeconds = lambda: None,
 ) -> Outcome:
-    transport = KeepAliveTransport(
+    transport: Transport = KeepAliveTransport(
         options.url, timeout=options.timeout, max_connections=max(scenario.clients, 16)
     )
-    async with Client(options.url, options.project, transport=transport) as client:
+    if options.keystone is not None:
+        transport = KeystoneTransport(transport, options.keystone, options.timeout)
+    headers = {"X-Auth-Token": options.token} if options.token else None
+    async with Client(options.url, options.project, headers=headers, transport=transport) as client:
         state = Run(scenario, options, client)
         await _prepare(state)
         try:

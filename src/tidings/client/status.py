@@ -19,6 +19,7 @@ FAMILIES: dict[int, tuple[type[errors.TidingsError], ...]] = {
         errors.MissingHeader,
         errors.InvalidHeader,
     ),
+    401: (errors.Unauthorized,),
     403: (errors.Forbidden, errors.MessageIsClaimed),
     404: (errors.NotFound,),
     405: (errors.MethodNotAllowed,),

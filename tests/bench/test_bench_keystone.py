@@ -1,0 +1,134 @@
+"""``tidings bench URL`` against a server that validates tokens: the private Keystone of
+tests/servers/keystone.py, and a ``tidings serve`` that asks it about every token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+import orjson
+import pytest
+
+from tests.servers.keystone import (  # noqa: F401
+    DOMAIN,
+    PASSWORD,
+    START_TIMEOUT,
+    GuardedServer,
+    Keystone,
+    guarded_fixture,
+    keystone_fixture,
+)
+
+pytestmark = pytest.mark.timeout(START_TIMEOUT)
+PREFIX = "bench-keystone"
+
+
+def bench(
+    server: GuardedServer, *args: str, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tidings.cli", "bench", server.url, *args, "--no-progress"]
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=clean | environment,
+    )
+
+
+def credentials(keystone: Keystone, password: str = PASSWORD) -> dict[str, str]:
+    """a-member's, as the openstack CLI reads them."""
+    return {
+        "OS_AUTH_URL": keystone.url,
+        "OS_USERNAME": "a-member",
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": "tidings-a",
+        "OS_USER_DOMAIN_NAME": DOMAIN,
+        "OS_PROJECT_DOMAIN_NAME": DOMAIN,
+    }
+
+
+RUN = ("--scenario", "post-1", "--clients", "2", "--duration", "1", "--json", "--keep-queues")
+
+
+def test_a_run_with_keystone_credentials_posts_into_the_token_s_project(
+    guarded: GuardedServer, keystone: Keystone
+) -> None:
+    queue_prefix = f"{PREFIX}-password"
+
+    done = bench(
+        guarded, *RUN, "--keystone", "--queue-prefix", queue_prefix, **credentials(keystone)
+    )
+
+    assert done.returncode == 0, done.stderr
+    [result] = orjson.loads(done.stdout)["runs"]
+    assert result["errors"] == 0
+    assert result["produced"] > 0
+    assert _queues(guarded, keystone, "a-member", queue_prefix) == 4
+    assert _queues(guarded, keystone, "b-member", queue_prefix) == 0
+
+
+def test_a_run_with_a_token_is_served(guarded: GuardedServer, keystone: Keystone) -> None:
+    queue_prefix = f"{PREFIX}-token"
+
+    done = bench(
+        guarded, *RUN, "--token", keystone.tokens["b-member"], "--queue-prefix", queue_prefix
+    )
+
+    assert done.returncode == 0, done.stderr
+    [result] = orjson.loads(done.stdout)["runs"]
+    assert result["errors"] == 0
+    assert result["produced"] > 0
+    assert _queues(guarded, keystone, "b-member", queue_prefix) == 4
+
+
+def test_a_run_without_a_token_is_refused_in_one_line(guarded: GuardedServer) -> None:
+    done = bench(guarded, *RUN)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"tidings bench: {guarded.url}: Unauthorized")
+    assert "Traceback" not in done.stderr
+
+
+def test_a_password_keystone_refuses_stops_the_run_in_one_line(
+    guarded: GuardedServer, keystone: Keystone
+) -> None:
+    done = bench(guarded, *RUN, "--keystone", **credentials(keystone, password="wrong"))
+
+    assert done.returncode == 1
+    assert "Keystone refused a token (401)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "missing", ["OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME"]
+)
+def test_keystone_without_its_credentials_is_a_usage_error(
+    guarded: GuardedServer, keystone: Keystone, missing: str
+) -> None:
+    given = credentials(keystone)
+    del given[missing]
+
+    done = bench(guarded, *RUN, "--keystone", **given)
+
+    assert done.returncode == 2
+    assert f"--keystone needs {missing} in the environment" in done.stderr
+
+
+def test_a_token_and_keystone_are_one_or_the_other(guarded: GuardedServer) -> None:
+    done = bench(guarded, *RUN, "--keystone", "--token", "t")
+
+    assert done.returncode == 2
+    assert "not allowed with argument" in done.stderr
+
+
+def _queues(server: GuardedServer, keystone: Keystone, user: str, prefix: str) -> int:
+    headers = {"X-Auth-Token": keystone.tokens[user], "Client-ID": str(uuid.uuid4())}
+    page = httpx.get(f"{server.url}/v2/queues?limit=20", headers=headers, timeout=10)
+    page.raise_for_status()
+    return sum(queue["name"].startswith(prefix) for queue in page.json()["queues"])
