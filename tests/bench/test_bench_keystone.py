@@ -29,15 +29,23 @@ PREFIX = "bench-keystone"
 def bench(
     server: GuardedServer, *args: str, **environment: str
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "tidings.cli", "bench", server.url, *args, "--no-progress"]
+    return _tidings("bench", server.url, *args, "--no-progress", **environment)
+
+
+def compare(
+    server: GuardedServer, *args: str, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    sides = ("--base", server.url, "--candidate", server.url, "--rounds", "1")
+    run = ("--scenario", "post-1", "--clients", "2", "--duration", "1", "--json")
+    return _tidings("bench", "compare", *sides, *run, *args, **environment)
+
+
+def _tidings(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """A ``tidings`` command, with ``environment`` in place of the tests' own OS_ variables."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
+    command = [sys.executable, "-m", "tidings.cli", *args]
     return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=clean | environment,
+        command, capture_output=True, text=True, timeout=60, check=False, env=clean | environment
     )
 
 
@@ -125,6 +133,29 @@ def test_a_token_and_keystone_are_one_or_the_other(guarded: GuardedServer) -> No
 
     assert done.returncode == 2
     assert "not allowed with argument" in done.stderr
+
+
+def test_compare_loads_two_such_servers_with_keystone_credentials(
+    guarded: GuardedServer, keystone: Keystone
+) -> None:
+    done = compare(guarded, "--keystone", **credentials(keystone))
+
+    assert done.returncode == 0, done.stderr
+    [verdict] = orjson.loads(done.stdout)
+    assert verdict["scenario"] == "post-1"
+    assert verdict["base"][0] > 0
+    assert verdict["candidate"][0] > 0
+    assert "0 errors" in done.stderr
+
+
+def test_compare_stops_in_one_line_when_keystone_refuses(
+    guarded: GuardedServer, keystone: Keystone
+) -> None:
+    done = compare(guarded, "--keystone", **credentials(keystone, password="wrong"))
+
+    assert done.returncode == 1
+    assert "tidings bench compare: PermissionError('Keystone refused a token (401)')" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _queues(server: GuardedServer, keystone: Keystone, user: str, prefix: str) -> int:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,11 @@ import orjson
 from rich.console import Console
 
 from tidings.bench import compare, plot, report
-from tidings.bench.arguments import at_least, seconds
+from tidings.bench.arguments import add_load_arguments, at_least, load_options
 from tidings.bench.progress import LiveProgress
 from tidings.bench.runner import FAILURES, Options, run, run_async
-from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS, Scenario
-from tidings.client.keystone import Credentials
+from tidings.bench.scenarios import SCENARIOS, Scenario
 
-KEYSTONE_ENVIRONMENT = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME")
-"""What ``--keystone`` reads, as the openstack CLI does; OS_USER_DOMAIN_NAME and
-OS_PROJECT_DOMAIN_NAME may be added (default ``Default``)."""
 ROLE_FLAGS = (
     "producers",
     "consumers",
@@ -36,7 +32,10 @@ ROLE_FLAGS = (
 
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["compare"]:
-        return compare.main(compare_parser().parse_args(argv[1:]))
+        comparing = compare_parser()
+        args = comparing.parse_args(argv[1:])
+        template = _load_options(comparing, args, "")
+        return _in_one_line("tidings bench compare", lambda: compare.main(args, template))
     parser = bench_parser()
     args = parser.parse_args(argv)
     chosen = scenarios(args)
@@ -44,14 +43,27 @@ def main(argv: Sequence[str]) -> int:
         parser.error("every role of the scenario has 0 clients: give one of them at least 1")
     if args.plot is not None:
         plot.require()
+    settings = _load_options(parser, args, args.url)
+    settings = dataclasses.replace(settings, keep_queues=args.keep_queues)
+    return _in_one_line(
+        f"tidings bench: {args.url}", lambda: run_async(_bench(args, chosen, settings))
+    )
+
+
+def _load_options(parser: argparse.ArgumentParser, args: argparse.Namespace, url: str) -> Options:
     try:
-        settings = options(args, os.environ)
+        return load_options(args, url, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
+
+
+def _in_one_line(label: str, command: Callable[[], int]) -> int:
+    """``command``'s exit code; 1, with one line on stderr, when a request failed for good
+    (the server or Keystone unreachable or refusing)."""
     try:
-        return run_async(_bench(args, chosen, settings))
+        return command()
     except FAILURES as exc:
-        print(f"tidings bench: {args.url}: {exc!r}", file=sys.stderr)
+        print(f"{label}: {exc!r}", file=sys.stderr)
         return 1
 
 
@@ -88,64 +100,10 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     return chosen
 
 
-def options(args: argparse.Namespace, environment: Mapping[str, str]) -> Options:
-    """The run's options; ValueError when ``--keystone`` finds its credentials missing."""
-    return Options(
-        url=args.url.rstrip("/"),
-        duration=args.duration,
-        queues=args.queues,
-        message_size=args.message_size,
-        queue_prefix=args.queue_prefix,
-        project=args.project,
-        prefill=args.prefill,
-        keep_queues=args.keep_queues,
-        token=args.token,
-        keystone=keystone_credentials(environment) if args.keystone else None,
-    )
-
-
-def keystone_credentials(environment: Mapping[str, str]) -> Credentials:
-    missing = [name for name in KEYSTONE_ENVIRONMENT if not environment.get(name)]
-    if missing:
-        raise ValueError(f"--keystone needs {', '.join(missing)} in the environment")
-    auth_url, username, password, project = (environment[name] for name in KEYSTONE_ENVIRONMENT)
-    return Credentials(
-        auth_url,
-        username,
-        password,
-        project,
-        user_domain=environment.get("OS_USER_DOMAIN_NAME") or "Default",
-        project_domain=environment.get("OS_PROJECT_DOMAIN_NAME") or "Default",
-    )
-
-
 def _plot_path(path: Path, result: dict[str, Any], runs: int) -> Path:
     if runs == 1:
         return path
     return path.with_name(f"{path.stem}-{result['scenario']['name']}{path.suffix}")
-
-
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    """What every run takes: scenarios, clients, sizes, duration."""
-    parser.add_argument(
-        "--scenario",
-        action="append",
-        choices=sorted(SCENARIOS),
-        help=f"a named scenario (repeatable); the speed target's are {', '.join(TARGET_SCENARIOS)}",
-    )
-    parser.add_argument(
-        "--clients", type=at_least(1), help="concurrent workers in the scenario's roles"
-    )
-    parser.add_argument("--duration", type=seconds, default=10.0, help="seconds (default 10)")
-    parser.add_argument("--queues", type=at_least(1), default=4, help="queues to spread load over")
-    parser.add_argument("--message-size", type=at_least(0), default=100, help="bytes of each body")
-    parser.add_argument("--queue-prefix", default="tidings-bench")
-    parser.add_argument("--project", default="tidings-bench", help="X-Project-ID to use")
-    parser.add_argument(
-        "--prefill",
-        type=at_least(0),
-        help="messages posted before a consumer run (default 40000/s)",
-    )
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -171,17 +129,6 @@ def bench_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", type=Path, help="write throughput and latency to a PNG")
     parser.add_argument("--keep-queues", action="store_true", help="do not delete the queues")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    auth = parser.add_mutually_exclusive_group()
-    auth.add_argument(
-        "--token", help="a Keystone token to send as X-Auth-Token (openstack token issue)"
-    )
-    auth.add_argument(
-        "--keystone",
-        action="store_true",
-        help="ask Keystone for a token, and again before it expires, with the password "
-        f"credentials of {', '.join(KEYSTONE_ENVIRONMENT)} (and OS_USER_DOMAIN_NAME, "
-        "OS_PROJECT_DOMAIN_NAME) in the environment, as the openstack CLI reads them",
-    )
     return parser
 
 

@@ -112,7 +112,8 @@ def judge(
     )
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, template: Options) -> int:
+    """``template``: the options of every run but the server's URL."""
     chosen = _scenarios(args)
     with tempfile.TemporaryDirectory(prefix="tidings-compare-") as directory:
         workdir = Path(directory)
@@ -123,7 +124,7 @@ def main(args: argparse.Namespace) -> int:
                 started[side] = stack.enter_context(
                     servers.serving(spec, _storage(side, args, workdir), args.workers, workdir)
                 )
-            measured = run_async(_rounds(started, chosen, args))
+            measured = run_async(_rounds(started, chosen, args, template))
     verdicts = [
         judge(
             name,
@@ -147,7 +148,10 @@ def _storage(side: str, args: argparse.Namespace, workdir: Path) -> str:
 
 
 async def _rounds(
-    started: dict[str, servers.Server], chosen: Sequence[Scenario], args: argparse.Namespace
+    started: dict[str, servers.Server],
+    chosen: Sequence[Scenario],
+    args: argparse.Namespace,
+    template: Options,
 ) -> dict[str, dict[str, _Measured]]:
     """Round by round, each scenario on both sides; the order of the sides flips every
     round, so a drift during the comparison favours neither."""
@@ -157,7 +161,7 @@ async def _rounds(
         for scenario in chosen:
             for side in order:
                 server = started[side]
-                options = _options(args, server.url)
+                options = dataclasses.replace(template, url=server.url)
                 outcome = await run(scenario, options, server_cpu=server.cpu_seconds)
                 result = report.summary(scenario, options, outcome)
                 figures = measured[scenario.name][side]
@@ -195,18 +199,6 @@ def _line(
         f"round {number}/{rounds} {scenario.name:<22} {side:<9} "
         f"{result['messages_per_second']:>10,.0f} msgs/s  p99 {p99:.1f} ms  "
         f"{result['errors']} errors{cost}{dry}"
-    )
-
-
-def _options(args: argparse.Namespace, url: str) -> Options:
-    return Options(
-        url=url,
-        duration=args.duration,
-        queues=args.queues,
-        message_size=args.message_size,
-        queue_prefix=args.queue_prefix,
-        project=args.project,
-        prefill=args.prefill,
     )
 
 
