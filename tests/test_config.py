@@ -3,6 +3,7 @@ and one that is not of it stops the server with the setting's name."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,40 @@ def test_a_value_of_another_kind_in_the_file_is_refused(
         load_settings(from_toml(tmp_path, text))
 
     assert str(refused.value).startswith(complaint)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("STORAGE_GC_INTERVAL", "0", "storage.gc_interval must be more than 0, not 0.0"),
+        ("STORAGE_CATALOG_REFRESH", "-1", "storage.catalog_refresh must be more than 0, not -1.0"),
+        ("NOTIFICATION_WORKERS", "-1", "notification.workers must be at least 0, not -1"),
+        ("NOTIFICATION_POLL_INTERVAL", "0", "notification.poll_interval must be more than 0"),
+        ("NOTIFICATION_WEBHOOK_TIMEOUT", "-5", "notification.webhook_timeout must be more than 0"),
+        ("NOTIFICATION_SMTP_TIMEOUT", "0", "notification.smtp_timeout must be more than 0"),
+        (
+            "OBSERVABILITY_BACKLOG_INTERVAL",
+            "-15",
+            "observability.backlog_interval must be at least 0, not -15.0",
+        ),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_with_its_name(
+    name: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(problem)}"):
+        load_settings(None, {f"TIDINGS_{name}": value})
+
+
+def test_a_backlog_read_at_every_scrape_is_allowed() -> None:
+    assert load_settings(None, {"TIDINGS_OBSERVABILITY_BACKLOG_INTERVAL": "0"}).observability
+
+
+def test_starttls_and_ssl_together_are_refused() -> None:
+    environment = {
+        "TIDINGS_NOTIFICATION_SMTP_STARTTLS": "true",
+        "TIDINGS_NOTIFICATION_SMTP_SSL": "1",
+    }
+
+    with pytest.raises(ConfigError, match=r"smtp_starttls and notification\.smtp_ssl exclude"):
+        load_settings(None, environment)

@@ -24,6 +24,12 @@ def _within(name: str, value: float, lowest: float, highest: float = math.inf) -
     raise ConfigError(f"{name} must be {span}, not {value}")
 
 
+def _positive(name: str, value: float) -> None:
+    """Refuse a length of time (or the like) that is not above zero."""
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0, not {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
@@ -44,10 +50,8 @@ class StorageSettings:
     catalog's version again (pool and flavor changes reach every server within this)."""
 
     def __post_init__(self) -> None:
-        if self.catalog_refresh <= 0:
-            raise ConfigError("storage.catalog_refresh must be positive")
-        if self.gc_interval <= 0:
-            raise ConfigError("storage.gc_interval must be positive")
+        _positive("storage.catalog_refresh", self.catalog_refresh)
+        _positive("storage.gc_interval", self.gc_interval)
 
 
 STRATEGIES = ("noauth", "keystone")
@@ -124,6 +128,7 @@ class ObservabilitySettings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        _within("observability.backlog_interval", self.backlog_interval, 0)
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"observability.log_format must be one of {', '.join(LOG_FORMATS)}")
         if self.log_level.upper() not in LOG_LEVELS:
@@ -180,10 +185,10 @@ class NotificationSettings:
             raise ConfigError(
                 "notification.smtp_starttls and notification.smtp_ssl exclude each other"
             )
-        if self.workers < 0 or self.poll_interval <= 0:
-            raise ConfigError("notification.workers must be >= 0 and poll_interval > 0")
-        if self.webhook_timeout <= 0 or self.smtp_timeout <= 0:
-            raise ConfigError("notification timeouts must be positive")
+        _within("notification.workers", self.workers, 0)
+        _positive("notification.poll_interval", self.poll_interval)
+        _positive("notification.webhook_timeout", self.webhook_timeout)
+        _positive("notification.smtp_timeout", self.smtp_timeout)
         _within("notification.smtp_port", self.smtp_port, 1, 65535)
 
 

@@ -345,7 +345,7 @@ def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> 
         (["--workers", "-3"], {}, "server.workers must be at least 1, not -3"),
         (["--port", "70000"], {}, "server.port must be from 0 to 65535, not 70000"),
         (["--port", "-1"], {}, "server.port must be from 0 to 65535, not -1"),
-        ([], {"TIDINGS_STORAGE_GC_INTERVAL": "0"}, "storage.gc_interval must be positive"),
+        ([], {"TIDINGS_STORAGE_GC_INTERVAL": "0"}, "storage.gc_interval must be more than 0"),
         (
             [],
             {"TIDINGS_NOTIFICATION_WEBHOOK_TIMEOUT": "nan"},
