@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tidings.config import ConfigError, load_settings
+from tidings.clock import FakeClock
+from tidings.config import ConfigError, SignedUrlSettings, load_settings
+from tidings.transport.signed_url import SignedUrlVerifier
 
 
 def from_toml(tmp_path: Path, text: str) -> Path:
@@ -115,3 +118,41 @@ def test_starttls_and_ssl_together_are_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"smtp_starttls and notification\.smtp_ssl exclude"):
         load_settings(None, environment)
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("[server\nport = 1\n", "cannot read config file"),
+        ("storage = 1\n", "[storage] must be a table"),
+        ("[queues]\nmax = 1\n", "unknown config section [queues]"),
+        ("[server]\nprot = 1234\n", "unknown config key server.prot"),
+        ('[observability]\nlog_level = "loud"\n', "observability.log_level must be one of DEBUG"),
+        (
+            "[notification]\nrequire_confirmation = true\n",
+            "notification.require_confirmation needs signed_url.secret_key",
+        ),
+    ],
+)
+def test_a_file_that_does_not_make_settings_is_refused_with_the_reason(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(from_toml(tmp_path, text))
+
+    assert str(refused.value).startswith(complaint)
+
+
+def test_a_config_file_that_is_not_there_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read config file .*missing\.toml"):
+        load_settings(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    "keys", [{"secret_key": "a,b"}, {"secret_key": "k", "previous_keys": ("old,er",)}]
+)
+def test_a_signing_key_holding_a_comma_is_refused(keys: dict[str, Any]) -> None:
+    settings = SignedUrlSettings(previous_keys_until="2030-01-01T00:00:00", **keys)
+
+    with pytest.raises(ConfigError, match="signed_url keys may not contain commas"):
+        SignedUrlVerifier(settings, FakeClock(0.0))
