@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import ServerProcess
 from tests.servers.postgres import PostgresServer, run_coroutine
-from tidings.bench.compare import judge
+from tidings.bench.compare import Measured, Measurements, confirmed, judge
+from tidings.bench.scenarios import SCENARIOS, Scenario
 
 
 def compare(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +51,63 @@ def test_the_cpu_ratio_is_the_median_of_the_rounds_and_unknown_without_figures()
 
     assert judge("post-1", [1, 1, 1], [1, 1, 1], 0.05, cpu).cpu_ratio == pytest.approx(1.2)
     assert judge("post-1", [1, 1, 1], [1, 1, 1], 0.05).cpu_ratio is None
+
+
+def figures(**scenarios: tuple[list[float], list[float]]) -> Measurements:
+    """Base and candidate msgs/s of each scenario (``post_1`` for post-1), round by round."""
+    return {
+        name.replace("_", "-"): {"base": Measured(base), "candidate": Measured(candidate)}
+        for name, (base, candidate) in scenarios.items()
+    }
+
+
+class Rounds:
+    """Stands for the servers' rounds: gives the figures it holds, one set per call, and
+    keeps which scenarios each call ran."""
+
+    def __init__(self, *answers: Measurements) -> None:
+        self.answers = list(answers)
+        self.asked: list[list[str]] = []
+
+    async def __call__(self, chosen: Sequence[Scenario]) -> Measurements:
+        self.asked.append([scenario.name for scenario in chosen])
+        return self.answers.pop(0)
+
+
+BOTH = [SCENARIOS["post-1"], SCENARIOS["post-10"]]
+STEADY = ([1000.0, 1000.0, 1000.0], [1000.0, 1010.0, 990.0])
+
+
+async def test_a_slowdown_the_confirming_rounds_do_not_show_passes() -> None:
+    rounds = Rounds(
+        figures(post_1=([1000.0] * 3, [880.0, 890.0, 900.0]), post_10=STEADY),
+        figures(post_1=([1000.0] * 3, [1010.0, 1000.0, 990.0])),
+    )
+
+    measured = await confirmed(BOTH, rounds, floor=0.05)
+
+    assert rounds.asked == [["post-1", "post-10"], ["post-1"]]  # only the doubtful one again
+    post_1 = measured["post-1"]
+    assert len(post_1["base"].rates) == len(post_1["candidate"].rates) == 6
+    assert not judge("post-1", post_1["base"].rates, post_1["candidate"].rates, 0.05).slower
+
+
+async def test_a_slowdown_that_holds_in_the_confirming_rounds_fails() -> None:
+    slower = ([1000.0] * 3, [880.0, 890.0, 900.0])
+    rounds = Rounds(figures(post_1=slower, post_10=STEADY), figures(post_1=slower))
+
+    measured = await confirmed(BOTH, rounds, floor=0.05)
+
+    post_1 = measured["post-1"]
+    assert judge("post-1", post_1["base"].rates, post_1["candidate"].rates, 0.05).slower
+
+
+async def test_no_round_is_run_again_when_nothing_is_slower() -> None:
+    rounds = Rounds(figures(post_1=STEADY, post_10=STEADY))
+
+    await confirmed(BOTH, rounds, floor=0.05)
+
+    assert rounds.asked == [["post-1", "post-10"]]
 
 
 @pytest.fixture
@@ -186,6 +244,8 @@ def test_the_perf_gate_fails_on_a_slower_candidate() -> None:
     )
 
     assert done.returncode != 0, done.stdout
+    assert "slower: post-1; as many rounds again to confirm" in done.stderr
+    assert done.stderr.count("round 1/2 post-1") == 4  # both sides, then both again
     assert "slower (beyond" in done.stdout
     assert "perf-gate" in done.stderr  # make names the target that failed
 
