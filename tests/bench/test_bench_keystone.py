@@ -79,6 +79,8 @@ def test_a_run_with_keystone_credentials_posts_into_the_token_s_project(
     assert result["produced"] > 0
     assert _queues(guarded, keystone, "a-member", queue_prefix) == 4
     assert _queues(guarded, keystone, "b-member", queue_prefix) == 0
+    assert result["options"]["auth"] == "keystone: a-member in tidings-a"
+    assert PASSWORD not in done.stdout
 
 
 def test_a_run_with_a_token_is_served(guarded: GuardedServer, keystone: Keystone) -> None:
@@ -93,6 +95,8 @@ def test_a_run_with_a_token_is_served(guarded: GuardedServer, keystone: Keystone
     assert result["errors"] == 0
     assert result["produced"] > 0
     assert _queues(guarded, keystone, "b-member", queue_prefix) == 4
+    assert result["options"]["auth"] == "token"
+    assert keystone.tokens["b-member"] not in done.stdout
 
 
 def test_a_run_without_a_token_is_refused_in_one_line(guarded: GuardedServer) -> None:
