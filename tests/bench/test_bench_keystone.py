@@ -21,6 +21,8 @@ from tests.servers.keystone import (  # noqa: F401
     guarded_fixture,
     keystone_fixture,
 )
+from tidings.bench.runner import Options
+from tidings.client.keystone import Credentials
 
 pytestmark = pytest.mark.timeout(START_TIMEOUT)
 PREFIX = "bench-keystone"
@@ -160,6 +162,15 @@ def test_compare_stops_in_one_line_when_keystone_refuses(
     assert done.returncode == 1
     assert "tidings bench compare: PermissionError('Keystone refused a token (401)')" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_token_and_the_password_stay_out_of_reprs() -> None:
+    credentials = Credentials("http://keystone/v3", "a-member", "s3cret", "tidings-a")
+    options = Options("http://tidings", token="t0ken", keystone=credentials)
+
+    assert "s3cret" not in repr(options)
+    assert "t0ken" not in repr(options)
+    assert "a-member" in repr(options)
 
 
 def _queues(server: GuardedServer, keystone: Keystone, user: str, prefix: str) -> int:

@@ -17,21 +17,6 @@ from tidings.bench.scenarios import Scenario
 QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
 
 
-def _shown(options: Options) -> dict[str, Any]:
-    """The options as the summary shows them: how the run authenticated, never the token or
-    the password (a ``--json`` document gets saved and shared)."""
-    shown = {
-        field.name: getattr(options, field.name)
-        for field in dataclasses.fields(options)
-        if field.name not in ("token", "keystone")
-    }
-    if options.keystone is not None:
-        shown["auth"] = f"keystone: {options.keystone.username} in {options.keystone.project}"
-    else:
-        shown["auth"] = "token" if options.token else None
-    return shown
-
-
 def summary(scenario: Scenario, options: Options, outcome: Outcome) -> dict[str, Any]:
     """Rates are per second of the timed phase; ``messages_per_second`` counts messages
     posted plus messages consumed (deleted after a claim)."""
@@ -61,6 +46,21 @@ def summary(scenario: Scenario, options: Options, outcome: Outcome) -> dict[str,
         },
         "timeline": timeline(recorder, elapsed),
     }
+
+
+def _shown(options: Options) -> dict[str, Any]:
+    """The options as the summary shows them: how the run authenticated, never the token or
+    the password (a ``--json`` document gets saved and shared)."""
+    shown = {
+        field.name: getattr(options, field.name)
+        for field in dataclasses.fields(options)
+        if field.name not in ("token", "keystone")
+    }
+    if options.keystone is not None:
+        shown["auth"] = f"keystone: {options.keystone.username} in {options.keystone.project}"
+    else:
+        shown["auth"] = "token" if options.token else None
+    return shown
 
 
 def latency_figures(latencies: Sequence[float]) -> dict[str, float]:

@@ -4,6 +4,7 @@ run the role workers until the deadline, clean up."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -44,7 +45,7 @@ class Options:
     consumers run without producers, else none."""
     keep_queues: bool = False
     timeout: float = 30.0
-    token: str | None = None
+    token: str | None = dataclasses.field(default=None, repr=False)
     """A token to send as ``X-Auth-Token``, for a server that validates them."""
     keystone: Credentials | None = None
     """Credentials to ask Keystone for that token with, and again before it expires."""

@@ -8,7 +8,7 @@ import asyncio
 import datetime
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -23,7 +23,7 @@ class Credentials:
     auth_url: str
     """The identity v3 endpoint, e.g. ``http://keystone:5000/v3``."""
     username: str
-    password: str
+    password: str = field(repr=False)
     project: str
     """The name of the project the token is scoped to."""
     user_domain: str = "Default"
