@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import eventually
 from tests.notify.conftest import listed, post, serving, subscribe
-from tests.notify.receivers import Certificate, Mailbox, Receiver, text_of
+from tests.notify.receivers import Mailbox, Receiver, text_of
+from tests.servers.certificates import Certificate
 from tidings.clock import FakeClock
 
 

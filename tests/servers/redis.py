@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.servers.certificates import Certificate
+
 HOST = "127.0.0.1"
 BUS_OFFSET = 10000
 """A cluster node also listens on its port + 10000 (the cluster bus)."""
@@ -75,10 +77,14 @@ class RedisServer:
     appendonly: bool = False
     appendfsync: str = "everysec"
     cluster: bool = False
+    tls: Certificate | None = None
+    """With a certificate, the server speaks TLS only, on ``port``."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"rediss://{HOST}:{self.port}/0?ca_file={self.tls.certificate}"
         return f"redis://{HOST}:{self.port}/0"
 
     @property
@@ -87,6 +93,12 @@ class RedisServer:
 
     def command(self) -> list[str]:
         command = ["redis-server", "--port", str(self.port), "--bind", HOST]
+        if self.tls is not None:
+            command[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            command += ["--tls-cert-file", str(self.tls.certificate)]
+            command += ["--tls-key-file", str(self.tls.key)]
+            command += ["--tls-ca-cert-file", str(self.tls.certificate)]
+            command += ["--tls-auth-clients", "no"]
         command += ["--dir", str(self.directory), "--daemonize", "no", "--save", ""]
         command += ["--logfile", str(self.log), "--appendonly", "yes" if self.appendonly else "no"]
         command += ["--appendfsync", self.appendfsync]
@@ -96,6 +108,11 @@ class RedisServer:
         return command
 
     def client(self) -> redis.Redis:
+        if self.tls is not None:
+            certificate = str(self.tls.certificate)
+            return redis.Redis(
+                host=HOST, port=self.port, socket_timeout=5, ssl=True, ssl_ca_certs=certificate
+            )
         return redis.Redis(host=HOST, port=self.port, socket_timeout=5)
 
     def start(self) -> None:

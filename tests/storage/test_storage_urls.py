@@ -64,6 +64,11 @@ def test_a_sqlite_url_with_a_query_is_refused_rather_than_made_part_of_the_file_
             Address([("::1", 7000)], db=2, password="s@cret", pool_size=3),
         ),
         (
+            "rediss://redis.example:6380/1?ca_file=/etc/ssl/redis-ca.pem",
+            Address([("redis.example", 6380)], db=1, tls=True, ca_file="/etc/ssl/redis-ca.pem"),
+        ),
+        ("rediss://redis.example", Address([("redis.example", 6379)], tls=True)),
+        (
             "redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001",
             Address(
                 [("10.0.0.1", 7000), ("10.0.0.2", 7001)],
@@ -93,8 +98,20 @@ def test_a_pool_size_that_is_not_a_count_is_refused(query: str) -> None:
 
 @pytest.mark.parametrize("query", ["ssl=true", "pool_size=4&max_connections=4", "timeout"])
 def test_a_parameter_the_driver_would_ignore_is_refused(query: str) -> None:
-    with pytest.raises(ValueError, match="Redis URLs take no parameter but pool_size; got"):
+    with pytest.raises(
+        ValueError, match="Redis URLs take no parameter but pool_size and ca_file; got"
+    ):
         storage_from_url(f"redis://127.0.0.1/0?{query}")
+
+
+def test_a_ca_file_without_tls_is_refused() -> None:
+    with pytest.raises(ValueError, match="ca_file is for TLS: it needs a rediss:// URL"):
+        storage_from_url("redis://127.0.0.1/0?ca_file=/etc/ssl/ca.pem")
+
+
+def test_tls_to_a_cluster_is_refused_rather_than_sent_in_clear() -> None:
+    with pytest.raises(ValueError, match="TLS to a Redis Cluster is not supported"):
+        storage_from_url("rediss+cluster://10.0.0.1:7000,10.0.0.2:7000")
 
 
 def test_a_cluster_url_takes_no_pool_size() -> None:
@@ -106,7 +123,7 @@ def test_the_pool_catalog_reads_the_same_url() -> None:
     catalog = redis_catalog.from_url("redis://127.0.0.1/3?pool_size=5")
 
     assert catalog.address.pool_size == 5
-    with pytest.raises(ValueError, match="take no parameter but pool_size"):
+    with pytest.raises(ValueError, match="take no parameter but pool_size and ca_file"):
         redis_catalog.from_url("redis://127.0.0.1/3?pool=5")
 
 

@@ -373,6 +373,8 @@ def storage_from_url(url: str) -> Storage:
 DRIVERS = {
     "sqlite": "tidings.storage.sqlite",
     "redis": "tidings.storage.redis",
+    "rediss": "tidings.storage.redis",
+    "rediss+cluster": "tidings.storage.redis",  # refused with the reason
     "redis+cluster": "tidings.storage.redis",
     "postgresql": "tidings.storage.postgres",
     "postgres": "tidings.storage.postgres",

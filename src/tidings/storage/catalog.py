@@ -103,6 +103,8 @@ CATALOGS = {
     "postgresql": "tidings.storage.postgres_catalog",
     "postgres": "tidings.storage.postgres_catalog",
     "redis": "tidings.storage.redis_catalog",
+    "rediss": "tidings.storage.redis_catalog",
+    "rediss+cluster": "tidings.storage.redis_catalog",  # refused with the reason
     "redis+cluster": "tidings.storage.redis_catalog",
     "swift": "tidings.storage.swift_catalog",
     "swift+keystone": "tidings.storage.swift_catalog",

@@ -1,5 +1,5 @@
-"""The Redis driver: ``redis://[:password@]host:port/db`` or a cluster,
-``redis+cluster://[:password@]host:port,host:port,...``.
+"""The Redis driver: ``redis://[:password@]host:port/db`` (``rediss://`` over TLS) or a
+cluster, ``redis+cluster://[:password@]host:port,host:port,...``.
 
 Every operation that touches more than one key is one Lua script (``redis_lua/``, each prefixed
 with ``common.lua``), run with EVALSHA: atomic and one round trip. Key layout, ``P`` being the
@@ -66,7 +66,7 @@ import redis.exceptions
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -189,14 +189,25 @@ class Address:
     username: str | None = None
     password: str | None = None
     pool_size: int = CONNECTIONS
+    tls: bool = False
+    ca_file: str | None = None
+    """PEM certificates to trust for the server's TLS; None: the system's."""
+
+    def tls_options(self) -> dict[str, Any]:
+        """The TLS settings of a connection to the server (none without TLS): it checks the
+        server's certificate and that it names the host."""
+        return {"ssl_ca_certs": self.ca_file, "ssl_check_hostname": True} if self.tls else {}
 
 
 def parse_url(url: str) -> Address:
-    """``redis://[[user]:password@]host[:port][/db][?pool_size=N]`` or
+    """``redis://[[user]:password@]host[:port][/db][?pool_size=N]``, ``rediss://`` the same
+    over TLS (``&ca_file=PATH``), or
     ``redis+cluster://[[user]:password@]host[:port],host[:port],...``."""
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "redis+cluster"):
-        raise ValueError("Redis URLs start with redis:// or redis+cluster://")
+    if parts.scheme == "rediss+cluster":
+        raise ValueError("TLS to a Redis Cluster is not supported: use redis+cluster://")
+    if parts.scheme not in ("redis", "rediss", "redis+cluster"):
+        raise ValueError("Redis URLs start with redis://, rediss:// or redis+cluster://")
     login, _, hosts = parts.netloc.rpartition("@")
     user, _, password = login.partition(":")
     nodes = [_node(host) for host in hosts.split(",")]
@@ -207,7 +218,8 @@ def parse_url(url: str) -> Address:
     if not db.isdigit() or (cluster and db != "0"):
         raise ValueError(f"invalid Redis database {db!r} (a cluster has only database 0)")
     query = parse_qsl(parts.query, keep_blank_values=True)
-    _check_parameters(query, cluster)
+    tls = parts.scheme == "rediss"
+    _check_parameters(query, cluster, tls)
     return Address(
         nodes=nodes,
         cluster=cluster,
@@ -215,19 +227,25 @@ def parse_url(url: str) -> Address:
         username=unquote(user) or None,
         password=unquote(password) if login else None,
         pool_size=pool_size(query, CONNECTIONS),
+        tls=tls,
+        ca_file=dict(query).get("ca_file"),
     )
 
 
-def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool) -> None:
+def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool) -> None:
     """Refuse a parameter the driver would otherwise ignore."""
     if cluster and query:
         raise ValueError(
             "Redis Cluster URLs take no parameter: a cluster's pools cannot make a call wait"
             f" for a free connection, so they have no pool_size; got {query[0][0]}"
         )
-    unknown = sorted({name for name, _ in query} - {"pool_size"})
+    unknown = sorted({name for name, _ in query} - {"pool_size", "ca_file"})
     if unknown:
-        raise ValueError(f"Redis URLs take no parameter but pool_size; got {', '.join(unknown)}")
+        raise ValueError(
+            f"Redis URLs take no parameter but pool_size and ca_file; got {', '.join(unknown)}"
+        )
+    if not tls and any(name == "ca_file" for name, _ in query):
+        raise ValueError("ca_file is for TLS: it needs a rediss:// URL")
 
 
 def _node(text: str) -> tuple[str, int]:
@@ -388,16 +406,24 @@ def _translated() -> Iterator[None]:
         raise errors.StorageUnavailable(f"Redis: {exc}. Please try again.") from exc
 
 
-class _PackedInC(Connection):
-    """A connection that packs its commands with hiredis, in C, as redis-py's own synchronous
-    client does; its asyncio connection packs them in Python, which took a sixth of a
-    worker's time under ``post-10`` (a script call carries six arguments a message)."""
+class _PacksInC:
+    """Packs a connection's commands with hiredis, in C, as redis-py's own synchronous client
+    does; its asyncio connection packs them in Python, which took a sixth of a worker's time
+    under ``post-10`` (a script call carries six arguments a message)."""
 
     _serializer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
         packed: list[bytes] = self._serializer.pack(*args)
         return packed
+
+
+class _PackedInC(_PacksInC, Connection):
+    pass
+
+
+class _PackedInCOverTls(_PacksInC, SSLConnection):
+    pass
 
 
 def _connect(address: Address) -> Client:
@@ -426,7 +452,8 @@ def _connect(address: Address) -> Client:
         socket_timeout=None,  # see DEADLINE
         socket_connect_timeout=TIMEOUT,
         retry=retry,
-        connection_class=_PackedInC,
+        connection_class=_PackedInCOverTls if address.tls else _PackedInC,
+        **address.tls_options(),
     )
     return Redis.from_pool(pool)  # closing the client closes the pool
 
@@ -1111,6 +1138,8 @@ class _Published:
             socket_connect_timeout=TIMEOUT,
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
+            ssl=self._address.tls,
+            **self._address.tls_options(),
         )
         self._pubsub = self._client.pubsub()
         with _translated():

@@ -1,0 +1,95 @@
+"""The Redis driver over TLS (``rediss://``): a private ``redis-server`` that speaks TLS only,
+with a certificate made for the test. Messages, claims, the pub/sub feed of ``watch`` and the
+pool catalog all go through it; a server whose certificate the driver does not trust is
+unavailable, never spoken to in clear."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import opened
+from tests.messages import PRODUCER, new
+from tests.servers.certificates import Certificate
+from tests.servers.redis import RedisServer
+from tidings import errors
+from tidings.models import MessageFilter, Pool
+from tidings.storage import redis_catalog
+from tidings.storage.base import storage_from_url
+
+PROJECT = "project-a"
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    directory = tmp_path_factory.mktemp("redis-tls")
+    server = RedisServer(directory, tls=Certificate.create(directory))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_messages_and_claims_travel_over_tls(tls_redis: RedisServer) -> None:
+    tls_redis.flush()
+    storage = storage_from_url(tls_redis.url)
+    async with opened(storage):
+        [posted] = await storage.messages_post(PROJECT, "q", new("sealed"), NOW)
+        page, _ = await storage.messages_list(PROJECT, "q", MessageFilter(PRODUCER, echo=True), NOW)
+        claim = await storage.claim_create(PROJECT, "q", 60, 60, 10, NOW)
+        assert claim is not None
+        await storage.messages_delete(PROJECT, "q", [posted], [claim.id], NOW)
+        stats = await storage.queue_stats(PROJECT, "q", NOW)
+
+    assert [message.body for message in page] == ["sealed"]
+    assert [message.id for message in claim.messages] == [posted]
+    assert stats.total == 0
+
+
+async def test_a_post_wakes_a_watcher_of_another_process_over_tls(tls_redis: RedisServer) -> None:
+    tls_redis.flush()
+    watcher, poster = storage_from_url(tls_redis.url), storage_from_url(tls_redis.url)
+    async with opened(watcher), opened(poster):
+        waiting = asyncio.create_task(watcher.watch(PROJECT, "q", 10.0))
+        await asyncio.sleep(0.5)  # subscribed by now
+        await poster.messages_post(PROJECT, "q", new("wake up"), NOW)
+
+        assert await asyncio.wait_for(waiting, 5.0) is True
+
+
+async def test_the_pool_catalog_works_over_tls(tls_redis: RedisServer) -> None:
+    tls_redis.flush()
+    catalog = redis_catalog.from_url(tls_redis.url)
+    await catalog.open()
+    try:
+        await catalog.pool_put(Pool("fast", "sqlite:///fast.db", 100, None, {}))
+        pools = await catalog.pool_list(None, None)
+    finally:
+        await catalog.close()
+
+    assert [pool.name for pool in pools] == ["fast"]
+
+
+async def test_a_server_whose_certificate_is_not_trusted_is_unavailable(
+    tls_redis: RedisServer, tmp_path: Path
+) -> None:
+    stranger = Certificate.create(tmp_path)
+    url = f"rediss://127.0.0.1:{tls_redis.port}/0?ca_file={stranger.certificate}"
+    storage = storage_from_url(url)
+
+    with pytest.raises(errors.StorageUnavailable):
+        await storage.open()
+    await storage.close()
+
+
+async def test_a_plain_url_to_a_tls_server_is_unavailable(tls_redis: RedisServer) -> None:
+    storage = storage_from_url(f"redis://127.0.0.1:{tls_redis.port}/0")
+
+    with pytest.raises(errors.StorageUnavailable):
+        await storage.open()
+    await storage.close()
