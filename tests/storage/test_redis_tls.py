@@ -9,9 +9,10 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import opened
+from tests.conftest import ServerProcess, caller_headers, opened
 from tests.messages import PRODUCER, new
 from tests.servers.certificates import Certificate
 from tests.servers.redis import RedisServer
@@ -73,6 +74,25 @@ async def test_the_pool_catalog_works_over_tls(tls_redis: RedisServer) -> None:
         await catalog.close()
 
     assert [pool.name for pool in pools] == ["fast"]
+
+
+def test_tidings_serves_from_a_tls_redis(tls_redis: RedisServer, tmp_path: Path) -> None:
+    tls_redis.flush()
+    server = ServerProcess(database=tmp_path / "unused.db", storage_url=tls_redis.url)
+    server.start()
+    try:
+        headers = caller_headers()
+        posted = httpx.post(
+            f"{server.url}/v2/queues/q/messages",
+            json={"messages": [{"body": "over tls", "ttl": 300}]},
+            headers=headers,
+        )
+        listed = httpx.get(f"{server.url}/v2/queues/q/messages?echo=true", headers=headers)
+    finally:
+        server.stop()
+
+    assert posted.status_code == 201
+    assert [message["body"] for message in listed.json()["messages"]] == ["over tls"]
 
 
 async def test_a_server_whose_certificate_is_not_trusted_is_unavailable(
