@@ -105,6 +105,8 @@ class RedisServer:
         if self.cluster:
             command += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             command += ["--cluster-node-timeout", "2000"]
+            if self.tls is not None:
+                command += ["--tls-cluster", "yes"]
         return command
 
     def client(self) -> redis.Redis:
@@ -167,10 +169,15 @@ class RedisClusterServers:
     nodes: list[RedisServer] = field(default_factory=list)
     appendonly: bool = False
     appendfsync: str = "everysec"
+    tls: Certificate | None = None
+    """With a certificate, the nodes speak TLS only, to clients and to each other."""
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"{HOST}:{node.port}" for node in self.nodes)
+        nodes = ",".join(f"{HOST}:{node.port}" for node in self.nodes)
+        if self.tls is not None:
+            return f"rediss+cluster://{nodes}?ca_file={self.tls.certificate}"
+        return f"redis+cluster://{nodes}"
 
     def start(self, masters: int = 3) -> None:
         """Create the cluster; ``start`` again after ``kill`` restarts the same nodes, which
@@ -190,11 +197,15 @@ class RedisClusterServers:
                 cluster=True,
                 appendonly=self.appendonly,
                 appendfsync=self.appendfsync,
+                tls=self.tls,
             )
             self.nodes.append(node)
             node.start()
         addresses = [f"{HOST}:{node.port}" for node in self.nodes]
-        create = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0"]
+        client = ["redis-cli"]
+        if self.tls is not None:
+            client += ["--tls", "--cacert", str(self.tls.certificate)]
+        create = [*client, "--cluster", "create", *addresses, "--cluster-replicas", "0"]
         subprocess.run(
             [*create, "--cluster-yes"],
             check=True,

@@ -1,7 +1,7 @@
-"""The Redis driver over TLS (``rediss://``): a private ``redis-server`` that speaks TLS only,
-with a certificate made for the test. Messages, claims, the pub/sub feed of ``watch`` and the
-pool catalog all go through it; a server whose certificate the driver does not trust is
-unavailable, never spoken to in clear."""
+"""The Redis driver over TLS (``rediss://``, ``rediss+cluster://``): a private ``redis-server``
+and a private 3-node cluster that speak TLS only, with a certificate made for the test.
+Messages, claims, the pub/sub feed of ``watch`` and the pool catalog all go through them; a
+server whose certificate the driver does not trust is unavailable, never spoken to in clear."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ServerProcess, caller_headers, opened
 from tests.messages import PRODUCER, new
 from tests.servers.certificates import Certificate
-from tests.servers.redis import RedisServer
+from tests.servers.redis import RedisClusterServers, RedisServer
 from tidings import errors
 from tidings.models import MessageFilter, Pool
 from tidings.storage import redis_catalog
@@ -36,9 +36,29 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
         server.stop()
 
 
-async def test_messages_and_claims_travel_over_tls(tls_redis: RedisServer) -> None:
-    tls_redis.flush()
-    storage = storage_from_url(tls_redis.url)
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    directory = tmp_path_factory.mktemp("redis-tls-cluster")
+    cluster = RedisClusterServers(directory, tls=Certificate.create(directory))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["server", "cluster"])
+def tls_url(request: pytest.FixtureRequest) -> str:
+    """A TLS-only Redis, standalone or a cluster, emptied for the test."""
+    servers: RedisServer | RedisClusterServers = request.getfixturevalue(
+        "tls_redis" if request.param == "server" else "tls_cluster"
+    )
+    servers.flush()
+    return servers.url
+
+
+async def test_messages_and_claims_travel_over_tls(tls_url: str) -> None:
+    storage = storage_from_url(tls_url)
     async with opened(storage):
         [posted] = await storage.messages_post(PROJECT, "q", new("sealed"), NOW)
         page, _ = await storage.messages_list(PROJECT, "q", MessageFilter(PRODUCER, echo=True), NOW)
@@ -52,9 +72,8 @@ async def test_messages_and_claims_travel_over_tls(tls_redis: RedisServer) -> No
     assert stats.total == 0
 
 
-async def test_a_post_wakes_a_watcher_of_another_process_over_tls(tls_redis: RedisServer) -> None:
-    tls_redis.flush()
-    watcher, poster = storage_from_url(tls_redis.url), storage_from_url(tls_redis.url)
+async def test_a_post_wakes_a_watcher_of_another_process_over_tls(tls_url: str) -> None:
+    watcher, poster = storage_from_url(tls_url), storage_from_url(tls_url)
     async with opened(watcher), opened(poster):
         waiting = asyncio.create_task(watcher.watch(PROJECT, "q", 10.0))
         await asyncio.sleep(0.5)  # subscribed by now
@@ -63,9 +82,8 @@ async def test_a_post_wakes_a_watcher_of_another_process_over_tls(tls_redis: Red
         assert await asyncio.wait_for(waiting, 5.0) is True
 
 
-async def test_the_pool_catalog_works_over_tls(tls_redis: RedisServer) -> None:
-    tls_redis.flush()
-    catalog = redis_catalog.from_url(tls_redis.url)
+async def test_the_pool_catalog_works_over_tls(tls_url: str) -> None:
+    catalog = redis_catalog.from_url(tls_url)
     await catalog.open()
     try:
         await catalog.pool_put(Pool("fast", "sqlite:///fast.db", 100, None, {}))

@@ -77,6 +77,15 @@ def test_a_sqlite_url_with_a_query_is_refused_rather_than_made_part_of_the_file_
                 password="pw",
             ),
         ),
+        (
+            "rediss+cluster://10.0.0.1:7000,10.0.0.2:7001?ca_file=/etc/ssl/redis-ca.pem",
+            Address(
+                [("10.0.0.1", 7000), ("10.0.0.2", 7001)],
+                cluster=True,
+                tls=True,
+                ca_file="/etc/ssl/redis-ca.pem",
+            ),
+        ),
     ],
 )
 def test_a_url_names_the_server_the_login_and_the_pool_size(url: str, address: Address) -> None:
@@ -104,18 +113,20 @@ def test_a_parameter_the_driver_would_ignore_is_refused(query: str) -> None:
         storage_from_url(f"redis://127.0.0.1/0?{query}")
 
 
-def test_a_ca_file_without_tls_is_refused() -> None:
-    with pytest.raises(ValueError, match="ca_file is for TLS: it needs a rediss:// URL"):
-        storage_from_url("redis://127.0.0.1/0?ca_file=/etc/ssl/ca.pem")
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
+def test_a_ca_file_without_tls_is_refused(scheme: str) -> None:
+    with pytest.raises(ValueError, match="ca_file is for TLS: it needs a rediss:// or"):
+        storage_from_url(f"{scheme}://127.0.0.1:7000?ca_file=/etc/ssl/ca.pem")
 
 
-def test_tls_to_a_cluster_is_refused_rather_than_sent_in_clear() -> None:
-    with pytest.raises(ValueError, match="TLS to a Redis Cluster is not supported"):
-        storage_from_url("rediss+cluster://10.0.0.1:7000,10.0.0.2:7000")
+@pytest.mark.parametrize("scheme", ["redisss", "redis+unix", "http"])
+def test_a_scheme_the_driver_does_not_know_is_refused(scheme: str) -> None:
+    with pytest.raises(ValueError, match="Redis URLs start with redis://, rediss://"):
+        parse_url(f"{scheme}://127.0.0.1:6379")
 
 
 def test_a_cluster_url_takes_no_pool_size() -> None:
-    with pytest.raises(ValueError, match="cannot make a call wait for a free connection"):
+    with pytest.raises(ValueError, match="Redis Cluster URLs take no pool_size: a cluster's"):
         storage_from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000?pool_size=4")
 
 

@@ -374,7 +374,7 @@ DRIVERS = {
     "sqlite": "tidings.storage.sqlite",
     "redis": "tidings.storage.redis",
     "rediss": "tidings.storage.redis",
-    "rediss+cluster": "tidings.storage.redis",  # refused with the reason
+    "rediss+cluster": "tidings.storage.redis",
     "redis+cluster": "tidings.storage.redis",
     "postgresql": "tidings.storage.postgres",
     "postgres": "tidings.storage.postgres",

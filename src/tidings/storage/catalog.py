@@ -104,7 +104,7 @@ CATALOGS = {
     "postgres": "tidings.storage.postgres_catalog",
     "redis": "tidings.storage.redis_catalog",
     "rediss": "tidings.storage.redis_catalog",
-    "rediss+cluster": "tidings.storage.redis_catalog",  # refused with the reason
+    "rediss+cluster": "tidings.storage.redis_catalog",
     "redis+cluster": "tidings.storage.redis_catalog",
     "swift": "tidings.storage.swift_catalog",
     "swift+keystone": "tidings.storage.swift_catalog",

@@ -1,5 +1,6 @@
-"""The Redis driver: ``redis://[:password@]host:port/db`` (``rediss://`` over TLS) or a
-cluster, ``redis+cluster://[:password@]host:port,host:port,...``.
+"""The Redis driver: ``redis://[:password@]host:port/db`` or a cluster,
+``redis+cluster://[:password@]host:port,host:port,...``; ``rediss://`` and
+``rediss+cluster://`` over TLS.
 
 Every operation that touches more than one key is one Lua script (``redis_lua/``, each prefixed
 with ``common.lua``), run with EVALSHA: atomic and one round trip. Key layout, ``P`` being the
@@ -151,6 +152,7 @@ DEADLINE = 1.5
 socket timeout (redis-py's default is 5 s): with one, redis-py sends each command under
 ``asyncio.wait_for``, which on Python 3.11 loses a cancellation that comes as the send
 completes, and a cancelled task (a push follower, the feed) would go on."""
+SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 CONNECTIONS = 100
 """Connections per process to a single server; a call waits (up to TIMEOUT) for a free one, so
 a burst of requests (a thousand long polls woken at once) queues instead of failing."""
@@ -200,25 +202,25 @@ class Address:
 
 
 def parse_url(url: str) -> Address:
-    """``redis://[[user]:password@]host[:port][/db][?pool_size=N]``, ``rediss://`` the same
-    over TLS (``&ca_file=PATH``), or
-    ``redis+cluster://[[user]:password@]host[:port],host[:port],...``."""
+    """``redis://[[user]:password@]host[:port][/db][?pool_size=N]`` or
+    ``redis+cluster://[[user]:password@]host[:port],host[:port],...``; ``rediss://`` and
+    ``rediss+cluster://`` are the same over TLS (``?ca_file=PATH``)."""
     parts = urlsplit(url)
-    if parts.scheme == "rediss+cluster":
-        raise ValueError("TLS to a Redis Cluster is not supported: use redis+cluster://")
-    if parts.scheme not in ("redis", "rediss", "redis+cluster"):
-        raise ValueError("Redis URLs start with redis://, rediss:// or redis+cluster://")
+    if parts.scheme not in SCHEMES:
+        raise ValueError(
+            "Redis URLs start with redis://, rediss://, redis+cluster:// or rediss+cluster://"
+        )
     login, _, hosts = parts.netloc.rpartition("@")
     user, _, password = login.partition(":")
     nodes = [_node(host) for host in hosts.split(",")]
-    cluster = parts.scheme == "redis+cluster"
+    cluster = parts.scheme.endswith("+cluster")
     if len(nodes) > 1 and not cluster:
         raise ValueError("several hosts need a redis+cluster:// URL")
     db = parts.path.strip("/") or "0"
     if not db.isdigit() or (cluster and db != "0"):
         raise ValueError(f"invalid Redis database {db!r} (a cluster has only database 0)")
     query = parse_qsl(parts.query, keep_blank_values=True)
-    tls = parts.scheme == "rediss"
+    tls = parts.scheme.startswith("rediss")
     _check_parameters(query, cluster, tls)
     return Address(
         nodes=nodes,
@@ -234,18 +236,19 @@ def parse_url(url: str) -> Address:
 
 def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool) -> None:
     """Refuse a parameter the driver would otherwise ignore."""
-    if cluster and query:
+    names = {name for name, _ in query}
+    if cluster and "pool_size" in names:
         raise ValueError(
-            "Redis Cluster URLs take no parameter: a cluster's pools cannot make a call wait"
-            f" for a free connection, so they have no pool_size; got {query[0][0]}"
+            "Redis Cluster URLs take no pool_size: a cluster's pools cannot make a call wait"
+            " for a free connection"
         )
-    unknown = sorted({name for name, _ in query} - {"pool_size", "ca_file"})
+    unknown = sorted(names - {"pool_size", "ca_file"})
     if unknown:
         raise ValueError(
             f"Redis URLs take no parameter but pool_size and ca_file; got {', '.join(unknown)}"
         )
-    if not tls and any(name == "ca_file" for name, _ in query):
-        raise ValueError("ca_file is for TLS: it needs a rediss:// URL")
+    if not tls and "ca_file" in names:
+        raise ValueError("ca_file is for TLS: it needs a rediss:// or rediss+cluster:// URL")
 
 
 def _node(text: str) -> tuple[str, int]:
@@ -439,6 +442,8 @@ def _connect(address: Address) -> Client:
             socket_connect_timeout=TIMEOUT,
             retry=retry,
             max_connections=CLUSTER_CONNECTIONS,
+            ssl=address.tls,
+            **address.tls_options(),
         )
     [(host, port)] = address.nodes
     pool = BlockingConnectionPool(
