@@ -28,6 +28,7 @@ import asyncpg
 import pytest
 
 from tests.processes import children
+from tests.servers.certificates import Certificate
 
 T = TypeVar("T")
 
@@ -128,6 +129,9 @@ class PostgresServer:
     port: int = 0
     has_shared_database: bool = False
     durable: bool = False
+    tls: Certificate | None = None
+    """With a certificate, the server also speaks TLS (``sslmode=verify-full`` with
+    ``sslrootcert`` naming the certificate)."""
 
     @classmethod
     def create(cls) -> PostgresServer:
@@ -183,9 +187,9 @@ class PostgresServer:
                 self.port = 0
 
     def _pg_ctl_start(self) -> None:
+        settings = (DURABLE_SETTINGS if self.durable else SETTINGS) | self._tls_settings()
         options = f"-p {self.port} -k {self.root} " + " ".join(
-            f"-c {key}={value}"
-            for key, value in (DURABLE_SETTINGS if self.durable else SETTINGS).items()
+            f"-c {key}={value}" for key, value in settings.items()
         )
         self._tool(
             "pg_ctl",
@@ -200,6 +204,20 @@ class PostgresServer:
             "-o",
             options,
         )
+
+    def _tls_settings(self) -> dict[str, str]:
+        """The certificate and key copied where the server's user may read them, the key
+        readable by that user alone, as PostgreSQL demands."""
+        if self.tls is None:
+            return {}
+        certificate, key = self.root / "server.crt", self.root / "server.key"
+        shutil.copyfile(self.tls.certificate, certificate)
+        shutil.copyfile(self.tls.key, key)
+        key.chmod(0o600)
+        if os.geteuid() == 0:
+            for path in (certificate, key):
+                shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
+        return {"ssl": "on", "ssl_cert_file": str(certificate), "ssl_key_file": str(key)}
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` shuts down cleanly; ``immediate`` is a crash (recovery at the next start)."""
@@ -297,9 +315,10 @@ async def messages_analyzed(connection: asyncpg.Connection) -> int:
     return int((await connection.fetchrow(MESSAGES_STATISTICS))["analyze_count"])
 
 
-def start_private_postgres(durable: bool = False) -> PostgresServer:
+def start_private_postgres(durable: bool = False, tls: Certificate | None = None) -> PostgresServer:
     server = PostgresServer.create()
     server.durable = durable
+    server.tls = tls
     try:
         server.start()
     except BaseException:
