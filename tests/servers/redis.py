@@ -7,6 +7,7 @@ the Debian packages when it is missing; a test never skips for want of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -241,26 +243,31 @@ class RedisClusterServers:
             node.kill()
 
 
+Servers = TypeVar("Servers", RedisServer, RedisClusterServers)
+
+
+@contextlib.contextmanager
+def running(servers: Servers) -> Iterator[Servers]:
+    """``servers`` started for the block, and stopped after it (after a failed start too)."""
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A private standalone Redis without persistence, for the whole session."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
+    with running(RedisServer(tmp_path_factory.mktemp("redis"))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
     """A private 3-master Redis Cluster without persistence, for the whole session."""
-    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        cluster.start()
+    with running(RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

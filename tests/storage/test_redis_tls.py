@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ServerProcess, caller_headers, opened
 from tests.messages import PRODUCER, new
 from tests.servers.certificates import Certificate
-from tests.servers.redis import RedisClusterServers, RedisServer
+from tests.servers.redis import RedisClusterServers, RedisServer, running
 from tidings import errors
 from tidings.models import MessageFilter, Pool
 from tidings.storage import redis_catalog
@@ -28,23 +28,15 @@ NOW = 1_700_000_000.0
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     directory = tmp_path_factory.mktemp("redis-tls")
-    server = RedisServer(directory, tls=Certificate.create(directory))
-    server.start()
-    try:
+    with running(RedisServer(directory, tls=Certificate.create(directory))) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
     directory = tmp_path_factory.mktemp("redis-tls-cluster")
-    cluster = RedisClusterServers(directory, tls=Certificate.create(directory))
-    try:
-        cluster.start()
+    with running(RedisClusterServers(directory, tls=Certificate.create(directory))) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(params=["server", "cluster"])
