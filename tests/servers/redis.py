@@ -69,6 +69,15 @@ def free_cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
+def tls_parameters(tls: Certificate, client_certificates: bool) -> str:
+    """The query of a URL that trusts ``tls``, and shows it as the client's certificate when
+    the server asks for one."""
+    query = f"ca_file={tls.certificate}"
+    if client_certificates:
+        query += f"&cert_file={tls.certificate}&key_file={tls.key}"
+    return query
+
+
 @dataclass
 class RedisServer:
     """One ``redis-server`` process in ``directory``; ``start`` again after ``kill`` to restart
@@ -81,12 +90,16 @@ class RedisServer:
     cluster: bool = False
     tls: Certificate | None = None
     """With a certificate, the server speaks TLS only, on ``port``."""
+    client_certificates: bool = False
+    """With TLS, the server asks each client for a certificate that ``tls`` signed (clients
+    show ``tls`` itself)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         if self.tls is not None:
-            return f"rediss://{HOST}:{self.port}/0?ca_file={self.tls.certificate}"
+            query = tls_parameters(self.tls, self.client_certificates)
+            return f"rediss://{HOST}:{self.port}/0?{query}"
         return f"redis://{HOST}:{self.port}/0"
 
     @property
@@ -100,7 +113,7 @@ class RedisServer:
             command += ["--tls-cert-file", str(self.tls.certificate)]
             command += ["--tls-key-file", str(self.tls.key)]
             command += ["--tls-ca-cert-file", str(self.tls.certificate)]
-            command += ["--tls-auth-clients", "no"]
+            command += ["--tls-auth-clients", "yes" if self.client_certificates else "no"]
         command += ["--dir", str(self.directory), "--daemonize", "no", "--save", ""]
         command += ["--logfile", str(self.log), "--appendonly", "yes" if self.appendonly else "no"]
         command += ["--appendfsync", self.appendfsync]
@@ -115,7 +128,13 @@ class RedisServer:
         if self.tls is not None:
             certificate = str(self.tls.certificate)
             return redis.Redis(
-                host=HOST, port=self.port, socket_timeout=5, ssl=True, ssl_ca_certs=certificate
+                host=HOST,
+                port=self.port,
+                socket_timeout=5,
+                ssl=True,
+                ssl_ca_certs=certificate,
+                ssl_certfile=certificate if self.client_certificates else None,
+                ssl_keyfile=str(self.tls.key) if self.client_certificates else None,
             )
         return redis.Redis(host=HOST, port=self.port, socket_timeout=5)
 
@@ -173,12 +192,14 @@ class RedisClusterServers:
     appendfsync: str = "everysec"
     tls: Certificate | None = None
     """With a certificate, the nodes speak TLS only, to clients and to each other."""
+    client_certificates: bool = False
+    """As ``RedisServer.client_certificates``, on every node."""
 
     @property
     def url(self) -> str:
         nodes = ",".join(f"{HOST}:{node.port}" for node in self.nodes)
         if self.tls is not None:
-            return f"rediss+cluster://{nodes}?ca_file={self.tls.certificate}"
+            return f"rediss+cluster://{nodes}?{tls_parameters(self.tls, self.client_certificates)}"
         return f"redis+cluster://{nodes}"
 
     def start(self, masters: int = 3) -> None:
@@ -200,6 +221,7 @@ class RedisClusterServers:
                 appendonly=self.appendonly,
                 appendfsync=self.appendfsync,
                 tls=self.tls,
+                client_certificates=self.client_certificates,
             )
             self.nodes.append(node)
             node.start()
@@ -207,6 +229,8 @@ class RedisClusterServers:
         client = ["redis-cli"]
         if self.tls is not None:
             client += ["--tls", "--cacert", str(self.tls.certificate)]
+            if self.client_certificates:
+                client += ["--cert", str(self.tls.certificate), "--key", str(self.tls.key)]
         create = [*client, "--cluster", "create", *addresses, "--cluster-replicas", "0"]
         subprocess.run(
             [*create, "--cluster-yes"],

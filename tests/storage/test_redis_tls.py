@@ -1,7 +1,9 @@
 """The Redis driver over TLS (``rediss://``, ``rediss+cluster://``): a private ``redis-server``
-and a private 3-node cluster that speak TLS only, with a certificate made for the test.
+and a private 3-node cluster that speak TLS only, with a certificate made for the test, and
+the same two asking each client for a certificate of their authority (``cert_file``).
 Messages, claims, the pub/sub feed of ``watch`` and the pool catalog all go through them; a
-server whose certificate the driver does not trust is unavailable, never spoken to in clear."""
+server whose certificate the driver does not trust is unavailable, never spoken to in clear,
+and so is one that asks for a certificate the driver does not have."""
 
 from __future__ import annotations
 
@@ -39,12 +41,28 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClust
         yield cluster
 
 
-@pytest.fixture(params=["server", "cluster"])
+@pytest.fixture(scope="module")
+def mutual_tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    directory = tmp_path_factory.mktemp("redis-mutual-tls")
+    certificate = Certificate.create(directory)
+    with running(RedisServer(directory, tls=certificate, client_certificates=True)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mutual_tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    directory = tmp_path_factory.mktemp("redis-mutual-tls-cluster")
+    certificate = Certificate.create(directory)
+    cluster = RedisClusterServers(directory, tls=certificate, client_certificates=True)
+    with running(cluster):
+        yield cluster
+
+
+@pytest.fixture(params=["tls_redis", "tls_cluster", "mutual_tls_redis", "mutual_tls_cluster"])
 def tls_url(request: pytest.FixtureRequest) -> str:
-    """A TLS-only Redis, standalone or a cluster, emptied for the test."""
-    servers: RedisServer | RedisClusterServers = request.getfixturevalue(
-        "tls_redis" if request.param == "server" else "tls_cluster"
-    )
+    """A TLS-only Redis, standalone or a cluster, emptied for the test; the mutual ones ask
+    for the client's certificate, and the URL names it."""
+    servers: RedisServer | RedisClusterServers = request.getfixturevalue(request.param)
     servers.flush()
     return servers.url
 
@@ -119,6 +137,34 @@ async def test_a_server_whose_certificate_is_not_trusted_is_unavailable(
 
 async def test_a_plain_url_to_a_tls_server_is_unavailable(tls_redis: RedisServer) -> None:
     storage = storage_from_url(f"redis://127.0.0.1:{tls_redis.port}/0")
+
+    with pytest.raises(errors.StorageUnavailable):
+        await storage.open()
+    await storage.close()
+
+
+async def test_a_server_that_asks_for_a_certificate_refuses_a_client_without_one(
+    mutual_tls_redis: RedisServer,
+) -> None:
+    assert mutual_tls_redis.tls is not None
+    url = f"rediss://127.0.0.1:{mutual_tls_redis.port}/0?ca_file={mutual_tls_redis.tls.certificate}"
+    storage = storage_from_url(url)
+
+    with pytest.raises(errors.StorageUnavailable):
+        await storage.open()
+    await storage.close()
+
+
+async def test_a_server_that_asks_for_a_certificate_refuses_one_it_did_not_sign(
+    mutual_tls_redis: RedisServer, tmp_path: Path
+) -> None:
+    assert mutual_tls_redis.tls is not None
+    stranger = Certificate.create(tmp_path)
+    url = (
+        f"rediss://127.0.0.1:{mutual_tls_redis.port}/0?ca_file={mutual_tls_redis.tls.certificate}"
+        f"&cert_file={stranger.certificate}&key_file={stranger.key}"
+    )
+    storage = storage_from_url(url)
 
     with pytest.raises(errors.StorageUnavailable):
         await storage.open()

@@ -69,6 +69,10 @@ def test_a_sqlite_url_with_a_query_is_refused_rather_than_made_part_of_the_file_
         ),
         ("rediss://redis.example", Address([("redis.example", 6379)], tls=True)),
         (
+            "rediss://redis.example/0?cert_file=/etc/tidings/client.pem",
+            Address([("redis.example", 6379)], tls=True, cert_file="/etc/tidings/client.pem"),
+        ),
+        (
             "redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001",
             Address(
                 [("10.0.0.1", 7000), ("10.0.0.2", 7001)],
@@ -84,6 +88,16 @@ def test_a_sqlite_url_with_a_query_is_refused_rather_than_made_part_of_the_file_
                 cluster=True,
                 tls=True,
                 ca_file="/etc/ssl/redis-ca.pem",
+            ),
+        ),
+        (
+            "rediss+cluster://10.0.0.1:7000?cert_file=/etc/tidings/c.pem&key_file=/etc/tidings/k.pem",
+            Address(
+                [("10.0.0.1", 7000)],
+                cluster=True,
+                tls=True,
+                cert_file="/etc/tidings/c.pem",
+                key_file="/etc/tidings/k.pem",
             ),
         ),
     ],
@@ -108,15 +122,22 @@ def test_a_pool_size_that_is_not_a_count_is_refused(query: str) -> None:
 @pytest.mark.parametrize("query", ["ssl=true", "pool_size=4&max_connections=4", "timeout"])
 def test_a_parameter_the_driver_would_ignore_is_refused(query: str) -> None:
     with pytest.raises(
-        ValueError, match="Redis URLs take no parameter but pool_size and ca_file; got"
+        ValueError,
+        match="Redis URLs take no parameter but pool_size, ca_file, cert_file and key_file; got",
     ):
         storage_from_url(f"redis://127.0.0.1/0?{query}")
 
 
 @pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
-def test_a_ca_file_without_tls_is_refused(scheme: str) -> None:
-    with pytest.raises(ValueError, match="ca_file is for TLS: it needs a rediss:// or"):
-        storage_from_url(f"{scheme}://127.0.0.1:7000?ca_file=/etc/ssl/ca.pem")
+@pytest.mark.parametrize("parameter", ["ca_file", "cert_file", "key_file"])
+def test_a_tls_file_without_tls_is_refused(scheme: str, parameter: str) -> None:
+    with pytest.raises(ValueError, match=f"{parameter} is for TLS: it needs a rediss:// or"):
+        storage_from_url(f"{scheme}://127.0.0.1:7000?{parameter}=/etc/ssl/file.pem")
+
+
+def test_a_key_file_without_its_certificate_is_refused() -> None:
+    with pytest.raises(ValueError, match="key_file is the key of cert_file: give cert_file too"):
+        storage_from_url("rediss://127.0.0.1:7000?key_file=/etc/tidings/client.key")
 
 
 @pytest.mark.parametrize("scheme", ["redisss", "redis+unix", "http"])
@@ -134,7 +155,7 @@ def test_the_pool_catalog_reads_the_same_url() -> None:
     catalog = redis_catalog.from_url("redis://127.0.0.1/3?pool_size=5")
 
     assert catalog.address.pool_size == 5
-    with pytest.raises(ValueError, match="take no parameter but pool_size and ca_file"):
+    with pytest.raises(ValueError, match="take no parameter but pool_size, ca_file"):
         redis_catalog.from_url("redis://127.0.0.1/3?pool=5")
 
 

@@ -194,17 +194,29 @@ class Address:
     tls: bool = False
     ca_file: str | None = None
     """PEM certificates to trust for the server's TLS; None: the system's."""
+    cert_file: str | None = None
+    """The PEM certificate shown to a server that asks for the client's (``tls-auth-clients``),
+    with its key unless ``key_file`` holds it."""
+    key_file: str | None = None
 
     def tls_options(self) -> dict[str, Any]:
         """The TLS settings of a connection to the server (none without TLS): it checks the
-        server's certificate and that it names the host."""
-        return {"ssl_ca_certs": self.ca_file, "ssl_check_hostname": True} if self.tls else {}
+        server's certificate and that it names the host, and shows the client's own if any."""
+        if not self.tls:
+            return {}
+        return {
+            "ssl_ca_certs": self.ca_file,
+            "ssl_check_hostname": True,
+            "ssl_certfile": self.cert_file,
+            "ssl_keyfile": self.key_file,
+        }
 
 
 def parse_url(url: str) -> Address:
     """``redis://[[user]:password@]host[:port][/db][?pool_size=N]`` or
     ``redis+cluster://[[user]:password@]host[:port],host[:port],...``; ``rediss://`` and
-    ``rediss+cluster://`` are the same over TLS (``?ca_file=PATH``)."""
+    ``rediss+cluster://`` are the same over TLS (``?ca_file=PATH``, and for a server that
+    asks for the client's certificate ``&cert_file=PATH[&key_file=PATH]``)."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         raise ValueError(
@@ -222,6 +234,7 @@ def parse_url(url: str) -> Address:
     query = parse_qsl(parts.query, keep_blank_values=True)
     tls = parts.scheme.startswith("rediss")
     _check_parameters(query, cluster, tls)
+    parameters = dict(query)
     return Address(
         nodes=nodes,
         cluster=cluster,
@@ -230,8 +243,13 @@ def parse_url(url: str) -> Address:
         password=unquote(password) if login else None,
         pool_size=pool_size(query, CONNECTIONS),
         tls=tls,
-        ca_file=dict(query).get("ca_file"),
+        ca_file=parameters.get("ca_file"),
+        cert_file=parameters.get("cert_file"),
+        key_file=parameters.get("key_file"),
     )
+
+
+TLS_PARAMETERS = ("ca_file", "cert_file", "key_file")
 
 
 def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool) -> None:
@@ -242,13 +260,17 @@ def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool
             "Redis Cluster URLs take no pool_size: a cluster's pools cannot make a call wait"
             " for a free connection"
         )
-    unknown = sorted(names - {"pool_size", "ca_file"})
+    unknown = sorted(names - {"pool_size", *TLS_PARAMETERS})
     if unknown:
         raise ValueError(
-            f"Redis URLs take no parameter but pool_size and ca_file; got {', '.join(unknown)}"
+            "Redis URLs take no parameter but pool_size, ca_file, cert_file and key_file;"
+            f" got {', '.join(unknown)}"
         )
-    if not tls and "ca_file" in names:
-        raise ValueError("ca_file is for TLS: it needs a rediss:// or rediss+cluster:// URL")
+    for name in sorted(names & set(TLS_PARAMETERS)):
+        if not tls:
+            raise ValueError(f"{name} is for TLS: it needs a rediss:// or rediss+cluster:// URL")
+    if "key_file" in names and "cert_file" not in names:
+        raise ValueError("key_file is the key of cert_file: give cert_file too")
 
 
 def _node(text: str) -> tuple[str, int]:
