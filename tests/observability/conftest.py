@@ -17,9 +17,11 @@ SETTINGS = Settings(storage=StorageSettings(url="sqlite:///:memory:"))
 
 
 @contextlib.asynccontextmanager
-async def serve(instruments: Instruments) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(
+    instruments: Instruments, settings: Settings = SETTINGS
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an in-process server (project-a) recording into ``instruments``."""
-    app = build_app(SETTINGS, FakeClock(), instruments)
+    app = build_app(settings, FakeClock(), instruments)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

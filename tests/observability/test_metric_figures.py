@@ -28,7 +28,8 @@ LATENCIES = [0.0001, 0.0005, 0.0007, 0.002, 0.0035, 0.5, 10.0, 11.0]
 
 
 async def test_the_exposition_reads_as_the_prometheus_clients_own() -> None:
-    # Given the same requests recorded by tidings and by the Prometheus client's metrics
+    # Given the same requests and storage calls recorded by tidings and by the Prometheus
+    # client's metrics
     metrics = Metrics()
     registry = CollectorRegistry()
     counter = Counter("tidings_requests", "", ["operation", "status"], registry=registry)
@@ -39,11 +40,22 @@ async def test_the_exposition_reads_as_the_prometheus_clients_own() -> None:
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
+    storage_calls = Histogram(
+        "tidings_storage_call_duration_seconds",
+        "",
+        ["call", "result"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
     for operation, status in (("message_post", 201), ("message_get", 404)):
         for seconds in LATENCIES:
             metrics.observe(operation, status, seconds)
             counter.labels(operation, str(status)).inc()
             histogram.labels(operation, str(status)).observe(seconds)
+    for call, result in (("messages_post_in_context", "ok"), ("message_get", "unavailable")):
+        for seconds in LATENCIES:
+            metrics.observe_storage_call(call, result, seconds)
+            storage_calls.labels(call, result).observe(seconds)
 
     # When both are exposed
     ours = samples((await metrics.exposition())[0].decode())
@@ -85,6 +97,7 @@ async def test_a_scrape_adds_the_figures_the_other_processes_shared(shared: Path
     for _ in range(3):
         other.observe("queue_create", 201, 0.001)
         other.observe_delivery("webhook", "delivered", 0.01)
+        other.observe_storage_call("queue_create", "ok", 0.0002)
     await shared_once(scraped)
     await shared_once(other)
     scraped.observe("queue_create", 201, 0.001)
@@ -101,6 +114,8 @@ async def test_a_scrape_adds_the_figures_the_other_processes_shared(shared: Path
     assert (
         found["tidings_notification_delivery_duration_seconds_count", (("kind", "webhook"),)] == 3
     )
+    created = (("call", "queue_create"), ("result", "ok"))
+    assert found["tidings_storage_call_duration_seconds_count", created] == 3
 
 
 def with_backlog(metrics: Metrics, free: int, read_at: float) -> Metrics:

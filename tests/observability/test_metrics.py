@@ -13,7 +13,9 @@ from tests.conftest import ServerProcess, caller_headers, eventually
 from tests.notify.conftest import post, serving, subscribe
 from tests.notify.receivers import Receiver
 from tests.observability.conftest import serve
+from tests.servers.redis import RedisServer, running
 from tidings.clock import FakeClock
+from tidings.config import Settings, StorageSettings
 from tidings.observability import Instruments
 from tidings.observability.metrics import SHARE_INTERVAL, Metrics
 
@@ -54,6 +56,57 @@ async def test_requests_are_counted_by_operation_and_status() -> None:
         (("operation", "message_post"), ("status", "201")),
     )
     assert samples(response.text)[count] == 2
+
+
+def storage_calls_of(text: str, call: str, result: str) -> float:
+    labels = (("call", call), ("result", result))
+    return samples(text).get(("tidings_storage_call_duration_seconds_count", labels), 0.0)
+
+
+async def test_storage_calls_are_timed_by_call_and_result() -> None:
+    async with serve(Instruments(Metrics(), backlog_interval=0)) as api:
+        # Given two posts, a claim, and a delete of the claimed message without its claim
+        for _ in range(2):
+            await api.post("/v2/queues/q/messages", json={"messages": [{"body": 1}]})
+        claimed = await api.post("/v2/queues/q/claims?limit=1", json={"ttl": 60, "grace": 60})
+        href = claimed.json()["messages"][0]["href"].partition("?")[0]
+        refused = await api.delete(href)
+
+        # When Prometheus scrapes
+        text = (await api.get("/metrics")).text
+
+    # Then each storage call is in the histogram of its call and result
+    assert refused.status_code == 403
+    assert storage_calls_of(text, "messages_post_in_context", "ok") == 2
+    assert storage_calls_of(text, "claim_create", "ok") == 1
+    assert storage_calls_of(text, "message_delete", "refused") == 1
+    seconds = samples(text)[
+        "tidings_storage_call_duration_seconds_sum",
+        (("call", "messages_post_in_context"), ("result", "ok")),
+    ]
+    assert 0 < seconds < 1
+
+
+async def test_a_store_that_cannot_be_reached_shows_as_unavailable(tmp_path: Path) -> None:
+    # Given a server on a private Redis that stops after the first post
+    redis_server = RedisServer(tmp_path)
+    with running(redis_server):
+        settings = Settings(storage=StorageSettings(url=redis_server.url))
+        async with serve(Instruments(Metrics(), backlog_interval=0), settings) as api:
+            first = await api.post("/v2/queues/q/messages", json={"messages": [{"body": 1}]})
+            redis_server.kill()
+
+            # When a post finds it gone, and Prometheus scrapes
+            second = await api.post("/v2/queues/q/messages", json={"messages": [{"body": 2}]})
+            text = (await api.get("/metrics")).text
+
+    # Then the post's storage call shows as unavailable, as the request's 503 does, and
+    # the backlog, which cannot be read, is left out
+    assert (first.status_code, second.status_code) == (201, 503)
+    assert "tidings_backlog_messages" not in text
+    assert storage_calls_of(text, "messages_post_in_context", "ok") == 1
+    assert storage_calls_of(text, "messages_post_in_context", "unavailable") == 1
+    assert requests_of(text, "message_post", "503") == 1
 
 
 async def test_backlog_gauges_sum_the_queues_seen() -> None:

@@ -1,6 +1,6 @@
 """What a server records about itself: Prometheus metrics, OpenTelemetry traces, structured
 logs. Whatever is switched off costs nothing on the request path: with tracing off, no span is
-made and the storage driver is not wrapped."""
+made; with metrics off too, the storage driver is not wrapped."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tidings.clock import Clock
 from tidings.config import ObservabilitySettings
 from tidings.observability.asgi import RequestMiddleware
 from tidings.observability.metrics import SHARED_DIR, Backlog, Metrics
+from tidings.observability.storage import timed
 from tidings.storage.base import Storage
 
 if TYPE_CHECKING:
@@ -51,14 +52,14 @@ class Instruments:
         return cls(metrics, tracing, settings.backlog_interval)
 
     def attach(self, storage: Storage, url: str, clock: Clock) -> Storage:
-        """Watch the storage: read the backlog from it, and (tracing on) trace its calls."""
+        """Watch the storage: read the backlog from it, time its calls (metrics on), and
+        trace them (tracing on)."""
         if self.metrics is not None:
             self.metrics.backlog = Backlog(storage, clock, self.backlog_interval)
-        if self.tracing is None:
-            return storage
-        from tidings.observability.storage import traced
-
-        return traced(storage, self.tracing.tracer, urlsplit(url).scheme)
+            storage = timed(storage, self.metrics.observe_storage_call)
+        if self.tracing is not None:
+            storage = self.tracing.traced(storage, urlsplit(url).scheme)
+        return storage
 
     def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Any]:
         """The span of one operation, or nothing when tracing is off."""

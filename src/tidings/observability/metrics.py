@@ -1,8 +1,9 @@
-"""Prometheus metrics: requests and their latency by operation and status, notification
-deliveries, and the backlog.
+"""Prometheus metrics: requests and their latency by operation and status, storage calls and
+their latency by call and result, notification deliveries, and the backlog.
 
 Label values are bounded: ``operation`` is a name from the operation table (or ``other``),
-``status`` an HTTP status, ``state`` one of four message states. No label names a queue.
+``status`` an HTTP status, ``call`` a method of the storage contract, ``result`` one of
+three outcomes, ``state`` one of four message states. No label names a queue.
 
 A request's figures are plain numbers this process keeps: recording one adds 1 to the count
 of its latency's bucket and its time to a sum. They become Prometheus families only when
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -40,9 +42,12 @@ from prometheus_client.core import (
     Metric,
 )
 
+from tidings import errors
 from tidings.clock import Clock
 from tidings.recent import Recent
 from tidings.storage.base import Storage
+
+log = logging.getLogger(__name__)
 
 SHARED_DIR = "TIDINGS_METRICS_DIR"
 SHARE_INTERVAL = 1.0
@@ -57,6 +62,9 @@ TRACKED_QUEUES = 1000
 """The backlog follows at most this many queues per process (the most recently used)."""
 
 Labels = tuple[str, ...]
+
+HISTOGRAMS = ("requests", "storage_calls", "deliveries")
+"""A process's figures (``Metrics``' attributes), as shared with the other processes."""
 
 
 class Histograms:
@@ -111,6 +119,8 @@ class Metrics:
     def __init__(self) -> None:
         self.requests = Histograms()
         """By (operation, status)."""
+        self.storage_calls = Histograms()
+        """By (call, result)."""
         self.deliveries = Histograms()
         """By (kind, result)."""
         self.backlog: Backlog | None = None
@@ -118,6 +128,9 @@ class Metrics:
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
         self.requests.observe((operation, str(status)), seconds)
+
+    def observe_storage_call(self, call: str, result: str, seconds: float) -> None:
+        self.storage_calls.observe((call, result), seconds)
 
     def observe_delivery(self, kind: str, result: str, seconds: float) -> None:
         self.deliveries.observe((kind, result), seconds)
@@ -164,76 +177,86 @@ class Figures:
     """The figures of one or more processes, as an exposition's collector."""
 
     def __init__(
-        self, requests: Histograms, deliveries: Histograms, backlog: BacklogReading | None
+        self, histograms: Mapping[str, Histograms], backlog: BacklogReading | None
     ) -> None:
-        self.requests = requests
-        self.deliveries = deliveries
+        self.histograms = histograms
+        """By name, one of ``HISTOGRAMS``."""
         self.backlog = backlog
 
     @classmethod
     def of(cls, metrics: Metrics, *, with_backlog: bool = True) -> Figures:
         reading = metrics.backlog.reading if metrics.backlog and with_backlog else None
-        return cls(metrics.requests, metrics.deliveries, reading)
+        return cls({name: getattr(metrics, name) for name in HISTOGRAMS}, reading)
 
     def merged(self, others: Iterable[Figures]) -> Figures:
         """The sum of the counts; the latest backlog reading."""
-        requests, deliveries, backlog = Histograms(), Histograms(), self.backlog
+        histograms, backlog = {name: Histograms() for name in HISTOGRAMS}, self.backlog
         for figures in [self, *others]:
-            requests.add(figures.requests.figures.items())
-            deliveries.add(figures.deliveries.figures.items())
+            for name, histogram in histograms.items():
+                histogram.add(figures.histograms[name].figures.items())
             if figures.backlog and (backlog is None or figures.backlog.read_at > backlog.read_at):
                 backlog = figures.backlog
-        return Figures(requests, deliveries, backlog)
+        return Figures(histograms, backlog)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "requests": list(self.requests.figures.items()),
-            "deliveries": list(self.deliveries.figures.items()),
-            "backlog": None if self.backlog is None else asdict(self.backlog),
-        }
+        document = {name: list(self.histograms[name].figures.items()) for name in HISTOGRAMS}
+        return {**document, "backlog": None if self.backlog is None else asdict(self.backlog)}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> Figures:
-        requests, deliveries = Histograms(), Histograms()
-        requests.add((tuple(labels), figures) for labels, figures in document["requests"])
-        deliveries.add((tuple(labels), figures) for labels, figures in document["deliveries"])
+        histograms = {name: Histograms() for name in HISTOGRAMS}
+        for name, histogram in histograms.items():
+            histogram.add((tuple(labels), figures) for labels, figures in document[name])
         backlog = document["backlog"]
-        return cls(requests, deliveries, None if backlog is None else BacklogReading(**backlog))
+        return cls(histograms, None if backlog is None else BacklogReading(**backlog))
 
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily(
+        requests = self.histograms["requests"]
+        yield _counter(
             "tidings_requests",
             "HTTP requests by operation and status",
-            labels=["operation", "status"],
+            requests.counts(),
+            ["operation", "status"],
         )
-        for labels, count in self.requests.counts():
-            requests.add_metric(list(labels), count)
-        yield requests
-        yield self.requests.family(
+        yield requests.family(
             "tidings_request_duration_seconds",
             "Time from request to the end of the response, by operation and status",
             ["operation", "status"],
+        )
+        yield self.histograms["storage_calls"].family(
+            "tidings_storage_call_duration_seconds",
+            "Time a call of the storage driver took, by call and result (ok; unavailable: the"
+            " store could not be reached or refused to work; error: any other failure)",
+            ["call", "result"],
         )
         yield from self._delivery_families()
         if self.backlog is not None:
             yield from _backlog_families(self.backlog)
 
     def _delivery_families(self) -> Iterator[Metric]:
-        deliveries = CounterMetricFamily(
+        deliveries = self.histograms["deliveries"]
+        yield _counter(
             "tidings_notification_deliveries",
             "Notification delivery attempts by subscriber kind and result",
-            labels=["kind", "result"],
+            deliveries.counts(),
+            ["kind", "result"],
         )
         by_kind = Histograms()
-        for (kind, result), count in self.deliveries.counts():
-            deliveries.add_metric([kind, result], count)
-        by_kind.add(((labels[0],), figures) for labels, figures in self.deliveries.figures.items())
-        yield deliveries
+        by_kind.add(((labels[0],), figures) for labels, figures in deliveries.figures.items())
         yield by_kind.family(
             "tidings_notification_delivery_duration_seconds",
             "Time one delivery attempt took, by subscriber kind",
             ["kind"],
         )
+
+
+def _counter(
+    name: str, documentation: str, counts: Iterable[tuple[Labels, float]], label_names: list[str]
+) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=label_names)
+    for labels, count in counts:
+        family.add_metric(list(labels), count)
+    return family
 
 
 def _backlog_families(reading: BacklogReading) -> Iterator[Metric]:
@@ -288,10 +311,20 @@ class Backlog:
         self._queues.keep((project, queue), None)
 
     async def refresh(self) -> None:
+        """Read the backlog again, unless it was read less than ``interval`` ago. A store that
+        cannot be read leaves no reading, so the scrape shows the other figures without the
+        backlog's rather than failing."""
         now = self.clock()
         if now - self._refreshed < self.interval:
             return
         self._refreshed = now
+        try:
+            self.reading = await self._read(now)
+        except errors.StorageUnavailable as exc:
+            log.warning("the backlog could not be read: %s", exc)
+            self.reading = None
+
+    async def _read(self, now: float) -> BacklogReading:
         totals = dict.fromkeys(STATES, 0)
         oldest = now
         for project, queue in self._queues:
@@ -303,7 +336,7 @@ class Backlog:
                 totals[state] += getattr(stats, state)
             if stats.oldest is not None:
                 oldest = min(oldest, stats.oldest.created)
-        self.reading = BacklogReading(totals, now - oldest, len(self._queues), time.time())
+        return BacklogReading(totals, now - oldest, len(self._queues), time.time())
 
 
 @contextlib.contextmanager

@@ -1,13 +1,14 @@
-"""One wrapper that puts every call of the Storage contract in a span, for every driver."""
+"""Every call of the Storage contract, for every driver: timed for the metrics, and (tracing
+on, see ``tracing``) in a span of its own."""
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from opentelemetry.trace import SpanKind, Tracer
-
+from tidings import errors
 from tidings.storage.base import Storage
 
 CALLS = frozenset(
@@ -15,59 +16,56 @@ CALLS = frozenset(
     for name, value in vars(Storage).items()
     if not name.startswith("_") and inspect.iscoroutinefunction(value)
 )
-"""The contract's coroutine methods: these are traced; anything else passes through."""
+"""The contract's coroutine methods: these are wrapped; anything else passes through."""
+
+Call = Callable[..., Awaitable[Any]]
+Around = Callable[[str, Call], Call]
+"""Given a contract call's name and the driver's method, what to call in its place."""
 
 
-def traced(storage: Storage, tracer: Tracer, system: str) -> Storage:
-    """``storage`` with each contract call in a client span named ``storage.<method>``,
-    carrying ``db.system.name`` (the URL scheme), the project and the queue."""
-    return cast(Storage, _TracedStorage(storage, tracer, system))
+def each_call(storage: Storage, around: Around) -> Storage:
+    """``storage`` with each contract call replaced by ``around(name, method)``."""
+    return cast(Storage, _EachCall(storage, around))
 
 
-class _TracedStorage:
-    def __init__(self, inner: Storage, tracer: Tracer, system: str) -> None:
+class _EachCall:
+    def __init__(self, inner: Storage, around: Around) -> None:
         self._inner = inner
-        self._tracer = tracer
-        self._system = system
+        self._around = around
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
         if name in CALLS:
-            value = self._wrap(name, value)
+            value = self._around(name, value)
             setattr(self, name, value)  # wrap once; later lookups find it directly
         return value
 
-    def _wrap(
-        self, name: str, method: Callable[..., Awaitable[Any]]
-    ) -> Callable[..., Awaitable[Any]]:
-        where = _argument_positions(getattr(Storage, name))
-        span_name = f"storage.{name}"
 
+def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Storage:
+    """``storage`` with each call's name, result and seconds given to ``observe`` once the
+    call returns or raises (a cancelled call, a long poll whose caller left, is not)."""
+
+    def around(name: str, method: Call) -> Call:
         async def call(*args: Any, **kwargs: Any) -> Any:
-            attributes = {"db.system.name": self._system, "db.operation.name": name}
-            for attribute, (position, keyword) in where.items():
-                value = args[position] if position < len(args) else kwargs.get(keyword)
-                if value is not None:
-                    attributes[attribute] = value
-            with self._tracer.start_as_current_span(
-                span_name, kind=SpanKind.CLIENT, attributes=attributes
-            ):
-                return await method(*args, **kwargs)
+            started = time.perf_counter()
+            try:
+                answer = await method(*args, **kwargs)
+            except Exception as exc:
+                observe(name, result_of(exc), time.perf_counter() - started)
+                raise
+            observe(name, "ok", time.perf_counter() - started)
+            return answer
 
         return call
 
+    return each_call(storage, around)
 
-def _argument_positions(method: Callable[..., Any]) -> dict[str, tuple[int, str]]:
-    """Where a contract method takes its project and queue: span attribute to (position
-    among the arguments after ``self``, keyword)."""
-    names = list(inspect.signature(method).parameters)[1:]
-    found = {}
-    for attribute, keywords in (
-        ("tidings.project", ("project",)),
-        ("tidings.queue", ("queue", "name")),
-    ):
-        for keyword in keywords:
-            if keyword in names:
-                found[attribute] = (names.index(keyword), keyword)
-                break
-    return found
+
+def result_of(exc: Exception) -> str:
+    """``unavailable``: the store could not be reached or refused to work; ``refused``: it
+    answered no (no such message, an expired claim); ``error``: anything else."""
+    if isinstance(exc, errors.StorageUnavailable):
+        return "unavailable"
+    if isinstance(exc, errors.TidingsError):
+        return "refused"
+    return "error"

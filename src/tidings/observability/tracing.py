@@ -6,7 +6,10 @@ Imported only when tracing is on (``observability.tracing = true``), so a server
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -17,6 +20,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import Scope
 
 from tidings.config import ObservabilitySettings
+from tidings.observability.storage import Call, each_call
+from tidings.storage.base import Storage
 
 PROPAGATED = (b"traceparent", b"tracestate")
 
@@ -57,6 +62,45 @@ class Tracing:
             attributes["tidings.queue"] = queue
         return self.tracer.start_as_current_span(name, attributes=attributes)
 
+    def traced(self, storage: Storage, system: str) -> Storage:
+        """``storage`` with each contract call in a client span named ``storage.<method>``,
+        carrying ``db.system.name`` (the URL scheme), the project and the queue."""
+
+        def around(name: str, method: Call) -> Call:
+            where = _argument_positions(getattr(Storage, name))
+            span_name = f"storage.{name}"
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                attributes = {"db.system.name": system, "db.operation.name": name}
+                for attribute, (position, keyword) in where.items():
+                    value = args[position] if position < len(args) else kwargs.get(keyword)
+                    if value is not None:
+                        attributes[attribute] = value
+                with self.tracer.start_as_current_span(
+                    span_name, kind=SpanKind.CLIENT, attributes=attributes
+                ):
+                    return await method(*args, **kwargs)
+
+            return call
+
+        return each_call(storage, around)
+
     def shutdown(self) -> None:
         """Export what is buffered and stop."""
         self.provider.shutdown()
+
+
+def _argument_positions(method: Callable[..., Any]) -> dict[str, tuple[int, str]]:
+    """Where a contract method takes its project and queue: span attribute to (position
+    among the arguments after ``self``, keyword)."""
+    names = list(inspect.signature(method).parameters)[1:]
+    found = {}
+    for attribute, keywords in (
+        ("tidings.project", ("project",)),
+        ("tidings.queue", ("queue", "name")),
+    ):
+        for keyword in keywords:
+            if keyword in names:
+                found[attribute] = (names.index(keyword), keyword)
+                break
+    return found
