@@ -29,9 +29,13 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample, 0 when there is none."""
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
 def requests_of(text: str, operation: str, status: str) -> float:
-    labels = (("operation", operation), ("status", status))
-    return samples(text).get(("tidings_requests_total", labels), 0.0)
+    return sample(text, "tidings_requests_total", operation=operation, status=status)
 
 
 async def test_requests_are_counted_by_operation_and_status() -> None:
@@ -59,8 +63,7 @@ async def test_requests_are_counted_by_operation_and_status() -> None:
 
 
 def storage_calls_of(text: str, call: str, result: str) -> float:
-    labels = (("call", call), ("result", result))
-    return samples(text).get(("tidings_storage_call_duration_seconds_count", labels), 0.0)
+    return sample(text, "tidings_storage_call_duration_seconds_count", call=call, result=result)
 
 
 async def test_storage_calls_are_timed_by_call_and_result() -> None:
@@ -80,10 +83,12 @@ async def test_storage_calls_are_timed_by_call_and_result() -> None:
     assert storage_calls_of(text, "messages_post_in_context", "ok") == 2
     assert storage_calls_of(text, "claim_create", "ok") == 1
     assert storage_calls_of(text, "message_delete", "refused") == 1
-    seconds = samples(text)[
+    seconds = sample(
+        text,
         "tidings_storage_call_duration_seconds_sum",
-        (("call", "messages_post_in_context"), ("result", "ok")),
-    ]
+        call="messages_post_in_context",
+        result="ok",
+    )
     assert 0 < seconds < 1
 
 
@@ -165,8 +170,7 @@ def queues_created(text: str) -> float:
 
 
 def deliveries_of(text: str, kind: str, result: str) -> float:
-    labels = (("kind", kind), ("result", result))
-    return samples(text).get(("tidings_notification_deliveries_total", labels), 0.0)
+    return sample(text, "tidings_notification_deliveries_total", kind=kind, result=result)
 
 
 async def test_notification_deliveries_are_counted_by_kind_and_result(clock: FakeClock) -> None:
