@@ -42,10 +42,10 @@ from tidings.storage.sqlite_batch import (
     BatchedConnection,
     Checkpointer,
     WriterLock,
-    database_path,
     set_up_database,
     writer_lock_path,
 )
+from tidings.storage.url_options import database_path
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")

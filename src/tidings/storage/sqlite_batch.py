@@ -167,17 +167,6 @@ def writer_lock_path(database: str) -> str:
     return f"{database}-writer"
 
 
-def database_path(url: str) -> str:
-    """The file (or ``:memory:``) a ``sqlite:///`` URL names; ValueError for any other URL,
-    and for one with a query, which would otherwise become part of the file's name."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix:
-        raise ValueError("SQLite URLs look like sqlite:///path/to/file.db or sqlite:///:memory:")
-    if "?" in url:
-        raise ValueError(f"SQLite URLs take no parameter; got {url[url.index('?') :]!r}")
-    return url[len(prefix) :]
-
-
 def set_up_database(db: sqlite3.Connection, path: str, schema: str) -> None:
     """Switch the file to WAL and run ``schema``, one process at a time.
 

@@ -18,7 +18,8 @@ import orjson
 from tidings import errors
 from tidings.models import Flavor, Pool
 from tidings.storage.catalog import Catalog
-from tidings.storage.sqlite_batch import database_path, set_up_database
+from tidings.storage.sqlite_batch import set_up_database
+from tidings.storage.url_options import database_path
 
 T = TypeVar("T")
 

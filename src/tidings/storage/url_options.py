@@ -1,4 +1,6 @@
-"""Options of a storage URL's query that are the driver's own, not the server's."""
+"""What the drivers read from their storage URLs, each in one place for a driver and its pool
+catalog (or for two drivers): the SQLite file, and the query's options that are the driver's
+own, not the server's."""
 
 from __future__ import annotations
 
@@ -21,3 +23,14 @@ def pool_size(query: Sequence[tuple[str, str]], default: int) -> int:
             f"{POOL_SIZES.stop - 1}; got {', '.join(sizes)!r}"
         )
     return int(size)
+
+
+def database_path(url: str) -> str:
+    """The file (or ``:memory:``) a ``sqlite:///`` URL names; ValueError for any other URL,
+    and for one with a query, which would otherwise become part of the file's name."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix:
+        raise ValueError("SQLite URLs look like sqlite:///path/to/file.db or sqlite:///:memory:")
+    if "?" in url:
+        raise ValueError(f"SQLite URLs take no parameter; got {url[url.index('?') :]!r}")
+    return url[len(prefix) :]
