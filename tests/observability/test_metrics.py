@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ServerProcess, caller_headers, eventually
+from tests.conftest import ServerProcess, caller_headers, eventually, opened
 from tests.notify.conftest import post, serving, subscribe
 from tests.notify.receivers import Receiver
 from tests.observability.conftest import serve
@@ -18,6 +19,8 @@ from tidings.clock import FakeClock
 from tidings.config import Settings, StorageSettings
 from tidings.observability import Instruments
 from tidings.observability.metrics import SHARE_INTERVAL, Metrics
+from tidings.observability.storage import timed
+from tidings.storage.base import storage_from_url
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -90,6 +93,25 @@ async def test_storage_calls_are_timed_by_call_and_result() -> None:
         result="ok",
     )
     assert 0 < seconds < 1
+
+
+async def test_a_long_poll_whose_caller_left_is_not_counted() -> None:
+    # Given a store whose calls are timed, and two waits for a post: one that ends by itself
+    # and one cancelled while it waits, as when a long poll's client disconnects
+    metrics = Metrics()
+    storage = timed(storage_from_url("sqlite:///:memory:"), metrics.observe_storage_call)
+    async with opened(storage):
+        await storage.watch("project-a", "q", 0.01)  # its first wait may end at once: a hint
+        waiting = asyncio.create_task(storage.watch("project-a", "q", 10.0))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+    # Then only the wait that ended is counted
+    text = (await metrics.exposition())[0].decode()
+    assert storage_calls_of(text, "watch", "ok") == 1
+    assert storage_calls_of(text, "watch", "error") == 0
 
 
 async def test_a_store_that_cannot_be_reached_shows_as_unavailable(tmp_path: Path) -> None:
