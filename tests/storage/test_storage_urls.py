@@ -131,8 +131,13 @@ def test_a_parameter_the_driver_would_ignore_is_refused(query: str) -> None:
 @pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
 @pytest.mark.parametrize("parameter", ["ca_file", "cert_file", "key_file"])
 def test_a_tls_file_without_tls_is_refused(scheme: str, parameter: str) -> None:
-    with pytest.raises(ValueError, match=f"{parameter} is for TLS: it needs a rediss:// or"):
+    with pytest.raises(ValueError, match=f"{parameter} is for TLS: use a rediss:// or"):
         storage_from_url(f"{scheme}://127.0.0.1:7000?{parameter}=/etc/ssl/file.pem")
+
+
+def test_tls_files_without_tls_are_named_together() -> None:
+    with pytest.raises(ValueError, match="ca_file and cert_file are for TLS: use a rediss"):
+        storage_from_url("redis://127.0.0.1:7000?cert_file=/etc/c.pem&ca_file=/etc/ca.pem")
 
 
 def test_a_key_file_without_its_certificate_is_refused() -> None:

@@ -3,7 +3,7 @@ their latency by call and result, notification deliveries, and the backlog.
 
 Label values are bounded: ``operation`` is a name from the operation table (or ``other``),
 ``status`` an HTTP status, ``call`` a method of the storage contract, ``result`` one of
-three outcomes, ``state`` one of four message states. No label names a queue.
+four outcomes, ``state`` one of four message states. No label names a queue.
 
 A request's figures are plain numbers this process keeps: recording one adds 1 to the count
 of its latency's bucket and its time to a sum. They become Prometheus families only when
@@ -225,8 +225,9 @@ class Figures:
         )
         yield self.histograms["storage_calls"].family(
             "tidings_storage_call_duration_seconds",
-            "Time a call of the storage driver took, by call and result (ok; unavailable: the"
-            " store could not be reached or refused to work; error: any other failure)",
+            "Time a call of the storage driver took, by call and result (ok; refused: the store"
+            " answered no, as to a message that is not there; unavailable: it could not be"
+            " reached or would not work; error: any other failure)",
             ["call", "result"],
         )
         yield from self._delivery_families()

@@ -51,7 +51,7 @@ def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Stora
             try:
                 answer = await method(*args, **kwargs)
             except Exception as exc:
-                observe(name, result_of(exc), time.perf_counter() - started)
+                observe(name, _result_of(exc), time.perf_counter() - started)
                 raise
             observe(name, "ok", time.perf_counter() - started)
             return answer
@@ -61,9 +61,9 @@ def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Stora
     return each_call(storage, around)
 
 
-def result_of(exc: Exception) -> str:
-    """``unavailable``: the store could not be reached or refused to work; ``refused``: it
-    answered no (no such message, an expired claim); ``error``: anything else."""
+def _result_of(exc: Exception) -> str:
+    """``refused``: the store answered no (no such message, an expired claim);
+    ``unavailable``: it could not be reached or would not work; ``error``: anything else."""
     if isinstance(exc, errors.StorageUnavailable):
         return "unavailable"
     if isinstance(exc, errors.TidingsError):

@@ -266,9 +266,12 @@ def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool
             "Redis URLs take no parameter but pool_size, ca_file, cert_file and key_file;"
             f" got {', '.join(unknown)}"
         )
-    for name in sorted(names & set(TLS_PARAMETERS)):
-        if not tls:
-            raise ValueError(f"{name} is for TLS: it needs a rediss:// or rediss+cluster:// URL")
+    tls_only = sorted(names.intersection(TLS_PARAMETERS))
+    if tls_only and not tls:
+        verb = "is" if len(tls_only) == 1 else "are"
+        raise ValueError(
+            f"{' and '.join(tls_only)} {verb} for TLS: use a rediss:// or rediss+cluster:// URL"
+        )
     if "key_file" in names and "cert_file" not in names:
         raise ValueError("key_file is the key of cert_file: give cert_file too")
 
