@@ -176,15 +176,17 @@ def test_workers_share_their_counts(tmp_path: Path) -> None:
                 answer = http.put("/v2/queues/shared", headers={"Connection": "close"})
                 workers.add(answer.headers["X-OpenStack-Request-Id"][: len("req-") + 18])
                 sent += 1
-            # Then any worker reports the sum of both, once the other has shared its figures
+            # Then any worker reports the sum of both, once the other has shared its figures:
+            # the requests, and the storage calls they made
             deadline = time.monotonic() + 10 * SHARE_INTERVAL
-            while (created := queues_created(http.get("/metrics").text)) < sent:
+            while (created := queues_created(text := http.get("/metrics").text)) < sent:
                 assert time.monotonic() < deadline, f"{created} of {sent} requests reported"
                 time.sleep(SHARE_INTERVAL / 10)
     finally:
         server.stop()
 
     assert created == sent
+    assert storage_calls_of(text, "queue_create", "ok") == sent
 
 
 def queues_created(text: str) -> float:
