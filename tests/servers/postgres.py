@@ -42,6 +42,12 @@ SETTINGS = {
 }
 DURABLE_SETTINGS = SETTINGS | {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 """What an operator runs (the defaults): a commit is on disk before it is acknowledged."""
+CERTIFIED_ROLE = "certified"
+CERTIFIED_RULES = (
+    f"hostssl all {CERTIFIED_ROLE} 127.0.0.1/32 trust clientcert=verify-ca\n"
+    f"host all {CERTIFIED_ROLE} 127.0.0.1/32 reject\n"
+)
+"""pg_hba.conf's rules for ``CERTIFIED_ROLE`` on a server with TLS."""
 STATISTICS_COUNTED = 20.0
 """Seconds within which PostgreSQL's statistics count the rows other connections wrote (an
 idle connection reports them within 10)."""
@@ -131,7 +137,9 @@ class PostgresServer:
     durable: bool = False
     tls: Certificate | None = None
     """With a certificate, the server also speaks TLS (``sslmode=verify-full`` with
-    ``sslrootcert`` naming the certificate)."""
+    ``sslrootcert`` naming the certificate), and the role ``CERTIFIED_ROLE`` may log in only
+    over TLS with a client certificate that the certificate signed (``sslcert``, ``sslkey``:
+    the certificate itself does)."""
 
     @classmethod
     def create(cls) -> PostgresServer:
@@ -207,7 +215,8 @@ class PostgresServer:
 
     def _tls_settings(self) -> dict[str, str]:
         """The certificate and key copied where the server's user may read them, the key
-        readable by that user alone, as PostgreSQL demands."""
+        readable by that user alone, as PostgreSQL demands; the certificate is also the
+        authority of client certificates, which ``CERTIFIED_ROLE`` must show."""
         if self.tls is None:
             return {}
         certificate, key = self.root / "server.crt", self.root / "server.key"
@@ -217,7 +226,15 @@ class PostgresServer:
         if os.geteuid() == 0:
             for path in (certificate, key):
                 shutil.chown(path, SYSTEM_USER, SYSTEM_USER)
-        return {"ssl": "on", "ssl_cert_file": str(certificate), "ssl_key_file": str(key)}
+        rules = self.data / "pg_hba.conf"
+        if CERTIFIED_RULES not in rules.read_text():  # the first rule a connection matches wins
+            rules.write_text(CERTIFIED_RULES + rules.read_text())
+        return {
+            "ssl": "on",
+            "ssl_cert_file": str(certificate),
+            "ssl_key_file": str(key),
+            "ssl_ca_file": str(certificate),
+        }
 
     def stop(self, mode: str = "fast") -> None:
         """``fast`` shuts down cleanly; ``immediate`` is a crash (recovery at the next start)."""

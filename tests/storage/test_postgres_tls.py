@@ -1,7 +1,9 @@
 """The PostgreSQL driver over TLS: the URL's ``sslmode`` and ``sslrootcert`` go to asyncpg, so
 every connection the driver makes (its two pools and the one that listens for posts) checks
-the server's certificate and host name. A private cluster with a certificate made for the
-test; ``pg_stat_ssl`` shows which connections use TLS."""
+the server's certificate and host name, and ``sslcert`` and ``sslkey`` show the client's own
+to a server that asks for it. A private cluster with a certificate made for the test, and a
+role that must show a certificate it signed; ``pg_stat_ssl`` shows which connections use TLS,
+and with which client certificate."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from tests.conftest import opened
 from tests.messages import PRODUCER, new
 from tests.servers.certificates import Certificate
-from tests.servers.postgres import PostgresServer, start_private_postgres
+from tests.servers.postgres import CERTIFIED_ROLE, PostgresServer, start_private_postgres
 from tidings import errors
 from tidings.models import MessageFilter
 from tidings.storage.base import storage_from_url
@@ -26,12 +28,17 @@ CONNECTIONS_BY_TLS = """
 SELECT s.ssl, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
 WHERE a.application_name = 'tidings-tls' GROUP BY s.ssl
 """
+CLIENT_CERTIFICATES = """
+SELECT s.client_dn, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+WHERE a.application_name = 'tidings-tls' GROUP BY s.client_dn
+"""
 
 
 @pytest.fixture(scope="module")
 def tls_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     server = start_private_postgres(tls=Certificate.create(tmp_path_factory.mktemp("pg-tls")))
     try:
+        server.execute(f"CREATE ROLE {CERTIFIED_ROLE} LOGIN SUPERUSER")
         yield server
     finally:
         server.remove()
@@ -76,6 +83,58 @@ async def test_a_server_whose_certificate_is_not_trusted_is_unavailable(
 ) -> None:
     stranger = Certificate.create(tmp_path)
     storage = storage_from_url(tls_url(tls_postgres, "postgres", stranger.certificate))
+
+    with pytest.raises(errors.StorageUnavailable):
+        await storage.open()
+    await storage.close()
+
+
+def certified_url(server: PostgresServer, database: str, certificate: Certificate) -> str:
+    assert server.tls is not None
+    url = tls_url(server, database, server.tls.certificate)
+    url = url.replace("postgresql://postgres@", f"postgresql://{CERTIFIED_ROLE}@")
+    return f"{url}&sslcert={certificate.certificate}&sslkey={certificate.key}"
+
+
+async def test_a_role_that_must_show_a_client_certificate_logs_in_with_it(
+    tls_postgres: PostgresServer,
+) -> None:
+    assert tls_postgres.tls is not None
+    with tls_postgres.new_database() as plain_url:
+        database = plain_url.rsplit("/", 1)[1]
+        url = certified_url(tls_postgres, database, tls_postgres.tls)
+        watcher, poster = storage_from_url(url), storage_from_url(url)
+        async with opened(watcher), opened(poster):
+            waiting = asyncio.create_task(watcher.watch(PROJECT, "q", 10.0))
+            await asyncio.sleep(0.5)  # listening by now
+            await poster.messages_post(PROJECT, "q", new("signed"), NOW)
+            woken = await asyncio.wait_for(waiting, 5.0)
+            page, _ = await poster.messages_list(
+                PROJECT, "q", MessageFilter(PRODUCER, echo=True), NOW
+            )
+            admin = await asyncpg.connect(plain_url)
+            try:
+                by_certificate = dict(await admin.fetch(CLIENT_CERTIFICATES))
+            finally:
+                await admin.close()
+
+    assert woken is True
+    assert [message.body for message in page] == ["signed"]
+    assert list(by_certificate) == ["/CN=127.0.0.1"]
+    assert by_certificate["/CN=127.0.0.1"] >= 3  # both drivers' pools and the listener
+
+
+@pytest.mark.parametrize("certificate", ["none", "a stranger's"])
+async def test_the_role_without_a_certificate_the_server_signed_is_unavailable(
+    tls_postgres: PostgresServer, tmp_path: Path, certificate: str
+) -> None:
+    assert tls_postgres.tls is not None
+    url = tls_url(tls_postgres, "postgres", tls_postgres.tls.certificate)
+    url = url.replace("postgresql://postgres@", f"postgresql://{CERTIFIED_ROLE}@")
+    if certificate != "none":
+        stranger = Certificate.create(tmp_path)
+        url += f"&sslcert={stranger.certificate}&sslkey={stranger.key}"
+    storage = storage_from_url(url)
 
     with pytest.raises(errors.StorageUnavailable):
         await storage.open()

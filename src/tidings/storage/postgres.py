@@ -110,6 +110,8 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # CannotConnectNow, AdminShutdown, ...
     asyncpg.exceptions.InsufficientResourcesError,  # TooManyConnections, DiskFull, ...
     asyncpg.exceptions.TransactionRollbackError,  # still deadlocking after ATTEMPTS tries
+    # the login refused: a wrong password, a role that is gone, no client certificate
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
 )
 RETRIED = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 UNSTORABLE = (
