@@ -25,12 +25,8 @@ from tidings.storage.base import storage_from_url
 PROJECT = "project-a"
 NOW = 1_700_000_000.0
 CONNECTIONS_BY_TLS = """
-SELECT s.ssl, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
-WHERE a.application_name = 'tidings-tls' GROUP BY s.ssl
-"""
-CLIENT_CERTIFICATES = """
-SELECT s.client_dn, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
-WHERE a.application_name = 'tidings-tls' GROUP BY s.client_dn
+SELECT s.ssl, s.client_dn, count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+WHERE a.application_name = 'tidings-tls' GROUP BY s.ssl, s.client_dn
 """
 
 
@@ -51,10 +47,30 @@ def tls_url(server: PostgresServer, database: str, root: Path) -> str:
     )
 
 
-async def test_every_connection_of_the_driver_uses_tls(tls_postgres: PostgresServer) -> None:
+def certified_url(server: PostgresServer, database: str, certificate: Certificate | None) -> str:
+    """As ``CERTIFIED_ROLE``, trusting the server's certificate, showing ``certificate``."""
+    assert server.tls is not None
+    url = tls_url(server, database, server.tls.certificate)
+    url = url.replace("postgresql://postgres@", f"postgresql://{CERTIFIED_ROLE}@")
+    if certificate is None:
+        return url
+    return f"{url}&sslcert={certificate.certificate}&sslkey={certificate.key}"
+
+
+@pytest.mark.parametrize(
+    ("role", "client_dn"), [("postgres", None), (CERTIFIED_ROLE, "/CN=127.0.0.1")]
+)
+async def test_every_connection_of_the_driver_uses_tls(
+    tls_postgres: PostgresServer, role: str, client_dn: str | None
+) -> None:
+    """As the superuser, with the server's certificate only; as the role that must show a
+    client certificate, with ``sslcert`` and ``sslkey`` too."""
     assert tls_postgres.tls is not None
     with tls_postgres.new_database() as plain_url:
-        url = tls_url(tls_postgres, plain_url.rsplit("/", 1)[1], tls_postgres.tls.certificate)
+        database = plain_url.rsplit("/", 1)[1]
+        url = tls_url(tls_postgres, database, tls_postgres.tls.certificate)
+        if role == CERTIFIED_ROLE:
+            url = certified_url(tls_postgres, database, tls_postgres.tls)
         watcher, poster = storage_from_url(url), storage_from_url(url)
         async with opened(watcher), opened(poster):
             waiting = asyncio.create_task(watcher.watch(PROJECT, "q", 10.0))
@@ -66,7 +82,10 @@ async def test_every_connection_of_the_driver_uses_tls(tls_postgres: PostgresSer
             claim = await poster.claim_create(PROJECT, "q", 60, 60, 10, NOW)
             admin = await asyncpg.connect(plain_url)
             try:
-                by_tls = dict(await admin.fetch(CONNECTIONS_BY_TLS))
+                connections = {
+                    (row["ssl"], row["client_dn"]): row["count"]
+                    for row in await admin.fetch(CONNECTIONS_BY_TLS)
+                }
             finally:
                 await admin.close()
 
@@ -74,8 +93,9 @@ async def test_every_connection_of_the_driver_uses_tls(tls_postgres: PostgresSer
     assert [message.body for message in page] == ["sealed"]
     assert claim is not None
     assert [message.id for message in claim.messages] == [posted]
-    assert by_tls.get(False, 0) == 0
-    assert by_tls[True] >= 3  # a pool of each driver, and the watcher's listening connection
+    assert list(connections) == [(True, client_dn)]
+    # a pool of each driver, and the watcher's listening connection
+    assert connections[True, client_dn] >= 3
 
 
 async def test_a_server_whose_certificate_is_not_trusted_is_unavailable(
@@ -89,52 +109,12 @@ async def test_a_server_whose_certificate_is_not_trusted_is_unavailable(
     await storage.close()
 
 
-def certified_url(server: PostgresServer, database: str, certificate: Certificate) -> str:
-    assert server.tls is not None
-    url = tls_url(server, database, server.tls.certificate)
-    url = url.replace("postgresql://postgres@", f"postgresql://{CERTIFIED_ROLE}@")
-    return f"{url}&sslcert={certificate.certificate}&sslkey={certificate.key}"
-
-
-async def test_a_role_that_must_show_a_client_certificate_logs_in_with_it(
-    tls_postgres: PostgresServer,
-) -> None:
-    assert tls_postgres.tls is not None
-    with tls_postgres.new_database() as plain_url:
-        database = plain_url.rsplit("/", 1)[1]
-        url = certified_url(tls_postgres, database, tls_postgres.tls)
-        watcher, poster = storage_from_url(url), storage_from_url(url)
-        async with opened(watcher), opened(poster):
-            waiting = asyncio.create_task(watcher.watch(PROJECT, "q", 10.0))
-            await asyncio.sleep(0.5)  # listening by now
-            await poster.messages_post(PROJECT, "q", new("signed"), NOW)
-            woken = await asyncio.wait_for(waiting, 5.0)
-            page, _ = await poster.messages_list(
-                PROJECT, "q", MessageFilter(PRODUCER, echo=True), NOW
-            )
-            admin = await asyncpg.connect(plain_url)
-            try:
-                by_certificate = dict(await admin.fetch(CLIENT_CERTIFICATES))
-            finally:
-                await admin.close()
-
-    assert woken is True
-    assert [message.body for message in page] == ["signed"]
-    assert list(by_certificate) == ["/CN=127.0.0.1"]
-    assert by_certificate["/CN=127.0.0.1"] >= 3  # both drivers' pools and the listener
-
-
 @pytest.mark.parametrize("certificate", ["none", "a stranger's"])
 async def test_the_role_without_a_certificate_the_server_signed_is_unavailable(
     tls_postgres: PostgresServer, tmp_path: Path, certificate: str
 ) -> None:
-    assert tls_postgres.tls is not None
-    url = tls_url(tls_postgres, "postgres", tls_postgres.tls.certificate)
-    url = url.replace("postgresql://postgres@", f"postgresql://{CERTIFIED_ROLE}@")
-    if certificate != "none":
-        stranger = Certificate.create(tmp_path)
-        url += f"&sslcert={stranger.certificate}&sslkey={stranger.key}"
-    storage = storage_from_url(url)
+    shown = None if certificate == "none" else Certificate.create(tmp_path)
+    storage = storage_from_url(certified_url(tls_postgres, "postgres", shown))
 
     with pytest.raises(errors.StorageUnavailable):
         await storage.open()
