@@ -170,6 +170,7 @@ OUTAGES = (
     redis.exceptions.TryAgainError,
     redis.exceptions.OutOfMemoryError,
     redis.exceptions.ReadOnlyError,
+    redis.exceptions.NoPermissionError,  # an ACL user that may not run the driver's commands
     TimeoutError,  # the DEADLINE
     OSError,
 )
