@@ -140,6 +140,11 @@ def test_tls_files_without_tls_are_named_together() -> None:
         storage_from_url("redis://127.0.0.1:7000?cert_file=/etc/c.pem&ca_file=/etc/ca.pem")
 
 
+def test_a_tls_file_given_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="ca_file must be given once"):
+        storage_from_url("rediss://127.0.0.1:7000?ca_file=/etc/a.pem&ca_file=/etc/b.pem")
+
+
 def test_a_key_file_without_its_certificate_is_refused() -> None:
     with pytest.raises(ValueError, match="key_file is the key of cert_file: give cert_file too"):
         storage_from_url("rediss://127.0.0.1:7000?key_file=/etc/tidings/client.key")

@@ -212,6 +212,11 @@ class Address:
             "ssl_keyfile": self.key_file,
         }
 
+    def client_tls_options(self) -> dict[str, Any]:
+        """``tls_options`` for a client that makes its own connections (a cluster's, the
+        pub/sub one), which must also be told to use TLS at all."""
+        return {"ssl": self.tls, **self.tls_options()}
+
 
 def parse_url(url: str) -> Address:
     """``redis://[[user]:password@]host[:port][/db][?pool_size=N]`` or
@@ -273,6 +278,10 @@ def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool
         raise ValueError(
             f"{' and '.join(tls_only)} {verb} for TLS: use a rediss:// or rediss+cluster:// URL"
         )
+    given = collections.Counter(name for name, _ in query)
+    repeated = sorted(name for name in tls_only if given[name] > 1)
+    if repeated:
+        raise ValueError(f"{' and '.join(repeated)} must be given once")
     if "key_file" in names and "cert_file" not in names:
         raise ValueError("key_file is the key of cert_file: give cert_file too")
 
@@ -468,8 +477,7 @@ def _connect(address: Address) -> Client:
             socket_connect_timeout=TIMEOUT,
             retry=retry,
             max_connections=CLUSTER_CONNECTIONS,
-            ssl=address.tls,
-            **address.tls_options(),
+            **address.client_tls_options(),
         )
     [(host, port)] = address.nodes
     pool = BlockingConnectionPool(
@@ -1169,8 +1177,7 @@ class _Published:
             socket_connect_timeout=TIMEOUT,
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
-            ssl=self._address.tls,
-            **self._address.tls_options(),
+            **self._address.client_tls_options(),
         )
         self._pubsub = self._client.pubsub()
         with _translated():
