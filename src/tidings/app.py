@@ -34,8 +34,8 @@ def build_app(
 ) -> Starlette:
     instruments = instruments or Instruments.from_settings(settings.observability)
     url = settings.storage.url
-    router = pooled_from_url(url, settings.storage.catalog_refresh)
-    storage = instruments.attach(router, url, clock)
+    storage = pooled_from_url(url, settings.storage.catalog_refresh, instruments.watch)
+    instruments.read_backlog(storage, clock)
     cipher = BodyCipher(settings.encryption.key)
     service = Service(
         storage,
@@ -44,7 +44,7 @@ def build_app(
         cipher,
         settings.signed_url.secret_key,
         settings.notification,
-        pools=PoolService(router, settings.limits),
+        pools=PoolService(storage, settings.limits),
     )
     notifier = Notifier(
         storage,

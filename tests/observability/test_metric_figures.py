@@ -43,7 +43,7 @@ async def test_the_exposition_reads_as_the_prometheus_clients_own() -> None:
     storage_calls = Histogram(
         "tidings_storage_call_duration_seconds",
         "",
-        ["call", "result"],
+        ["call", "result", "pool"],
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
@@ -52,10 +52,13 @@ async def test_the_exposition_reads_as_the_prometheus_clients_own() -> None:
             metrics.observe(operation, status, seconds)
             counter.labels(operation, str(status)).inc()
             histogram.labels(operation, str(status)).observe(seconds)
-    for call, result in (("messages_post_in_context", "ok"), ("message_get", "unavailable")):
+    for call, result, pool in (
+        ("messages_post_in_context", "ok", ""),
+        ("message_get", "unavailable", "blue"),
+    ):
         for seconds in LATENCIES:
-            metrics.observe_storage_call(call, result, seconds)
-            storage_calls.labels(call, result).observe(seconds)
+            metrics.observe_storage_call(call, result, seconds, pool)
+            storage_calls.labels(call, result, pool).observe(seconds)
 
     # When both are exposed
     ours = samples((await metrics.exposition())[0].decode())
@@ -97,7 +100,7 @@ async def test_a_scrape_adds_the_figures_the_other_processes_shared(shared: Path
     for _ in range(3):
         other.observe("queue_create", 201, 0.001)
         other.observe_delivery("webhook", "delivered", 0.01)
-        other.observe_storage_call("queue_create", "ok", 0.0002)
+        other.observe_storage_call("queue_create", "ok", 0.0002, "")
     await shared_once(scraped)
     await shared_once(other)
     scraped.observe("queue_create", 201, 0.001)
@@ -114,7 +117,7 @@ async def test_a_scrape_adds_the_figures_the_other_processes_shared(shared: Path
     assert (
         found["tidings_notification_delivery_duration_seconds_count", (("kind", "webhook"),)] == 3
     )
-    created = (("call", "queue_create"), ("result", "ok"))
+    created = (("call", "queue_create"), ("pool", ""), ("result", "ok"))
     assert found["tidings_storage_call_duration_seconds_count", created] == 3
 
 

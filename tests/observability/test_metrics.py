@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -62,8 +63,10 @@ async def test_requests_are_counted_by_operation_and_status() -> None:
     assert sample(response.text, count, operation="message_post", status="201") == 2
 
 
-def storage_calls_of(text: str, call: str, result: str) -> float:
-    return sample(text, "tidings_storage_call_duration_seconds_count", call=call, result=result)
+def storage_calls_of(text: str, call: str, result: str, pool: str = "") -> float:
+    """How many calls the histogram counted (``pool`` empty: the default storage's)."""
+    count = "tidings_storage_call_duration_seconds_count"
+    return sample(text, count, call=call, result=result, pool=pool)
 
 
 async def test_storage_calls_are_timed_by_call_and_result() -> None:
@@ -88,6 +91,7 @@ async def test_storage_calls_are_timed_by_call_and_result() -> None:
         "tidings_storage_call_duration_seconds_sum",
         call="messages_post_in_context",
         result="ok",
+        pool="",
     )
     assert 0 < seconds < 1
 
@@ -96,7 +100,9 @@ async def test_a_long_poll_whose_caller_left_is_not_counted() -> None:
     # Given a store whose calls are timed, and two waits for a post: one that ends by itself
     # and one cancelled while it waits, as when a long poll's client disconnects
     metrics = Metrics()
-    storage = timed(storage_from_url("sqlite:///:memory:"), metrics.observe_storage_call)
+    storage = timed(
+        storage_from_url("sqlite:///:memory:"), partial(metrics.observe_storage_call, pool="")
+    )
     async with opened(storage):
         await storage.watch("project-a", "q", 0.01)  # its first wait may end at once: a hint
         waiting = asyncio.create_task(storage.watch("project-a", "q", 10.0))

@@ -12,7 +12,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.api.support import JSON_PATCH
 from tests.observability.conftest import serve
-from tidings.clock import FakeClock
 from tidings.config import ObservabilitySettings
 from tidings.observability import Instruments
 from tidings.observability.tracing import Tracing
@@ -116,5 +115,5 @@ def test_tracing_off_leaves_the_storage_unwrapped() -> None:
 
     instruments = Instruments.from_settings(ObservabilitySettings(metrics=False))
 
-    assert instruments.attach(storage, "sqlite:///:memory:", FakeClock()) is storage
+    assert instruments.watch(storage, "sqlite:///:memory:", "") is storage
     assert instruments.operation("message_post", "p", "q") is instruments.operation("x", "p", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -51,15 +52,19 @@ class Instruments:
         metrics = Metrics() if settings.metrics else None
         return cls(metrics, tracing, settings.backlog_interval)
 
-    def attach(self, storage: Storage, url: str, clock: Clock) -> Storage:
-        """Watch the storage: read the backlog from it, time its calls (metrics on), and
-        trace them (tracing on)."""
+    def watch(self, driver: Storage, url: str, pool: str) -> Storage:
+        """The driver of one store (``pool``: its pool's name, empty for the default
+        storage), its calls timed (metrics on) and traced (tracing on)."""
+        if self.metrics is not None:
+            driver = timed(driver, functools.partial(self.metrics.observe_storage_call, pool=pool))
+        if self.tracing is not None:
+            driver = self.tracing.traced(driver, urlsplit(url).scheme, pool)
+        return driver
+
+    def read_backlog(self, storage: Storage, clock: Clock) -> None:
+        """Metrics on: read the backlog gauges from ``storage`` when Prometheus scrapes."""
         if self.metrics is not None:
             self.metrics.backlog = Backlog(storage, clock, self.backlog_interval)
-            storage = timed(storage, self.metrics.observe_storage_call)
-        if self.tracing is not None:
-            storage = self.tracing.traced(storage, urlsplit(url).scheme)
-        return storage
 
     def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Any]:
         """The span of one operation, or nothing when tracing is off."""

@@ -44,6 +44,7 @@ from prometheus_client.core import (
 
 from tidings import errors
 from tidings.clock import Clock
+from tidings.observability.storage import unobserved
 from tidings.recent import Recent
 from tidings.storage.base import Storage
 
@@ -120,7 +121,7 @@ class Metrics:
         self.requests = Histograms()
         """By (operation, status)."""
         self.storage_calls = Histograms()
-        """By (call, result)."""
+        """By (call, result, pool)."""
         self.deliveries = Histograms()
         """By (kind, result)."""
         self.backlog: Backlog | None = None
@@ -129,8 +130,8 @@ class Metrics:
     def observe(self, operation: str, status: int, seconds: float) -> None:
         self.requests.observe((operation, str(status)), seconds)
 
-    def observe_storage_call(self, call: str, result: str, seconds: float) -> None:
-        self.storage_calls.observe((call, result), seconds)
+    def observe_storage_call(self, call: str, result: str, seconds: float, pool: str) -> None:
+        self.storage_calls.observe((call, result, pool), seconds)
 
     def observe_delivery(self, kind: str, result: str, seconds: float) -> None:
         self.deliveries.observe((kind, result), seconds)
@@ -225,10 +226,11 @@ class Figures:
         )
         yield self.histograms["storage_calls"].family(
             "tidings_storage_call_duration_seconds",
-            "Time a call of the storage driver took, by call and result (ok; refused: the store"
+            "Time a call of the storage driver took, by call, result (ok; refused: the store"
             " answered no, as to a message that is not there; unavailable: it could not be"
-            " reached or would not work; error: any other failure)",
-            ["call", "result"],
+            " reached or would not work; error: any other failure) and pool (empty: the"
+            " default storage)",
+            ["call", "result", "pool"],
         )
         yield from self._delivery_families()
         if self.backlog is not None:
@@ -320,7 +322,8 @@ class Backlog:
             return
         self._refreshed = now
         try:
-            self.reading = await self._read(now)
+            with unobserved():
+                self.reading = await self._read(now)
         except errors.StorageUnavailable as exc:
             log.warning("the backlog could not be read: %s", exc)
             self.reading = None

@@ -1,11 +1,13 @@
 """Every call of the Storage contract, for every driver: timed for the metrics, and (tracing
-on, see ``tracing``) in a span of its own."""
+on, see ``tracing``) in a span of its own; but for calls made ``unobserved``."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, cast
 
 from tidings import errors
@@ -21,6 +23,25 @@ CALLS = frozenset(
 Call = Callable[..., Awaitable[Any]]
 Around = Callable[[str, Call], Call]
 """Given a contract call's name and the driver's method, what to call in its place."""
+
+
+_unobserved = ContextVar("unobserved", default=False)
+
+
+@contextlib.contextmanager
+def unobserved() -> Iterator[None]:
+    """Calls made inside (and in tasks started inside) are neither timed nor traced: the
+    backlog's reads, made when Prometheus scrapes, which would count scrapes, not traffic."""
+    token = _unobserved.set(True)
+    try:
+        yield
+    finally:
+        _unobserved.reset(token)
+
+
+def observed() -> bool:
+    """Whether the call being made is to be timed and traced."""
+    return not _unobserved.get()
 
 
 def each_call(storage: Storage, around: Around) -> Storage:
@@ -47,6 +68,8 @@ def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Stora
 
     def around(name: str, method: Call) -> Call:
         async def call(*args: Any, **kwargs: Any) -> Any:
+            if not observed():
+                return await method(*args, **kwargs)
             started = time.perf_counter()
             try:
                 answer = await method(*args, **kwargs)

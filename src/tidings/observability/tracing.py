@@ -20,7 +20,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import Scope
 
 from tidings.config import ObservabilitySettings
-from tidings.observability.storage import Call, each_call
+from tidings.observability.storage import Call, each_call, observed
 from tidings.storage.base import Storage
 
 PROPAGATED = (b"traceparent", b"tracestate")
@@ -62,16 +62,22 @@ class Tracing:
             attributes["tidings.queue"] = queue
         return self.tracer.start_as_current_span(name, attributes=attributes)
 
-    def traced(self, storage: Storage, system: str) -> Storage:
+    def traced(self, storage: Storage, system: str, pool: str) -> Storage:
         """``storage`` with each contract call in a client span named ``storage.<method>``,
-        carrying ``db.system.name`` (the URL scheme), the project and the queue."""
+        carrying ``db.system.name`` (the URL scheme), the pool (unless it is the default
+        storage), the project and the queue."""
+        common = {"db.system.name": system}
+        if pool:
+            common["tidings.pool"] = pool
 
         def around(name: str, method: Call) -> Call:
             where = _argument_positions(getattr(Storage, name))
             span_name = f"storage.{name}"
 
             async def call(*args: Any, **kwargs: Any) -> Any:
-                attributes = {"db.system.name": system, "db.operation.name": name}
+                if not observed():
+                    return await method(*args, **kwargs)
+                attributes = {**common, "db.operation.name": name}
                 for attribute, (position, keyword) in where.items():
                     value = args[position] if position < len(args) else kwargs.get(keyword)
                     if value is not None:

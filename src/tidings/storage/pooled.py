@@ -63,7 +63,6 @@ Key = tuple[str, str]
 
 DEFAULT = ""
 """Where a queue without a placement lives: the default storage."""
-DEFAULT_LABEL = "default storage"
 MAX_CACHED = 100_000
 """Placements one process remembers before it starts over."""
 RELEASE_PAGE = 100
@@ -92,9 +91,18 @@ class Layout:
         raise errors.StorageUnavailable(f"No pool of flavor {flavor} takes new queues.")
 
 
-def pooled_from_url(url: str, refresh: float = 1.0) -> PooledStorage:
+Watch = Callable[[Storage, str, str], Storage]
+"""Given a driver, its URL and its pool's name (``DEFAULT`` for the default storage), what
+to call in its place: the driver itself, or the driver with its calls timed and traced."""
+
+
+def unwatched(driver: Storage, url: str, pool: str) -> Storage:
+    return driver
+
+
+def pooled_from_url(url: str, refresh: float = 1.0, watch: Watch = unwatched) -> PooledStorage:
     """The default storage at ``url`` with its catalog and pools (nothing opened yet)."""
-    return PooledStorage(storage_from_url(url), url, catalog_from_url(url), refresh)
+    return PooledStorage(storage_from_url(url), url, catalog_from_url(url), refresh, watch)
 
 
 def _key(project: str, queue: str) -> Key:
@@ -109,12 +117,14 @@ class PooledStorage(Storage):
         default_url: str,
         catalog: Catalog,
         refresh: float = 1.0,
+        watch: Watch = unwatched,
     ) -> None:
-        self.default = default
+        self.default = watch(default, default_url, DEFAULT)
         self.default_url = default_url
         self.catalog = catalog
         self.capabilities = default.capabilities
         self._refresh = refresh
+        self._watch = watch
         self._layout = Layout()
         self._fresh_until = 0.0
         self._refreshing = asyncio.Lock()
@@ -122,7 +132,9 @@ class PooledStorage(Storage):
         self._unplaced: set[Key] = set()
         """Queues found nowhere since the last check of the version (only ``watch`` trusts
         this: another process may have placed them since)."""
-        self._drivers: dict[str, Storage] = {default_url: default}
+        self._drivers: dict[str, Storage] = {default_url: self.default}
+        """By URI: pools with the same URI (as each other, or as the default storage) share
+        one driver, watched under the name of the pool it was opened for."""
         self._opening: dict[str, asyncio.Lock] = {}
 
     # Plumbing: what the catalog says, and the driver of each pool
@@ -245,21 +257,21 @@ class PooledStorage(Storage):
             registered = (await self.layout()).pools.get(pool)
         if registered is None:
             raise errors.StorageUnavailable(f"Pool {pool} is not registered.")
-        return await self._driver(registered.uri)
+        return await self._driver(registered.uri, pool)
 
-    async def _driver(self, uri: str) -> Storage:
+    async def _driver(self, uri: str, pool: str) -> Storage:
         driver = self._drivers.get(uri)
         if driver is not None:
             return driver
         async with self._opening.setdefault(uri, asyncio.Lock()):
             driver = self._drivers.get(uri)
             if driver is None:
-                driver = await self._open_driver(uri)
+                driver = await self._open_driver(uri, pool)
                 self._drivers[uri] = driver
         return driver
 
-    async def _open_driver(self, uri: str) -> Storage:
-        driver = storage_from_url(uri)
+    async def _open_driver(self, uri: str, pool: str) -> Storage:
+        driver = self._watch(storage_from_url(uri), uri, pool)
         try:
             await driver.open()
         except BaseException as exc:
@@ -280,35 +292,36 @@ class PooledStorage(Storage):
         return await self._storage(await self._place(project, queue, flavor, near))
 
     async def _places(self) -> list[tuple[str, str]]:
-        """``(label, URI)`` of the default storage and of each pool with a URI of its own."""
-        places = {self.default_url: DEFAULT_LABEL}
+        """``(pool, URI)`` of the default storage and of each pool with a URI of its own."""
+        places = {self.default_url: DEFAULT}
         for pool in (await self.layout()).pools.values():
-            places.setdefault(pool.uri, f"pool {pool.name}")
-        return [(label, uri) for uri, label in places.items()]
+            places.setdefault(pool.uri, pool.name)
+        return [(pool, uri) for uri, pool in places.items()]
 
     async def _across(self, call: Callable[[Storage], Awaitable[T]]) -> list[T]:
         """``call`` on the default storage and on every pool, at once."""
         places = await self._places()
-        return list(await asyncio.gather(*(self._on(uri, call) for _, uri in places)))
+        return list(await asyncio.gather(*(self._on(place, call) for place in places)))
 
     async def _across_reachable(self, call: Callable[[Storage], Awaitable[T]]) -> list[T]:
         """``call`` everywhere, skipping (with a warning) the stores that cannot be reached."""
         places = await self._places()
         results = await asyncio.gather(
-            *(self._on(uri, call) for _, uri in places), return_exceptions=True
+            *(self._on(place, call) for place in places), return_exceptions=True
         )
         reached: list[T] = []
-        for (label, _), result in zip(places, results, strict=True):
+        for (pool, _), result in zip(places, results, strict=True):
             if isinstance(result, errors.StorageUnavailable):
-                log.warning("%s skipped: %s", label, result)
+                log.warning("%s skipped: %s", f"pool {pool}" if pool else "default storage", result)
             elif isinstance(result, BaseException):
                 raise result
             else:
                 reached.append(result)
         return reached
 
-    async def _on(self, uri: str, call: Callable[[Storage], Awaitable[T]]) -> T:
-        return await call(await self._driver(uri))
+    async def _on(self, place: tuple[str, str], call: Callable[[Storage], Awaitable[T]]) -> T:
+        pool, uri = place
+        return await call(await self._driver(uri, pool))
 
     async def _still_used(self, storage: Storage, project: str, queue: str) -> bool:
         """Whether the queue, its subscriptions or its notifications are stored there (expired
@@ -324,12 +337,12 @@ class PooledStorage(Storage):
     async def health(self) -> dict[str, bool]:
         """Whether each pool answers, by name."""
         pools = (await self.layout()).pools.values()
-        alive = await asyncio.gather(*(self._answers(pool.uri) for pool in pools))
+        alive = await asyncio.gather(*(self._answers(pool) for pool in pools))
         return {pool.name: answers for pool, answers in zip(pools, alive, strict=True)}
 
-    async def _answers(self, uri: str) -> bool:
+    async def _answers(self, pool: Pool) -> bool:
         try:
-            return await (await self._driver(uri)).is_alive()
+            return await (await self._driver(pool.uri, pool.name)).is_alive()
         except errors.StorageUnavailable:
             return False
 
