@@ -19,6 +19,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
+from tests.processes import Child
 from tests.servers.backends import SERVED_BACKENDS, storage_url
 from tidings.app import build_app
 from tidings.clock import FakeClock
@@ -118,7 +119,7 @@ def free_port() -> int:
 
 
 @dataclass
-class ServerProcess:
+class ServerProcess(Child):
     """A ``tidings serve`` subprocess on a free loopback port.
 
     ``flags``, when given, replace the default ``--port/--workers/--storage`` flags (to test
@@ -188,23 +189,6 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not become ready: {self.log_text()!r}")
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -1,9 +1,39 @@
-"""Processes seen through /proc (Linux)."""
+"""The servers the tests start, and processes seen through /proc (Linux)."""
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from pathlib import Path
+
+
+class Child:
+    """A server the tests started: its log read, stopped (SIGTERM, then SIGKILL after
+    ``stop_timeout`` seconds) or killed."""
+
+    process: subprocess.Popen[bytes] | None
+    stop_timeout = 20.0
+
+    @property
+    def log(self) -> Path:
+        raise NotImplementedError
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def children(pid: int) -> list[int]:

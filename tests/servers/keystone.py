@@ -33,6 +33,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.processes import Child
 from tidings.config import AuthSettings
 
 KEYSTONE_VERSION = "30.0.0"
@@ -157,9 +158,10 @@ def free_port() -> int:
 
 
 @dataclass
-class KeystoneServer:
+class KeystoneServer(Child):
     """gunicorn serving Keystone from ``directory`` (a copy of the bootstrapped state)."""
 
+    stop_timeout = 15.0
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -208,18 +210,6 @@ class KeystoneServer:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"keystone did not answer: {self.log_text()[-3000:]}")
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import TypeVar
 import pytest
 import redis
 
+from tests.processes import Child
 from tests.servers.certificates import Certificate
 
 HOST = "127.0.0.1"
@@ -79,7 +80,7 @@ def tls_parameters(tls: Certificate, client_certificates: bool) -> str:
 
 
 @dataclass
-class RedisServer:
+class RedisServer(Child):
     """One ``redis-server`` process in ``directory``; ``start`` again after ``kill`` to restart
     it on the same port with the same files (with ``appendonly`` its data survives)."""
 
@@ -160,26 +161,9 @@ class RedisServer:
                     time.sleep(0.05)
         raise RuntimeError(f"redis-server did not answer: {self.log_text()!r}")
 
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
     def flush(self) -> None:
         with self.client() as client:
             client.flushall()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL: Redis writes nothing more."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @dataclass
