@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+
+class Server(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+
+@contextlib.contextmanager
+def running(server: S) -> Iterator[S]:
+    """``server`` started for the block, and stopped after it (after a failed start too)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 class Child:

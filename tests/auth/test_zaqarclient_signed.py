@@ -12,6 +12,7 @@ from zaqarclient.queues.v2.client import Client
 from zaqarclient.transport import errors as transport_errors
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 
 PROJECT = "sharing-project"
 
@@ -19,14 +20,9 @@ PROJECT = "sharing-project"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A noauth server with a signing key."""
-    process = ServerProcess(
-        database=tmp_path / "tidings.db", env={"TIDINGS_SIGNED_URL_SECRET_KEY": "zaqar-key"}
-    )
-    process.start()
-    try:
+    env = {"TIDINGS_SIGNED_URL_SECRET_KEY": "zaqar-key"}
+    with running(ServerProcess(database=tmp_path / "tidings.db", env=env)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def client(server: ServerProcess, backend: str, options: dict[str, Any]) -> Any:

@@ -26,6 +26,7 @@ from tests.conftest import ServerProcess
 
 # conf is a fixture; om is oslo_messaging, imported there with its deprecation warnings quieted
 from tests.oslo.conftest import conf, om  # type: ignore[attr-defined]  # noqa: F401
+from tests.processes import running
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
 
@@ -39,12 +40,8 @@ TOPIC = "bench"
 @pytest.fixture
 def tidings(tmp_path: Path) -> Iterator[ServerProcess]:
     workers = int(os.environ.get("OSLO_BENCH_WORKERS", "1"))
-    process = ServerProcess(database=tmp_path / "bench.db", workers=workers)
-    process.start()
-    try:
+    with running(ServerProcess(database=tmp_path / "bench.db", workers=workers)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 from tidings.client import Client, HttpxTransport, KeepAliveTransport, Transport
 
 
@@ -15,12 +16,8 @@ from tidings.client import Client, HttpxTransport, KeepAliveTransport, Transport
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the module; each test works in its own project."""
     directory: Path = tmp_path_factory.mktemp("client")
-    process = ServerProcess(database=directory / "tidings.db")
-    process.start()
-    try:
+    with running(ServerProcess(database=directory / "tidings.db")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _transport(kind: str, url: str) -> Transport:

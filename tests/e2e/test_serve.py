@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, caller_headers, free_port, wait_for
-from tests.processes import children
+from tests.processes import children, running
 
 PROJECT = "serve-project"
 
@@ -92,12 +92,8 @@ def socket_inodes(pid: int) -> set[str]:
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(database=tmp_path / "workers.db", workers=2)
-    server.start()
-    try:
+    with running(ServerProcess(database=tmp_path / "workers.db", workers=2)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_two_workers_share_one_port_and_one_store(two_workers: ServerProcess) -> None:

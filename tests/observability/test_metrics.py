@@ -15,7 +15,8 @@ from tests.conftest import ServerProcess, caller_headers, eventually, opened
 from tests.notify.conftest import post, serving, subscribe
 from tests.notify.receivers import Receiver
 from tests.observability.conftest import serve
-from tests.servers.redis import RedisServer, running
+from tests.processes import running
+from tests.servers.redis import RedisServer
 from tidings.clock import FakeClock
 from tidings.config import Settings, StorageSettings
 from tidings.observability import Instruments

@@ -26,6 +26,7 @@ with warnings.catch_warnings():
 from oslo_config import cfg
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 
 WAIT = 2
 """Long-poll seconds in the tests' transport URLs: short, so a listener notices a message
@@ -36,12 +37,8 @@ PATIENCE = 10.0
 @pytest.fixture(scope="module")
 def tidings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     directory: Path = tmp_path_factory.mktemp("oslo")
-    process = ServerProcess(database=directory / "tidings.db")
-    process.start()
-    try:
+    with running(ServerProcess(database=directory / "tidings.db")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="session")

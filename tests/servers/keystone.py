@@ -33,7 +33,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.processes import Child
+from tests.processes import Child, running
 from tidings.config import AuthSettings
 
 KEYSTONE_VERSION = "30.0.0"
@@ -370,12 +370,8 @@ def _sync_issue(url: str, user: str) -> str:
 @pytest.fixture(scope="session", name="keystone")
 def keystone_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     """A private Keystone for the whole session, with projects tidings-a and tidings-b."""
-    server = KeystoneServer(tmp_path_factory.mktemp("keystone"))
-    server.start()
-    try:
+    with running(KeystoneServer(tmp_path_factory.mktemp("keystone"))) as server:
         yield populate(server.url)
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module", name="guarded")
@@ -384,9 +380,6 @@ def guarded_fixture(
 ) -> Iterator[GuardedServer]:
     """A ``tidings serve`` that validates tokens with the session's Keystone, for the module."""
     directory = tmp_path_factory.mktemp("guarded")
-    process = GuardedServer(directory / "tidings.db", env=keystone.server_environment())
-    process.start()
-    try:
+    env = keystone.server_environment()
+    with running(GuardedServer(directory / "tidings.db", env=env)) as process:
         yield process
-    finally:
-        process.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 from tests.servers.backends import storage_url
 
 SHARED_BACKENDS = ("sqlite-file", "redis", "redis-cluster", "postgres")
@@ -20,11 +21,9 @@ def two_servers(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     url = storage_url(request, request.param)
-    servers = [ServerProcess(database=tmp_path / "tidings.db", storage_url=url) for _ in range(2)]
-    try:
-        for server in servers:
-            server.start()
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
+    database = tmp_path / "tidings.db"
+    with (
+        running(ServerProcess(database=database, storage_url=url)) as first,
+        running(ServerProcess(database=database, storage_url=url)) as second,
+    ):
+        yield first, second

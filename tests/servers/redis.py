@@ -7,7 +7,6 @@ the Debian packages when it is missing; a test never skips for want of it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import shutil
@@ -17,12 +16,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import redis
 
-from tests.processes import Child
+from tests.processes import Child, running
 from tests.servers.certificates import Certificate
 
 HOST = "127.0.0.1"
@@ -249,19 +247,6 @@ class RedisClusterServers:
     def kill(self) -> None:
         for node in self.nodes:
             node.kill()
-
-
-Servers = TypeVar("Servers", RedisServer, RedisClusterServers)
-
-
-@contextlib.contextmanager
-def running(servers: Servers) -> Iterator[Servers]:
-    """``servers`` started for the block, and stopped after it (after a failed start too)."""
-    try:
-        servers.start()
-        yield servers
-    finally:
-        servers.stop()
 
 
 @pytest.fixture(scope="session")

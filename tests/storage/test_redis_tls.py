@@ -16,8 +16,9 @@ import pytest
 
 from tests.conftest import ServerProcess, caller_headers, opened
 from tests.messages import PRODUCER, new
+from tests.processes import running
 from tests.servers.certificates import Certificate
-from tests.servers.redis import RedisClusterServers, RedisServer, running
+from tests.servers.redis import RedisClusterServers, RedisServer
 from tidings import errors
 from tidings.models import MessageFilter, Pool
 from tidings.storage import redis_catalog
