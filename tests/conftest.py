@@ -19,7 +19,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from tests.processes import Child
+from tests.processes import Child, running
 from tests.servers.backends import SERVED_BACKENDS, storage_url
 from tidings.app import build_app
 from tidings.clock import FakeClock
@@ -194,9 +194,5 @@ class ServerProcess(Child):
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A running ``tidings serve`` on a fresh SQLite file."""
-    process = ServerProcess(database=tmp_path / "tidings.db")
-    process.start()
-    try:
+    with running(ServerProcess(database=tmp_path / "tidings.db")) as process:
         yield process
-    finally:
-        process.stop()

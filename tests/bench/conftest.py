@@ -7,13 +7,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(database=tmp_path_factory.mktemp("bench") / "tidings.db")
-    process.start()
-    try:
+    with running(
+        ServerProcess(database=tmp_path_factory.mktemp("bench") / "tidings.db")
+    ) as process:
         yield process
-    finally:
-        process.stop()

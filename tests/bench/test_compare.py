@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 from tests.servers.postgres import PostgresServer, run_coroutine
 from tidings.bench.compare import Measured, Measurements, confirmed, judge
 from tidings.bench.scenarios import SCENARIOS, Scenario
@@ -112,17 +113,11 @@ async def test_no_round_is_run_again_when_nothing_is_slower() -> None:
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    base = ServerProcess(database=tmp_path / "base.db")
-    candidate = ServerProcess(database=tmp_path / "candidate.db")
-    base.start()
-    try:
-        candidate.start()
-        try:
-            yield base, candidate
-        finally:
-            candidate.stop()
-    finally:
-        base.stop()
+    with (
+        running(ServerProcess(database=tmp_path / "base.db")) as base,
+        running(ServerProcess(database=tmp_path / "candidate.db")) as candidate,
+    ):
+        yield base, candidate
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ServerProcess
+from tests.processes import running
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
@@ -24,14 +25,9 @@ RUN_WITHIN = 400
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server whose long polls (``wait``, ``_default_wait_seconds``) last a second at most,
     so that generated waits keep the run short."""
-    process = ServerProcess(
-        database=tmp_path / "tidings.db", env={"TIDINGS_LIMITS_MAX_WAIT_SECONDS": "1"}
-    )
-    process.start()
-    try:
+    env = {"TIDINGS_LIMITS_MAX_WAIT_SECONDS": "1"}
+    with running(ServerProcess(database=tmp_path / "tidings.db", env=env)) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def run_schemathesis(server: ServerProcess, max_examples: int) -> subprocess.CompletedProcess[str]:

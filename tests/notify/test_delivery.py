@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import email
 import shlex
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -15,6 +13,7 @@ import pytest
 from tests.conftest import eventually
 from tests.notify.conftest import listed, post, serving, subscribe
 from tests.notify.receivers import Mailbox, Receiver, text_of
+from tests.processes import running
 from tests.servers.certificates import Certificate
 from tidings.clock import FakeClock
 
@@ -84,15 +83,6 @@ async def test_mail_over_smtp(clock: FakeClock, mailbox: Mailbox) -> None:
     assert mail["From"] == "alerts@example.test"
     assert mailbox.recipients == [["ops@example.test", "oncall@example.test"]]
     assert orjson.loads(text_of(mail))["body"] == {"event": "café"}
-
-
-@contextmanager
-def running(mailbox: Mailbox) -> Iterator[Mailbox]:
-    mailbox.start()
-    try:
-        yield mailbox
-    finally:
-        mailbox.stop()
 
 
 @pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "tls"])
