@@ -39,13 +39,9 @@ def unobserved() -> Iterator[None]:
         _unobserved.reset(token)
 
 
-def observed() -> bool:
-    """Whether the call being made is to be timed and traced."""
-    return not _unobserved.get()
-
-
 def each_call(storage: Storage, around: Around) -> Storage:
-    """``storage`` with each contract call replaced by ``around(name, method)``."""
+    """``storage`` with each contract call replaced by ``around(name, method)``, but for
+    calls made ``unobserved``, which go to the method itself."""
     return cast(Storage, _EachCall(storage, around))
 
 
@@ -57,9 +53,18 @@ class _EachCall:
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
         if name in CALLS:
-            value = self._around(name, value)
+            value = _unless_unobserved(value, self._around(name, value))
             setattr(self, name, value)  # wrap once; later lookups find it directly
         return value
+
+
+def _unless_unobserved(method: Call, observed: Call) -> Call:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        if _unobserved.get():
+            return await method(*args, **kwargs)
+        return await observed(*args, **kwargs)
+
+    return call
 
 
 def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Storage:
@@ -68,8 +73,6 @@ def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Stora
 
     def around(name: str, method: Call) -> Call:
         async def call(*args: Any, **kwargs: Any) -> Any:
-            if not observed():
-                return await method(*args, **kwargs)
             started = time.perf_counter()
             try:
                 answer = await method(*args, **kwargs)

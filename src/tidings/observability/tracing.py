@@ -20,7 +20,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import Scope
 
 from tidings.config import ObservabilitySettings
-from tidings.observability.storage import Call, each_call, observed
+from tidings.observability.storage import Call, each_call
 from tidings.storage.base import Storage
 
 PROPAGATED = (b"traceparent", b"tracestate")
@@ -75,8 +75,6 @@ class Tracing:
             span_name = f"storage.{name}"
 
             async def call(*args: Any, **kwargs: Any) -> Any:
-                if not observed():
-                    return await method(*args, **kwargs)
                 attributes = {**common, "db.operation.name": name}
                 for attribute, (position, keyword) in where.items():
                     value = args[position] if position < len(args) else kwargs.get(keyword)
