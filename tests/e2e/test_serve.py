@@ -194,16 +194,13 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path) -> 
 
     # And the message it acknowledged was stored
     restarted = ServerProcess(database=database)
-    restarted.start()
-    try:
+    with running(restarted):
         listed = httpx.get(
             f"{restarted.url}/v2/queues/graceful/messages?echo=true",
             headers=caller_headers(PROJECT),
             timeout=10,
         )
         assert [m["body"] for m in listed.json()["messages"]] == ["sent across a shutdown"]
-    finally:
-        restarted.stop()
 
 
 def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:
@@ -299,8 +296,7 @@ def test_settings_come_from_flags_over_environment_over_file(tmp_path: Path, win
     server = ServerProcess(
         database=tmp_path / "unused.db", port=ports[winner], flags=flags, env=env
     )
-    server.start()
-    try:
+    with running(server):
         posted = httpx.post(
             f"{server.url}/v2/queues/configured/messages",
             json={"messages": [{"body": winner}]},
@@ -312,8 +308,6 @@ def test_settings_come_from_flags_over_environment_over_file(tmp_path: Path, win
         # Then it listens on the winning layer's port and stores in its database only
         assert [layer for layer, port in ports.items() if listens(port)] == [winner]
         assert [layer for layer, path in databases.items() if path.exists()] == [winner]
-    finally:
-        server.stop()
 
 
 def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> None:
@@ -421,8 +415,7 @@ def test_in_memory_storage_serves_and_writes_no_file(tmp_path: Path) -> None:
     # Given a server on sqlite:///:memory:
     database = tmp_path / "never-created.db"
     server = ServerProcess(database=database, storage_url="sqlite:///:memory:")
-    server.start()
-    try:
+    with running(server):
         headers = caller_headers(PROJECT)
         with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
             # When a message is posted and claimed
@@ -437,6 +430,4 @@ def test_in_memory_storage_serves_and_writes_no_file(tmp_path: Path) -> None:
             assert [m["body"] for m in claimed.json()["messages"]] == [{"k": "v"}]
             queues = client.get("/v2/queues").json()["queues"]
             assert [queue["name"] for queue in queues] == ["ephemeral"]
-    finally:
-        server.stop()
     assert [path.name for path in tmp_path.iterdir() if path != server.log] == []

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ServerProcess, caller_headers, wait_for
 from tests.notify.receivers import TIMEOUT, Receiver
+from tests.processes import running
 from tests.reliability.support import private_backend
 
 PROJECT = "restart-project"
@@ -26,8 +27,7 @@ DELIVERY = {
 def test_sigkill_mid_delivery_loses_no_notification(tmp_path: Path, backend: str) -> None:
     # The first deliveries hang, so the kill finds them in flight
     receiver = Receiver(answers=[TIMEOUT] * WORKERS, hold=5.0)
-    receiver.start()
-    with private_backend(backend, tmp_path) as store:
+    with receiver, private_backend(backend, tmp_path) as store:
         first = ServerProcess(tmp_path / "server.db", storage_url=store.url, env=DELIVERY)
         first.start()
         try:
@@ -48,13 +48,9 @@ def test_sigkill_mid_delivery_loses_no_notification(tmp_path: Path, backend: str
 
         # And started again on the same store
         second = ServerProcess(tmp_path / "server.db", storage_url=store.url, env=DELIVERY)
-        second.start()
-        try:
+        with running(second):
             expected = {f"{message_id}/{sid}" for message_id in ids}
             wait_for(lambda: answered(receiver) >= expected, 60)
-        finally:
-            second.stop()
-            receiver.stop()
 
     # Then every message was notified, those in flight at the kill once more
     assert len(in_flight) == WORKERS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from functools import partial
 from pathlib import Path
@@ -164,9 +165,7 @@ async def test_metrics_can_be_switched_off() -> None:
 
 def test_workers_share_their_counts(tmp_path: Path) -> None:
     # Given a server with two worker processes
-    server = ServerProcess(database=tmp_path / "tidings.db", workers=2)
-    server.start()
-    try:
+    with running(ServerProcess(database=tmp_path / "tidings.db", workers=2)) as server:
         headers = caller_headers()
         with httpx.Client(base_url=server.url, headers=headers) as http:
             # When requests, each on a connection of its own, land on whichever worker
@@ -186,8 +185,6 @@ def test_workers_share_their_counts(tmp_path: Path) -> None:
             while (created := queues_created(text := http.get("/metrics").text)) < sent:
                 assert time.monotonic() < deadline, f"{created} of {sent} requests reported"
                 time.sleep(SHARE_INTERVAL / 10)
-    finally:
-        server.stop()
 
     assert created == sent
     assert storage_calls_of(text, "queue_create", "ok") == sent
@@ -205,9 +202,9 @@ async def test_notification_deliveries_are_counted_by_kind_and_result(clock: Fak
     # Given three webhooks: one that takes the notification, one that refuses it (a 4xx: no
     # retry) and one that fails once (a 5xx: retried, at once by the default policy)
     receivers = [Receiver(answers=[answer]) for answer in (200, 400, 500)]
-    for receiver in receivers:
-        receiver.start()
-    try:
+    with contextlib.ExitStack() as stack:
+        for receiver in receivers:
+            stack.enter_context(receiver)
         async with serving(clock) as api:
             for receiver in receivers:
                 await subscribe(api, "/v2/queues/fizbit", receiver.url)
@@ -221,9 +218,6 @@ async def test_notification_deliveries_are_counted_by_kind_and_result(clock: Fak
                 if deliveries_of(text, "webhook", "delivered") == 2:
                     break
                 await asyncio.sleep(0.05)
-    finally:
-        for receiver in receivers:
-            receiver.stop()
 
     assert deliveries_of(text, "webhook", "delivered") == 2
     assert deliveries_of(text, "webhook", "dead") == 1

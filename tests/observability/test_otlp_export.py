@@ -14,6 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.conftest import ServerProcess, caller_headers
 from tests.notify.receivers import Receiver
+from tests.processes import running
 
 PROJECT = "traced-project"
 
@@ -57,8 +58,7 @@ def test_a_post_is_exported_as_one_trace_of_request_operation_and_storage_spans(
             "TIDINGS_OBSERVABILITY_SERVICE_NAME": "tidings-under-test",
         },
     )
-    server.start()
-    try:
+    with running(server):
         # Given a server with tracing on, When a message is posted
         response = httpx.post(
             f"{server.url}/v2/queues/orders/messages",
@@ -67,10 +67,9 @@ def test_a_post_is_exported_as_one_trace_of_request_operation_and_storage_spans(
             timeout=10,
         )
         assert response.status_code == 201
-    finally:
-        server.stop()  # a worker exports what it still holds before it exits
 
-    # Then its spans reached the collector, under the configured service name
+    # Then, once it stopped (a worker exports what it still holds as it exits), its spans
+    # reached the collector, under the configured service name
     spans = _exported(collector)
     assert {service for service, _ in spans} == {"tidings-under-test"}
     request = _named(spans, "POST /v2/queues/orders/messages")

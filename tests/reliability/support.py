@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from tests.processes import running
 from tests.servers.postgres import PostgresServer, start_private_postgres
 from tests.servers.redis import RedisClusterServers, RedisServer
 
@@ -81,18 +82,12 @@ def private_backend(name: str, directory: Path) -> Iterator[Backend]:
         yield SQLiteFile(directory / "tidings.db")
     elif name == "redis":
         redis = RedisServer(directory / "redis", appendonly=True, appendfsync="always")
-        redis.start()
-        try:
+        with running(redis):
             yield DurableRedis(redis)
-        finally:
-            redis.stop()
     elif name == "redis-cluster":
         cluster = RedisClusterServers(directory / "cluster", appendonly=True, appendfsync="always")
-        cluster.start()
-        try:
+        with running(cluster):
             yield DurableRedis(cluster)
-        finally:
-            cluster.stop()
     elif name == "postgres":
         postgres = start_private_postgres(durable=True)
         try:

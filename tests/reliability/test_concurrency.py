@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, caller_headers
+from tests.processes import running
 from tests.servers.backends import storage_url
 
 PROJECT = "busy-project"
@@ -70,9 +72,9 @@ async def test_each_message_is_delivered_once_across_processes(
     # Given two server processes sharing one store
     url = storage_url(request, backend)
     servers = [ServerProcess(database=tmp_path / "server.db", storage_url=url) for _ in range(2)]
-    for server in servers:
-        server.start()
-    try:
+    with contextlib.ExitStack() as started:
+        for server in servers:
+            started.enter_context(running(server))
         clients = [
             httpx.AsyncClient(base_url=server.url, headers=caller_headers(PROJECT), timeout=30)
             for server in servers
@@ -92,6 +94,3 @@ async def test_each_message_is_delivered_once_across_processes(
         finally:
             for client in clients:
                 await client.aclose()
-    finally:
-        for server in servers:
-            server.stop()

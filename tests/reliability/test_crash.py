@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, caller_headers
+from tests.processes import running
 from tests.reliability.support import private_backend
 
 PROJECT = "crash-project"
@@ -111,11 +112,8 @@ def test_sigkill_mid_stream_loses_no_acknowledged_message(tmp_path: Path, backen
         # And both come back
         store.restart()
         second = ServerProcess(database=tmp_path / "server.db", storage_url=store.url)
-        second.start()
-        try:
+        with running(second):
             assert_all_there(second.url, acknowledged)
-        finally:
-            second.stop()
 
     if backend == "sqlite-file":
         # And the database file is consistent

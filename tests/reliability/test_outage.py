@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess, caller_headers
+from tests.processes import running
 from tests.reliability.support import private_backend
 
 QUEUE = "outage"
@@ -40,33 +41,32 @@ def post_until_accepted(client: httpx.Client) -> float:
 def test_an_outage_answers_503_quickly_and_heals_by_itself(tmp_path: Path, backend: str) -> None:
     with private_backend(backend, tmp_path) as store:
         server = ServerProcess(database=tmp_path / "server.db", storage_url=store.url)
-        server.start()
-        try:
-            with httpx.Client(base_url=server.url, headers=caller_headers(), timeout=10) as client:
-                # Given a server that stored a message
-                assert CALLS["post"](client).status_code == 201
+        with (
+            running(server),
+            httpx.Client(base_url=server.url, headers=caller_headers(), timeout=10) as client,
+        ):
+            # Given a server that stored a message
+            assert CALLS["post"](client).status_code == 201
 
-                # When its store goes away
-                store.crash()
+            # When its store goes away
+            store.crash()
 
-                # Then every call answers 503 with a JSON error, quickly
-                for name, call in CALLS.items():
-                    started = time.monotonic()
-                    response = call(client)
-                    elapsed = time.monotonic() - started
-                    assert response.status_code == 503, (name, response.text)
-                    assert response.json()["title"] == "Service temporarily unavailable"
-                    assert response.json()["description"]
-                    assert elapsed < ANSWER_WITHIN, (name, elapsed)
+            # Then every call answers 503 with a JSON error, quickly
+            for name, call in CALLS.items():
+                started = time.monotonic()
+                response = call(client)
+                elapsed = time.monotonic() - started
+                assert response.status_code == 503, (name, response.text)
+                assert response.json()["title"] == "Service temporarily unavailable"
+                assert response.json()["description"]
+                assert elapsed < ANSWER_WITHIN, (name, elapsed)
 
-                # And ping says so
-                assert client.get("/v2/ping").status_code == 503
+            # And ping says so
+            assert client.get("/v2/ping").status_code == 503
 
-                # When the store comes back, the same server recovers by itself
-                store.restart()
-                post_until_accepted(client)
-                assert client.get("/v2/ping").status_code == 204
-                listed = CALLS["list"](client).json()["messages"]
-                assert len(listed) == 2
-        finally:
-            server.stop()
+            # When the store comes back, the same server recovers by itself
+            store.restart()
+            post_until_accepted(client)
+            assert client.get("/v2/ping").status_code == 204
+            listed = CALLS["list"](client).json()["messages"]
+            assert len(listed) == 2

@@ -108,8 +108,7 @@ async def test_the_pool_catalog_works_over_tls(tls_url: str) -> None:
 def test_tidings_serves_from_a_tls_redis(tls_redis: RedisServer, tmp_path: Path) -> None:
     tls_redis.flush()
     server = ServerProcess(database=tmp_path / "unused.db", storage_url=tls_redis.url)
-    server.start()
-    try:
+    with running(server):
         headers = caller_headers()
         posted = httpx.post(
             f"{server.url}/v2/queues/q/messages",
@@ -117,8 +116,6 @@ def test_tidings_serves_from_a_tls_redis(tls_redis: RedisServer, tmp_path: Path)
             headers=headers,
         )
         listed = httpx.get(f"{server.url}/v2/queues/q/messages?echo=true", headers=headers)
-    finally:
-        server.stop()
 
     assert posted.status_code == 201
     assert [message["body"] for message in listed.json()["messages"]] == ["over tls"]
