@@ -250,7 +250,7 @@ async def test_following_skips_nothing_posted_after_it_started(clock: FakeClock)
         await follow.aclose()
 
         assert [m.body for batch in batches for m in batch] == [0, 1, 2]
-        found, _ = await service.messages.page("p", "q", MessageFilter("x", echo=True))
+        found, _ = await service.messages.page("p", "q", MessageFilter("x", echo=True), None)
         assert len(found) == 3
     finally:
         await storage.close()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tidings.api import views, ws_views
-from tidings.api.operation import Body, Operation, Reply, Request
-from tidings.api.params import CLAIM_ID, LIMIT, QUEUE_NAME, WAIT, claim_schema
+from tidings.api.operation import Body, Operation, Param, Reply, Request
+from tidings.api.params import CLAIM_ID, QUEUE_NAME, WAIT, claim_schema
 from tidings.service import Service
 
 
@@ -47,6 +47,13 @@ async def claim_delete(service: Service, request: Request) -> Reply:
     return Reply(204)
 
 
+CLAIM_LIMIT = Param(
+    "limit",
+    "query",
+    "integer",
+    "How many messages to claim at most",
+    bounds=lambda limits: (1, limits.max_messages_per_claim_or_pop),
+)
 CLAIMS = "/v2/queues/{queue_name}/claims"
 CLAIM = CLAIMS + "/{claim_id}"
 
@@ -58,7 +65,7 @@ OPERATIONS = (
         "Claim up to `limit` messages for `ttl` seconds",
         "claims:create",
         claim_create,
-        params=(QUEUE_NAME, LIMIT, WAIT),
+        params=(QUEUE_NAME, CLAIM_LIMIT, WAIT),
         body=Body(claim_schema, required=False),
         responses={201: "Claimed messages", 204: "Nothing to claim"},
         ws_render=ws_views.claimed,

@@ -6,16 +6,29 @@ from typing import Any
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import LIMIT, MARKER, MESSAGE_ID, QUEUE_NAME, WAIT
+from tidings.api.params import MARKER, MESSAGE_ID, QUEUE_NAME, WAIT, page_size
 from tidings.api.source import Source, source
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON, Message, MessageFilter
 from tidings.service import Service
 
 IDS = Param(
-    "ids", "query", "list", "Comma-separated message ids", required=True, ws_name="message_ids"
+    "ids",
+    "query",
+    "list",
+    "Comma-separated message ids",
+    required=True,
+    ws_name="message_ids",
+    bounds=lambda limits: (1, limits.max_messages_per_page),
 )
-CLAIM_IDS = Param("claim_ids", "query", "list", "Comma-separated claim ids holding them")
+CLAIM_IDS = Param(
+    "claim_ids",
+    "query",
+    "list",
+    "Comma-separated claim ids holding them",
+    bounds=lambda limits: (1, limits.max_messages_per_page),
+)
+MESSAGES_PAGE = page_size(lambda limits: limits.max_messages_per_page)
 
 
 async def message_post(service: Service, request: Request) -> Reply:
@@ -37,10 +50,9 @@ async def message_list(service: Service, request: Request) -> Reply:
         include_claimed=params.get("include_claimed") or False,
         include_delayed=params.get("include_delayed") or False,
         marker=params.get("marker"),
-        limit=params.get("limit", 10),
     )
     found, marker = await service.messages.page(
-        where.space, where.name, query, params.get("wait"), request.caller_gone
+        where.space, where.name, query, params.get("limit"), params.get("wait"), request.caller_gone
     )
     links = []
     if marker is not None:
@@ -147,7 +159,7 @@ OPERATIONS = (
         params=(
             QUEUE_NAME,
             MARKER,
-            LIMIT,
+            MESSAGES_PAGE,
             Param("echo", "query", "boolean", "Include the caller's own messages"),
             Param("include_claimed", "query", "boolean", "Include claimed messages"),
             Param("include_delayed", "query", "boolean", "Include delayed messages"),
@@ -188,7 +200,14 @@ OPERATIONS = (
         message_pop,
         params=(
             QUEUE_NAME,
-            Param("pop", "query", "integer", "How many messages to pop", required=True),
+            Param(
+                "pop",
+                "query",
+                "integer",
+                "How many messages to pop",
+                required=True,
+                bounds=lambda limits: (1, limits.max_messages_per_claim_or_pop),
+            ),
         ),
         selector="pop",
         responses={200: "The popped messages"},

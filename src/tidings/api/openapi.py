@@ -44,7 +44,7 @@ def _operation(operation: Operation, limits: Limits) -> dict[str, Any]:
     described: dict[str, Any] = {
         "operationId": operation.name,
         "summary": operation.summary,
-        "parameters": [_param(param) for param in operation.params]
+        "parameters": [_param(param, limits) for param in operation.params]
         + (CALLER if operation.authenticated else []),
         "responses": {
             str(status): {"description": text} for status, text in operation.responses.items()
@@ -73,10 +73,14 @@ def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _param(param: Param) -> dict[str, Any]:
+def _param(param: Param, limits: Limits) -> dict[str, Any]:
     schema: dict[str, Any] = dict(TYPES[param.type])
     if param.name in PATTERNS:
         schema["pattern"] = PATTERNS[param.name]
+    if param.bounds is not None:
+        lowest, highest = param.bounds(limits)
+        names = ("minItems", "maxItems") if param.type == "list" else ("minimum", "maximum")
+        schema |= dict(zip(names, (lowest, highest), strict=True))
     described = {
         "name": param.name,
         "in": param.location,

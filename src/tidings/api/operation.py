@@ -28,6 +28,9 @@ class Param:
     ws_name: str | None = None
     """Its key in a WebSocket frame's body, where Zaqar's WebSocket API names it otherwise
     (``message_ids`` for HTTP's ``ids``); None: ``name``."""
+    bounds: Callable[[Limits], tuple[int, int]] | None = None
+    """The lowest and highest value (an integer) or number of items (a list) the deployment
+    accepts, as the OpenAPI document tells clients; the service is what checks them."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tidings.api.operation import Param
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON
@@ -12,14 +14,24 @@ SUBSCRIPTION_ID = Param("subscription_id", "path", "string", "Subscription id")
 MESSAGE_ID = Param("message_id", "path", "string", "Message id")
 CLAIM_ID = Param("claim_id", "path", "string", "Claim id")
 MARKER = Param("marker", "query", "string", "Continue after this marker (from a `next` link)")
-LIMIT = Param("limit", "query", "integer", "Page size")
 WAIT = Param(
     "wait",
     "query",
     "integer",
-    "Seconds (0-20) to wait for a message when there is none yet; default: the queue's"
+    "Seconds to wait for a message when there is none yet; default: the queue's"
     " `_default_wait_seconds`",
+    bounds=lambda limits: (0, limits.max_wait_seconds),
 )
+
+
+def page_size(largest: Callable[[Limits], int]) -> Param:
+    """The ``limit`` of a listing whose pages hold at most ``largest`` items."""
+    return Param(
+        "limit", "query", "integer", "Page size", bounds=lambda limits: (1, largest(limits))
+    )
+
+
+QUEUES_PAGE = page_size(lambda limits: limits.max_queues_per_page)
 
 
 def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:

@@ -8,7 +8,7 @@ from typing import Any
 from tidings import errors
 from tidings.api import views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import LIMIT, MARKER
+from tidings.api.params import MARKER, page_size
 from tidings.config import Limits
 from tidings.models import JSON, Flavor, Pool
 from tidings.service import Service
@@ -19,6 +19,8 @@ FLAVORS = "/v2/flavors"
 POOL_NAME = Param("pool_name", "path", "string", "Pool name: letters, digits, _ - . (max 64)")
 FLAVOR_NAME = Param("flavor_name", "path", "string", "Flavor name: letters, digits, _ - . (max 64)")
 DETAILED = Param("detailed", "query", "boolean", "Include the options (pools) or capabilities")
+POOLS_PAGE = page_size(lambda limits: limits.max_pools_per_page)
+FLAVORS_PAGE = page_size(lambda limits: limits.max_flavors_per_page)
 
 
 def _admin(service: Service) -> PoolService:
@@ -165,7 +167,7 @@ OPERATIONS = (
         "List the pools by name (admin only)",
         "pools:get_all",
         pool_list,
-        params=(MARKER, LIMIT, DETAILED),
+        params=(MARKER, POOLS_PAGE, DETAILED),
         responses={200: "A page of pools"},
     ),
     Operation(
@@ -217,7 +219,7 @@ OPERATIONS = (
         "List the flavors by name",
         "flavors:get_all",
         flavor_list,
-        params=(MARKER, LIMIT, DETAILED),
+        params=(MARKER, FLAVORS_PAGE, DETAILED),
         responses={200: "A page of flavors"},
     ),
     Operation(

@@ -6,12 +6,12 @@ from typing import Any
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import LIMIT, MARKER, QUEUE_NAME, queue_metadata_schema
+from tidings.api.params import MARKER, QUEUE_NAME, QUEUES_PAGE, queue_metadata_schema
 from tidings.api.source import source
 from tidings.config import Limits
 from tidings.models import JSON
 from tidings.service import Service
-from tidings.service.queues import RESOURCE_TYPES
+from tidings.service.queues import PATCH_OPS, RESOURCE_TYPES
 from tidings.service.share import PATHS
 
 JSON_PATCH = "application/openstack-messaging-v2.0-json-patch"
@@ -88,10 +88,11 @@ def patch_schema(limits: Limits) -> dict[str, Any]:
             "type": "object",
             "required": ["op", "path"],
             "properties": {
-                "op": {"enum": ["add", "replace", "remove"]},
-                "path": {"type": "string", "pattern": "^/metadata/.+$"},
+                "op": {"enum": list(PATCH_OPS)},
+                "path": {"type": "string", "pattern": "^/metadata/[^/]+$"},
                 "value": {},
             },
+            "anyOf": [{"properties": {"op": {"const": "remove"}}}, {"required": ["value"]}],
         },
     }
 
@@ -144,7 +145,7 @@ OPERATIONS = (
         queue_list,
         params=(
             MARKER,
-            LIMIT,
+            QUEUES_PAGE,
             Param("detailed", "query", "boolean", "Include each queue's metadata"),
             Param("with_count", "query", "boolean", "Include the number of queues"),
         ),

@@ -6,7 +6,7 @@ from typing import Any
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Reply, Request
-from tidings.api.params import LIMIT, MARKER, QUEUE_NAME, SUBSCRIPTION_ID
+from tidings.api.params import MARKER, QUEUE_NAME, SUBSCRIPTION_ID, page_size
 from tidings.api.source import on_topics, source
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.service import Service
@@ -65,18 +65,33 @@ async def subscription_confirm(service: Service, request: Request) -> Reply:
 def _subscription_schema(limits: Limits) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {
-            "subscriber": {
-                "type": "string",
-                "description": "http(s)://..., mailto:address or queue:NAME "
-                f"(accepted here: {', '.join(limits.subscriber_types)})",
-            },
-            "ttl": {"type": "integer", "minimum": SHORTEST_TTL},
-            "options": {
-                "type": "object",
-                "description": "post_headers, post_data, from, subject, _retry_policy, "
-                "dead_letter_queue; other keys are kept",
-            },
+        "required": ["subscriber"],
+        "properties": _subscription_fields(limits),
+    }
+
+
+def _subscription_change_schema(limits: Limits) -> dict[str, Any]:
+    fields = _subscription_fields(limits)
+    return {
+        "type": "object",
+        "properties": fields,
+        "anyOf": [{"required": [name]} for name in fields],
+    }
+
+
+def _subscription_fields(limits: Limits) -> dict[str, Any]:
+    return {
+        "subscriber": {
+            "type": "string",
+            "pattern": f"^({'|'.join(limits.subscriber_types)}):",
+            "description": "http(s)://..., mailto:address or queue:NAME "
+            f"(accepted here: {', '.join(limits.subscriber_types)})",
+        },
+        "ttl": {"type": "integer", "minimum": SHORTEST_TTL},
+        "options": {
+            "type": "object",
+            "description": "post_headers, post_data, from, subject, _retry_policy, "
+            "dead_letter_queue; other keys are kept",
         },
     }
 
@@ -90,6 +105,7 @@ def _confirm_schema(limits: Limits) -> dict[str, Any]:
 
 
 SUBSCRIPTIONS = "/v2/queues/{queue_name}/subscriptions"
+SUBSCRIPTIONS_PAGE = page_size(lambda limits: limits.max_subscriptions_per_page)
 SUBSCRIPTION = SUBSCRIPTIONS + "/{subscription_id}"
 
 QUEUE_OPERATIONS = (
@@ -115,7 +131,7 @@ QUEUE_OPERATIONS = (
         "List the queue's subscriptions",
         "subscription:get_all",
         subscription_list,
-        params=(QUEUE_NAME, MARKER, LIMIT),
+        params=(QUEUE_NAME, MARKER, SUBSCRIPTIONS_PAGE),
         responses={200: "A page of subscriptions"},
         ws_render=ws_views.subscriptions,
     ),
@@ -137,7 +153,7 @@ QUEUE_OPERATIONS = (
         "subscription:update",
         subscription_update,
         params=(QUEUE_NAME, SUBSCRIPTION_ID),
-        body=Body(_subscription_schema),
+        body=Body(_subscription_change_schema),
         responses={204: "Updated", 404: "No such subscription", 409: "Subscriber taken"},
     ),
     Operation(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tidings.api import messages, queues, views
 from tidings.api.operation import Operation, Param, Reply, Request
-from tidings.api.params import LIMIT, MARKER
+from tidings.api.params import MARKER, QUEUES_PAGE
 from tidings.api.source import on_topics
 from tidings.models import JSON
 from tidings.service import Service
@@ -36,7 +36,11 @@ TOPIC_LIST = Operation(
     "List the project's topics by name",
     "topics:get_all",
     topic_list,
-    params=(MARKER, LIMIT, Param("detailed", "query", "boolean", "Include each topic's metadata")),
+    params=(
+        MARKER,
+        QUEUES_PAGE,
+        Param("detailed", "query", "boolean", "Include each topic's metadata"),
+    ),
     responses={200: "A page of topics"},
 )
 

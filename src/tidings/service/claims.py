@@ -44,7 +44,7 @@ class ClaimService:
         (None: the queue's default) for some, unless the caller goes. None when there is
         still none."""
         validate.queue_name(queue)
-        count = validate.limit(limit, 10, self.limits.max_messages_per_claim_or_pop)
+        count = validate.limit(limit, self.limits.max_messages_per_claim_or_pop)
         ttl, grace = self._ttl_and_grace(document)
         self.long_poll.check(wait)
         return await self.long_poll.until_found(

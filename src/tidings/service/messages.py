@@ -78,13 +78,16 @@ class MessageService:
         project: str,
         queue: str,
         query: MessageFilter,
+        limit: int | None,
         wait: int | None = 0,
         caller_gone: CallerGone | None = None,
     ) -> tuple[list[Message], str | None]:
-        """A page of messages; when there is none, wait up to ``wait`` seconds (None: the
-        queue's default) for one, unless the caller goes."""
+        """A page of up to ``limit`` messages (None: the default page); when there is none,
+        wait up to ``wait`` seconds (None: the queue's default) for one, unless the caller
+        goes."""
         validate.queue_name(queue)
-        validate.limit(query.limit, 10, self.limits.max_messages_per_page)
+        size = validate.limit(limit, self.limits.max_messages_per_page)
+        query = dataclasses.replace(query, limit=size)
         self.long_poll.check(wait)
         look = functools.partial(self._page, project, queue, query)
         return await self.long_poll.until_found(

@@ -58,7 +58,7 @@ class PoolService:
     # Pools
 
     async def pools(self, marker: str | None, limit: int | None) -> list[Pool]:
-        size = validate.limit(limit, 10, self.limits.max_pools_per_page)
+        size = validate.limit(limit, self.limits.max_pools_per_page)
         return await self.catalog.pool_list(marker, size)
 
     async def pool(self, name: str) -> Pool:
@@ -140,7 +140,7 @@ class PoolService:
     # Flavors
 
     async def flavors(self, marker: str | None, limit: int | None) -> list[Flavor]:
-        size = validate.limit(limit, 10, self.limits.max_flavors_per_page)
+        size = validate.limit(limit, self.limits.max_flavors_per_page)
         return await self.catalog.flavor_list(marker, size)
 
     async def flavor(self, name: str) -> Flavor:

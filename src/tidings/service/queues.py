@@ -63,7 +63,7 @@ class QueueService:
     async def page(
         self, project: str, marker: str | None, limit: int | None, with_count: bool
     ) -> QueuePage:
-        size = validate.limit(limit, 10, self.limits.max_queues_per_page)
+        size = validate.limit(limit, self.limits.max_queues_per_page)
         queues = await self.storage.queue_list(project, marker, size)
         count = await self.storage.queue_count(project) if with_count else None
         return QueuePage(queues, count)

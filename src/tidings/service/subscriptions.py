@@ -66,7 +66,7 @@ class SubscriptionService:
         self, space: str, source: str, marker: str | None, limit: int | None
     ) -> list[Subscription]:
         validate.queue_name(source)
-        size = validate.limit(limit, 10, self.limits.max_subscriptions_per_page)
+        size = validate.limit(limit, self.limits.max_subscriptions_per_page)
         return await self.storage.subscription_list(space, source, marker, size, self.clock())
 
     async def get(self, space: str, source: str, subscription_id: str) -> Subscription:

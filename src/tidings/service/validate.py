@@ -43,9 +43,15 @@ def in_range(value: int, low: int, high: int, message: str) -> int:
     return value
 
 
-def limit(value: int | None, default: int, high: int) -> int:
+DEFAULT_PAGE = 10
+"""Zaqar's page (and claim) size when a request names none."""
+
+
+def limit(value: int | None, high: int) -> int:
+    """The page size asked for, from 1 to ``high``; when none is, DEFAULT_PAGE, or ``high``
+    where the deployment allows fewer."""
     if value is None:
-        return default
+        return min(DEFAULT_PAGE, high)
     return in_range(value, 1, high, "Limit must be at least {low} and no greater than {high}.")
 
 

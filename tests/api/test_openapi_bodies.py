@@ -1,0 +1,77 @@
+"""A body that ``/openapi.json``'s schema takes is one the server takes, and one the schema
+refuses the server refuses too: a client (or a generator of requests) can trust it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from tests.api.support import JSON_PATCH
+
+pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+"""The schemas are the API's, whatever the store."""
+
+QUEUE = "/v2/queues/described"
+SUBSCRIBER = "http://127.0.0.1:1/hook"
+HOOK = {"subscriber": SUBSCRIBER}
+
+CASES: list[tuple[str, str, Any, bool]] = [
+    # (what, operation, body, taken)
+    ("a subscription", "subscription_create", HOOK, True),
+    ("no subscriber", "subscription_create", {"ttl": 3600}, False),
+    ("nothing", "subscription_create", {}, False),
+    ("a scheme not served", "subscription_create", {"subscriber": "ftp://host/x"}, False),
+    ("a new ttl", "subscription_update", {"ttl": 3600}, True),
+    ("no change", "subscription_update", {}, False),
+    ("only unknown keys", "subscription_update", {"colour": "blue"}, False),
+    ("an add", "queue_update", [{"op": "add", "path": "/metadata/a", "value": 1}], True),
+    ("a remove", "queue_update", [{"op": "remove", "path": "/metadata/a"}], True),
+    ("an add of nothing", "queue_update", [{"op": "add", "path": "/metadata/a"}], False),
+    ("a replace of nothing", "queue_update", [{"op": "replace", "path": "/metadata/a"}], False),
+    ("a nested path", "queue_update", [{"op": "add", "path": "/metadata/a/b", "value": 1}], False),
+]
+
+
+def body_schema(document: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    for methods in document["paths"].values():
+        for operation in methods.values():
+            if operation["operationId"] == operation_id:
+                (content,) = operation["requestBody"]["content"].values()
+                schema: dict[str, Any] = content["schema"]
+                return schema
+    raise AssertionError(f"no operation {operation_id}")
+
+
+async def send(api: httpx.AsyncClient, operation_id: str, body: Any) -> httpx.Response:
+    """The operation's request with ``body``, on a queue with metadata and a subscription."""
+    assert (await api.put(QUEUE, json={"a": 0})).status_code in (201, 204)
+    if operation_id == "subscription_create":
+        return await api.post(f"{QUEUE}/subscriptions", json=body)
+    if operation_id == "subscription_update":
+        created = await api.post(f"{QUEUE}/subscriptions", json=HOOK)
+        subscription_id = created.json()["subscription_id"]
+        return await api.patch(f"{QUEUE}/subscriptions/{subscription_id}", json=body)
+    return await api.patch(QUEUE, json=body, headers={"Content-Type": JSON_PATCH})
+
+
+@pytest.mark.parametrize(
+    ("what", "operation_id", "body", "taken"), CASES, ids=[case[0] for case in CASES]
+)
+async def test_the_schema_and_the_server_agree_on_a_body(
+    api: httpx.AsyncClient, what: str, operation_id: str, body: Any, taken: bool
+) -> None:
+    # Given the schema the document gives the operation's body
+    schema = body_schema((await api.get("/openapi.json")).json(), operation_id)
+
+    # When the body is checked against it, and sent
+    valid = jsonschema.Draft202012Validator(schema).is_valid(body)
+    response = await send(api, operation_id, body)
+
+    # Then both take it, or both refuse it (the server with a 400)
+    assert valid is taken, what
+    assert (response.status_code < 300) is taken, response.text
+    if not taken:
+        assert response.status_code == 400, response.text
