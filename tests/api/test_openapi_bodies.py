@@ -24,6 +24,19 @@ CASES: list[tuple[str, str, Any, bool]] = [
     ("no subscriber", "subscription_create", {"ttl": 3600}, False),
     ("nothing", "subscription_create", {}, False),
     ("a scheme not served", "subscription_create", {"subscriber": "ftp://host/x"}, False),
+    (
+        "a hook with a user and port",
+        "subscription_create",
+        {"subscriber": "https://u@h:8/p?q"},
+        True,
+    ),
+    ("a hook with no host", "subscription_create", {"subscriber": "http:///hook"}, False),
+    ("a hook with only a port", "subscription_create", {"subscriber": "http://:80/"}, False),
+    ("two addresses", "subscription_create", {"subscriber": "mailto:a@b.c,d@e.f"}, True),
+    ("an address without @", "subscription_create", {"subscriber": "mailto:a@b.c,d"}, False),
+    ("another queue", "subscription_create", {"subscriber": "queue:other"}, True),
+    ("a queue without a name", "subscription_create", {"subscriber": "queue:"}, False),
+    ("a bad queue name", "subscription_create", {"subscriber": "queue:a b"}, False),
     ("a new ttl", "subscription_update", {"ttl": 3600}, True),
     ("no change", "subscription_update", {}, False),
     ("only unknown keys", "subscription_update", {"colour": "blue"}, False),
@@ -32,6 +45,8 @@ CASES: list[tuple[str, str, Any, bool]] = [
     ("an add of nothing", "queue_update", [{"op": "add", "path": "/metadata/a"}], False),
     ("a replace of nothing", "queue_update", [{"op": "replace", "path": "/metadata/a"}], False),
     ("a nested path", "queue_update", [{"op": "add", "path": "/metadata/a/b", "value": 1}], False),
+    ("the most claims", "queue_create", {"_max_claim_count": 2**31 - 1}, True),
+    ("a claim more", "queue_create", {"_max_claim_count": 2**31}, False),
 ]
 
 
@@ -54,6 +69,8 @@ async def send(api: httpx.AsyncClient, operation_id: str, body: Any) -> httpx.Re
         created = await api.post(f"{QUEUE}/subscriptions", json=HOOK)
         subscription_id = created.json()["subscription_id"]
         return await api.patch(f"{QUEUE}/subscriptions/{subscription_id}", json=body)
+    if operation_id == "queue_create":
+        return await api.put(f"{QUEUE}-new", json=body)
     return await api.patch(QUEUE, json=body, headers={"Content-Type": JSON_PATCH})
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from tidings.api.operation import Param
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON
+from tidings.service.metadata import HIGHEST_MAX_CLAIM_COUNT, LOWEST_MAX_CLAIM_COUNT
 
 QUEUE_NAME = Param("queue_name", "path", "string", "Queue name: letters, digits, _ - . (max 64)")
 TOPIC_NAME = Param("topic_name", "path", "string", "Topic name: letters, digits, _ - . (max 64)")
@@ -55,7 +56,11 @@ def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
                 "maximum": limits.max_messages_post_size,
             },
             "_dead_letter_queue": {"type": "string", "pattern": "^[a-zA-Z0-9_.-]{1,64}$"},
-            "_max_claim_count": {"type": "integer", "minimum": 1},
+            "_max_claim_count": {
+                "type": "integer",
+                "minimum": LOWEST_MAX_CLAIM_COUNT,
+                "maximum": HIGHEST_MAX_CLAIM_COUNT,
+            },
             "_dead_letter_queue_messages_ttl": {
                 "type": "integer",
                 "minimum": SHORTEST_TTL,

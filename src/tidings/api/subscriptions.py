@@ -62,6 +62,17 @@ async def subscription_confirm(service: Service, request: Request) -> Reply:
     return Reply(204, location=f"{where.href}/subscriptions/{subscription_id}")
 
 
+WEB = r"://([^/?#@\[\]]*@)?[^/?#@:\[\]][^/?#\[\]]*([/?#].*)?$"
+"""After the scheme: a host (a bracketed IPv6 address is taken by the server, not described)."""
+SHAPES = {
+    "http": "http" + WEB,
+    "https": "https" + WEB,
+    "mailto": r"mailto:[^,?#]*@[^,?#]*(,[^,?#]*@[^,?#]*)*([?#].*)?$",
+    "queue": r"queue:[a-zA-Z0-9_.-]{1,64}$",
+}
+"""The subscribers the server takes, by scheme, as the document describes them."""
+
+
 def _subscription_schema(limits: Limits) -> dict[str, Any]:
     return {
         "type": "object",
@@ -83,7 +94,7 @@ def _subscription_fields(limits: Limits) -> dict[str, Any]:
     return {
         "subscriber": {
             "type": "string",
-            "pattern": f"^({'|'.join(limits.subscriber_types)}):",
+            "pattern": "^(" + "|".join(SHAPES[kind] for kind in limits.subscriber_types) + ")",
             "description": "http(s)://..., mailto:address or queue:NAME "
             f"(accepted here: {', '.join(limits.subscriber_types)})",
         },

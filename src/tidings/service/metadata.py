@@ -27,6 +27,7 @@ POST_SIZE = (
 CLAIM_COUNT = "The maximum claim count must be at least {low} and may not exceed {high}."
 LOWEST_MAX_CLAIM_COUNT = 1
 """So a message claimed for the first time never goes to the dead-letter queue."""
+HIGHEST_MAX_CLAIM_COUNT = 2**31 - 1
 
 Check = Callable[[Any, Limits], None]
 
@@ -66,7 +67,9 @@ RESERVED: dict[str, tuple[type, Check]] = {
     "_dead_letter_queue": (str, _queue_name_check),
     "_max_claim_count": (
         int,
-        _int_check(lambda _: LOWEST_MAX_CLAIM_COUNT, lambda _: 2**31 - 1, CLAIM_COUNT),
+        _int_check(
+            lambda _: LOWEST_MAX_CLAIM_COUNT, lambda _: HIGHEST_MAX_CLAIM_COUNT, CLAIM_COUNT
+        ),
     ),
     "_dead_letter_queue_messages_ttl": (
         int,
