@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 
 from tests.api.support import assert_error, claim, post_messages
@@ -156,3 +157,25 @@ async def test_naming_no_limit_gives_the_deployment_s_page_not_zaqar_s(
     # Then it holds as many as the deployment allows, no more
     assert response.status_code < 300, response.text
     assert len(response.json()[key]) == size
+
+
+async def test_a_list_s_items_are_described_as_the_wire_carries_them(
+    api: httpx.AsyncClient,
+) -> None:
+    # Given the schema the document gives a comma-separated list (a message listing's ids)
+    document = (await api.get("/openapi.json")).json()
+    (ids,) = [
+        param
+        for param in document["paths"]["/v2/queues/{queue_name}/messages"]["get"]["parameters"]
+        if param.get("name") == "ids"
+    ]
+    schema = jsonschema.Draft202012Validator(ids["schema"])
+
+    # Then an empty item, which the wire cannot tell from no item, is outside it, and so is
+    # an item holding a comma, which the wire would split in two
+    assert schema.is_valid(["a"])
+    assert not schema.is_valid([""])
+    assert not schema.is_valid(["a,b"])
+
+    # And the server refuses an empty item as no item
+    assert_error(await api.get(f"/v2/queues/{NAME}/messages", params={"ids": ""}), 400)

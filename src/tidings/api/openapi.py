@@ -13,8 +13,9 @@ TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
     "integer": {"type": "integer"},
     "boolean": {"type": "boolean"},
-    "list": {"type": "array", "items": {"type": "string"}},
+    "list": {"type": "array", "items": {"type": "string", "pattern": "^[^,]+$"}},
 }
+"""A ``list`` is sent comma-separated: an item holds no comma, and an empty one is none."""
 NAME = "^[a-zA-Z0-9_.-]{1,64}$"
 PATTERNS = {"queue_name": NAME, "topic_name": NAME}
 ERROR = {"$ref": "#/components/responses/Error"}
