@@ -8,6 +8,7 @@ from typing import Any
 from tidings import __version__
 from tidings.api.operation import Operation, Param
 from tidings.config import Limits
+from tidings.service import validate
 
 TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
@@ -16,7 +17,7 @@ TYPES: dict[str, dict[str, Any]] = {
     "list": {"type": "array", "items": {"type": "string", "pattern": "^[^,]+$"}},
 }
 """A ``list`` is sent comma-separated: an item holds no comma, and an empty one is none."""
-NAME = "^[a-zA-Z0-9_.-]{1,64}$"
+NAME = f"^{validate.NAME}$"
 PATTERNS = {"queue_name": NAME, "topic_name": NAME}
 ERROR = {"$ref": "#/components/responses/Error"}
 CALLER = [

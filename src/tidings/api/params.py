@@ -7,6 +7,7 @@ from collections.abc import Callable
 from tidings.api.operation import Param
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON
+from tidings.service import validate
 from tidings.service.metadata import HIGHEST_MAX_CLAIM_COUNT, LOWEST_MAX_CLAIM_COUNT
 
 QUEUE_NAME = Param("queue_name", "path", "string", "Queue name: letters, digits, _ - . (max 64)")
@@ -55,7 +56,7 @@ def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
                 "minimum": 1,
                 "maximum": limits.max_messages_post_size,
             },
-            "_dead_letter_queue": {"type": "string", "pattern": "^[a-zA-Z0-9_.-]{1,64}$"},
+            "_dead_letter_queue": {"type": "string", "pattern": f"^{validate.NAME}$"},
             "_max_claim_count": {
                 "type": "integer",
                 "minimum": LOWEST_MAX_CLAIM_COUNT,

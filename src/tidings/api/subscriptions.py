@@ -9,7 +9,7 @@ from tidings.api.operation import Body, Operation, Reply, Request
 from tidings.api.params import MARKER, QUEUE_NAME, SUBSCRIPTION_ID, page_size
 from tidings.api.source import on_topics, source
 from tidings.config import SHORTEST_TTL, Limits
-from tidings.service import Service
+from tidings.service import Service, validate
 
 
 async def subscription_create(service: Service, request: Request) -> Reply:
@@ -68,7 +68,7 @@ SHAPES = {
     "http": "http" + WEB,
     "https": "https" + WEB,
     "mailto": r"mailto:[^,?#]*@[^,?#]*(,[^,?#]*@[^,?#]*)*([?#].*)?$",
-    "queue": r"queue:[a-zA-Z0-9_.-]{1,64}$",
+    "queue": f"queue:{validate.NAME}$",
 }
 """The subscribers the server takes, by scheme, as the document describes them."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -25,7 +24,6 @@ from tidings.storage.pooled import PooledStorage
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[a-zA-Z0-9_\-.]{1,64}$")
 POOL_FIELDS = ("weight", "uri", "flavor", "options")
 MAX_WEIGHT = 2**32 - 1
 MAX_URI = 255
@@ -216,7 +214,7 @@ class PoolService:
 
 
 def _check_name(name: str, kind: str) -> None:
-    if not NAME.match(name):
+    if not validate.NAMED.match(name):
         raise errors.InvalidRequest(
             f"{kind} names may only contain ASCII letters, digits, underscores, dashes and"
             " periods, and may not be more than 64 characters long."

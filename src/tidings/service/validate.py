@@ -8,13 +8,16 @@ from typing import Any
 
 from tidings import errors
 
-QUEUE_NAME = re.compile(r"^[a-zA-Z0-9_\-.]{1,64}$")
+NAME = "[a-zA-Z0-9_.-]{1,64}"
+"""What a queue's, topic's, pool's or flavor's name is made of (the OpenAPI document says so
+too)."""
+NAMED = re.compile(f"^{NAME}$")
 
 TYPE_NAMES: dict[type, str] = {int: "int", str: "str", bool: "bool", dict: "dict", list: "list"}
 
 
 def queue_name(name: str) -> str:
-    if not QUEUE_NAME.match(name):
+    if not NAMED.match(name):
         raise errors.InvalidQueueName()
     return name
 
