@@ -12,7 +12,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.api.support import assert_error, claim, post_messages
+from tests.api.support import another_client, assert_error, claim, post_messages
 from tests.conftest import in_process_client
 from tidings.clock import FakeClock
 from tidings.config import AuthSettings, Limits, NotificationSettings, Settings, StorageSettings
@@ -93,13 +93,14 @@ async def test_the_document_states_the_deployment_s_bounds(api: httpx.AsyncClien
 
 async def query_for(api: httpx.AsyncClient, path: str, name: str, count: int) -> dict[str, str]:
     """The query that gives parameter ``name`` the value (or number of items) ``count``; in a
-    queue's or topic's path, on one holding a message more than a page may hold."""
+    queue's or topic's path, on one holding a message more than a page may hold (posted by
+    another client, so that a listing shows them and a ``wait`` ends at once)."""
     if "{" not in path:
         return {name: str(count)}
     messages = f"/v2/{path.split('/')[2]}/{NAME}/messages"
     ids = []
     for batch in ([{"body": n} for n in range(3)], [{"body": n} for n in range(4)]):
-        posted = await api.post(messages, json={"messages": batch})
+        posted = await api.post(messages, json={"messages": batch}, headers=another_client())
         assert posted.status_code == 201, posted.text
         ids += [href.rsplit("/", 1)[1] for href in posted.json()["resources"]]
     if name == "ids":
