@@ -22,6 +22,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import MaxNLocator
 
     seconds = [entry["second"] + 1 for entry in result["timeline"]]
     figure, (throughput, latency) = pyplot.subplots(2, 1, sharex=True, figsize=(9, 6))
@@ -45,6 +46,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         )
     latency.set_ylabel("latency (ms)")
     latency.set_xlabel("second of the run")
+    latency.xaxis.set_major_locator(MaxNLocator(integer=True))
     latency.legend()
     figure.tight_layout()
     figure.savefig(path)
