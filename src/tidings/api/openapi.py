@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,17 @@ CALLER = [
 ]
 
 
+PATH_PARAM = re.compile(r"{(\w+)}")
+PROJECT = "X-Project-ID"
+LINKED_IDS = {
+    "subscription_id": ("post", "201", "/subscription_id"),
+    "message_id": ("get", "200", "/messages/0/id"),
+}
+"""Where a client finds an id for a path under a collection: (the collection's method, its
+status, a JSON pointer into its body). The document links the two, so that a generator of
+requests follows them."""
+
+
 def document(operations: Iterable[Operation], limits: Limits) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for operation in operations:
@@ -33,6 +45,7 @@ def document(operations: Iterable[Operation], limits: Limits) -> dict[str, Any]:
         method = operation.method.lower()
         described = _operation(operation, limits)
         methods[method] = _merge(methods[method], described) if method in methods else described
+    _link(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "tidings (OpenStack Zaqar v2 API)", "version": __version__},
@@ -59,6 +72,26 @@ def _operation(operation: Operation, limits: Limits) -> dict[str, Any]:
             "content": {operation.body.media_type: {"schema": operation.body.schema(limits)}},
         }
     return described
+
+
+def _link(paths: dict[str, dict[str, Any]]) -> None:
+    """Link each collection's answer to the operations on the id it gives (LINKED_IDS)."""
+    for path, methods in paths.items():
+        collection, _, rest = path.rpartition("/{")
+        name, _, _ = rest.partition("}")
+        if name not in LINKED_IDS or collection not in paths:
+            continue
+        method, status, pointer = LINKED_IDS[name]
+        source = paths[collection][method]["responses"][status]
+        parameters = {param: f"$request.path.{param}" for param in PATH_PARAM.findall(collection)}
+        parameters[name] = f"$response.body#{pointer}"
+        parameters[f"header.{PROJECT}"] = f"$request.header.{PROJECT}"  # the id's project
+        for target in methods.values():
+            links = source.setdefault("links", {})
+            links[target["operationId"]] = {
+                "operationId": target["operationId"],
+                "parameters": parameters,
+            }
 
 
 def _merge(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +154,7 @@ def _components() -> dict[str, Any]:
                 "schema": {"type": "string", "format": "uuid"},
             },
             "ProjectId": {
-                "name": "X-Project-ID",
+                "name": PROJECT,
                 "in": "header",
                 "required": True,
                 "description": "The tenant (project) making the request",
