@@ -93,3 +93,12 @@ async def send_without(
     for name in dropped:
         del request.headers[name]
     return await api.send(request)
+
+
+def operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Each operation of an OpenAPI document by its id: (method, path, description)."""
+    return {
+        operation["operationId"]: (method.upper(), path, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }

@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.api.support import JSON_PATCH
+from tests.api.support import JSON_PATCH, operations
 
 pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 """The schemas are the API's, whatever the store."""
@@ -51,17 +51,15 @@ CASES: list[tuple[str, str, Any, bool]] = [
 
 
 def body_schema(document: dict[str, Any], operation_id: str) -> dict[str, Any]:
-    for methods in document["paths"].values():
-        for operation in methods.values():
-            if operation["operationId"] == operation_id:
-                (content,) = operation["requestBody"]["content"].values()
-                schema: dict[str, Any] = content["schema"]
-                return schema
-    raise AssertionError(f"no operation {operation_id}")
+    _, _, operation = operations(document)[operation_id]
+    (content,) = operation["requestBody"]["content"].values()
+    schema: dict[str, Any] = content["schema"]
+    return schema
 
 
 async def send(api: httpx.AsyncClient, operation_id: str, body: Any) -> httpx.Response:
-    """The operation's request with ``body``, on a queue with metadata and a subscription."""
+    """The operation's request with ``body``: on a queue with metadata (and, to update one, a
+    subscription), or creating a queue."""
     assert (await api.put(QUEUE, json={"a": 0})).status_code in (201, 204)
     if operation_id == "subscription_create":
         return await api.post(f"{QUEUE}/subscriptions", json=body)

@@ -9,22 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.support import another_client
+from tests.api.support import another_client, operations
 
 pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 """The links are the API's, whatever the store."""
 
 NAME = "linked"
 PATH_PARAM = re.compile(r"{(\w+)}")
-
-
-def operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """Each operation by its id: (method, path, description)."""
-    return {
-        operation["operationId"]: (method.upper(), path, operation)
-        for path, methods in document["paths"].items()
-        for method, operation in methods.items()
-    }
 
 
 def links_of(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import CLAIM_ID, QUEUE_NAME, WAIT, claim_schema
+from tidings.api.params import CLAIM_ID, QUEUE_NAME, WAIT, claim_schema, messages_per_take
 from tidings.service import Service
 
 
@@ -52,7 +52,7 @@ CLAIM_LIMIT = Param(
     "query",
     "integer",
     "How many messages to claim at most",
-    bounds=lambda limits: (1, limits.max_messages_per_claim_or_pop),
+    bounds=messages_per_take,
 )
 CLAIMS = "/v2/queues/{queue_name}/claims"
 CLAIM = CLAIMS + "/{claim_id}"

@@ -6,7 +6,15 @@ from typing import Any
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import MARKER, MESSAGE_ID, QUEUE_NAME, WAIT, page_size
+from tidings.api.params import (
+    MARKER,
+    MESSAGE_ID,
+    QUEUE_NAME,
+    WAIT,
+    messages_per_page,
+    messages_per_take,
+    page_size,
+)
 from tidings.api.source import Source, source
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.models import JSON, Message, MessageFilter
@@ -19,14 +27,14 @@ IDS = Param(
     "Comma-separated message ids",
     required=True,
     ws_name="message_ids",
-    bounds=lambda limits: (1, limits.max_messages_per_page),
+    bounds=messages_per_page,
 )
 CLAIM_IDS = Param(
     "claim_ids",
     "query",
     "list",
     "Comma-separated claim ids holding them",
-    bounds=lambda limits: (1, limits.max_messages_per_page),
+    bounds=messages_per_page,
 )
 MESSAGES_PAGE = page_size(lambda limits: limits.max_messages_per_page)
 
@@ -206,7 +214,7 @@ OPERATIONS = (
                 "integer",
                 "How many messages to pop",
                 required=True,
-                bounds=lambda limits: (1, limits.max_messages_per_claim_or_pop),
+                bounds=messages_per_take,
             ),
         ),
         selector="pop",

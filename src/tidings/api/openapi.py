@@ -18,8 +18,7 @@ TYPES: dict[str, dict[str, Any]] = {
     "list": {"type": "array", "items": {"type": "string", "pattern": "^[^,]+$"}},
 }
 """A ``list`` is sent comma-separated: an item holds no comma, and an empty one is none."""
-NAME = f"^{validate.NAME}$"
-PATTERNS = {"queue_name": NAME, "topic_name": NAME}
+PATTERNS = {"queue_name": validate.NAMED.pattern, "topic_name": validate.NAMED.pattern}
 ERROR = {"$ref": "#/components/responses/Error"}
 CALLER = [
     {"$ref": "#/components/parameters/ClientId"},
@@ -86,8 +85,8 @@ def _link(paths: dict[str, dict[str, Any]]) -> None:
         parameters = {param: f"$request.path.{param}" for param in PATH_PARAM.findall(collection)}
         parameters[name] = f"$response.body#{pointer}"
         parameters[f"header.{PROJECT}"] = f"$request.header.{PROJECT}"  # the id's project
+        links = source.setdefault("links", {})
         for target in methods.values():
-            links = source.setdefault("links", {})
             links[target["operationId"]] = {
                 "operationId": target["operationId"],
                 "parameters": parameters,

@@ -16,6 +16,9 @@ from tidings.service.waiting import CallerGone
 
 ParamType = Literal["string", "integer", "boolean", "list"]
 """``list`` is a comma-separated list of strings on the wire."""
+Bounds = Callable[[Limits], tuple[int, int]]
+"""The lowest and highest value (an integer) or number of items (a list) a deployment
+accepts."""
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,9 @@ class Param:
     ws_name: str | None = None
     """Its key in a WebSocket frame's body, where Zaqar's WebSocket API names it otherwise
     (``message_ids`` for HTTP's ``ids``); None: ``name``."""
-    bounds: Callable[[Limits], tuple[int, int]] | None = None
-    """The lowest and highest value (an integer) or number of items (a list) the deployment
-    accepts, as the OpenAPI document tells clients; the service is what checks them."""
+    bounds: Bounds | None = None
+    """What the OpenAPI document tells clients the deployment accepts; the service is what
+    checks it."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,16 @@ WAIT = Param(
 )
 
 
+def messages_per_page(limits: Limits) -> tuple[int, int]:
+    """From one message to a page of them (a listing, the ids a request names)."""
+    return 1, limits.max_messages_per_page
+
+
+def messages_per_take(limits: Limits) -> tuple[int, int]:
+    """From one message to the most that a claim or a pop takes at once."""
+    return 1, limits.max_messages_per_claim_or_pop
+
+
 def page_size(largest: Callable[[Limits], int]) -> Param:
     """The ``limit`` of a listing whose pages hold at most ``largest`` items."""
     return Param(
@@ -56,7 +66,7 @@ def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
                 "minimum": 1,
                 "maximum": limits.max_messages_post_size,
             },
-            "_dead_letter_queue": {"type": "string", "pattern": f"^{validate.NAME}$"},
+            "_dead_letter_queue": {"type": "string", "pattern": validate.NAMED.pattern},
             "_max_claim_count": {
                 "type": "integer",
                 "minimum": LOWEST_MAX_CLAIM_COUNT,
