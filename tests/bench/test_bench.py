@@ -52,6 +52,18 @@ def test_table_and_plot(target: ServerProcess, tmp_path: Path) -> None:
     assert picture.read_bytes().startswith(b"\x89PNG")
 
 
+def test_the_table_tells_why_requests_failed(target: ServerProcess) -> None:
+    too_large = ("--message-size", "300000")  # above the server's 256 KiB for a post
+
+    failing = bench(target.url, "--scenario", "post-1", "--duration", "1", *too_large)
+    passing = bench(target.url, "--scenario", "post-1", "--duration", "1")
+
+    assert failing.returncode == passing.returncode == 0, failing.stderr + passing.stderr
+    lines = failing.stdout.splitlines()
+    assert lines[-1] == "message_post: InvalidRequest: Request body is too large. Max size 262144"
+    assert "InvalidRequest" not in passing.stdout
+
+
 async def run_scenario(target: ServerProcess, name: str, **options: Any) -> dict[str, Any]:
     scenario = SCENARIOS[name].with_clients(2)
     settings = Options(url=target.url, duration=options.pop("duration", 1.0), **options)

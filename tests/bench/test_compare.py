@@ -157,6 +157,20 @@ def test_compare_two_running_servers(two_servers: tuple[ServerProcess, ServerPro
     assert verdict["cpu_ratio"] is None
 
 
+def test_compare_tells_why_requests_failed(
+    two_servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    base, candidate = two_servers
+
+    done = compare(
+        "--base", base.url, "--candidate", candidate.url, *SHORT, "--message-size", "300000"
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    why = "  message_post: InvalidRequest: Request body is too large. Max size 262144"
+    assert done.stderr.splitlines().count(why) == 4  # under each run's line
+
+
 def test_compare_tells_of_runs_that_ran_dry(
     two_servers: tuple[ServerProcess, ServerProcess],
 ) -> None:

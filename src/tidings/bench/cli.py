@@ -78,6 +78,8 @@ async def _bench(args: argparse.Namespace, chosen: list[Scenario], settings: Opt
         results.append(result)
         if not args.json:
             report.stdout_console().print(report.table(result))
+            for failed in report.failures(result):
+                print(failed)
     if args.json:
         print(orjson.dumps({"runs": results}, option=orjson.OPT_INDENT_2).decode())
     for result in results:

@@ -198,7 +198,12 @@ async def _rounds(
                 if cpu is not None:
                     figures.cpu.append(cpu)
                 line = _line(number + 1, args.rounds, scenario, side, result, cpu)
-                print(line, file=sys.stderr)
+                print(
+                    line,
+                    *(f"  {failed}" for failed in report.failures(result)),
+                    sep="\n",
+                    file=sys.stderr,
+                )
     return measured
 
 

@@ -122,6 +122,11 @@ def table(result: dict[str, Any]) -> Table:
     return view
 
 
+def failures(result: dict[str, Any]) -> list[str]:
+    """Why requests failed: the first error of each kind, as ``operation: Error: message``."""
+    return [f"{kind}: {message}" for kind, message in sorted(result["error_samples"].items())]
+
+
 def stdout_console() -> Console:
     """Where tables go: the terminal's width, or 120 columns into a file or pipe."""
     console = Console()
