@@ -24,8 +24,23 @@ class NewMessage:
     client_id: str
 
 
+class Lived:
+    """A record that lives from ``created`` until ``expires`` (times of the clock)."""
+
+    __slots__ = ()
+    created: float
+    expires: float
+
+    @property
+    def ttl(self) -> int:
+        return round(self.expires - self.created)
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.created))
+
+
 @dataclass(frozen=True, slots=True)
-class Message:
+class Message(Lived):
     """A stored message as seen at one instant."""
 
     id: str
@@ -38,19 +53,12 @@ class Message:
     claim_expires: float
     claim_count: int
 
-    @property
-    def ttl(self) -> int:
-        return round(self.expires - self.created)
-
-    def age(self, now: float) -> int:
-        return max(0, int(now - self.created))
-
     def is_claimed(self, now: float) -> bool:
         return self.claim_id is not None and self.claim_expires > now
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(Lived):
     """A live claim and the messages it holds."""
 
     id: str
@@ -59,16 +67,9 @@ class Claim:
     expires: float
     messages: list[Message] = field(default_factory=list)
 
-    @property
-    def ttl(self) -> int:
-        return round(self.expires - self.created)
-
-    def age(self, now: float) -> int:
-        return max(0, int(now - self.created))
-
 
 @dataclass(frozen=True, slots=True)
-class Subscription:
+class Subscription(Lived):
     """A live subscription of ``subscriber`` (a URI) to the queue or topic ``source``."""
 
     id: str
@@ -79,13 +80,6 @@ class Subscription:
     options: dict[str, JSON]
     confirmed: bool
     secret: str
-
-    @property
-    def ttl(self) -> int:
-        return round(self.expires - self.created)
-
-    def age(self, now: float) -> int:
-        return max(0, int(now - self.created))
 
 
 @dataclass(frozen=True, slots=True)
