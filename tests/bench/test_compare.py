@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -196,6 +197,24 @@ def test_compare_starts_both_servers_from_the_working_tree() -> None:
     assert "candidate / base msgs/s over 2 rounds" in done.stdout
     assert "post-1" in done.stdout
     assert "CPU/request ratio" in done.stdout
+
+
+def test_a_command_side_is_stopped_with_all_it_started(tmp_path: Path) -> None:
+    # The shell leaves the server in the background; stopping the shell alone would orphan it
+    ports = tmp_path / "ports"
+    serve = f"{sys.executable} -m tidings.cli serve --port {{port}} --workers 2"
+    side = (
+        f"cmd:echo {{port}} >> {ports}; {serve} --storage sqlite:///{tmp_path}/{{port}}.db & wait"
+    )
+
+    done = compare("--base", side, "--candidate", side, *SHORT)
+
+    assert done.returncode == 0, done.stderr
+    served = [int(port) for port in ports.read_text().split()]
+    assert len(served) == 2
+    for port in served:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_each_side_can_have_a_database_of_its_own(postgres_server: PostgresServer) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import psutil
 WORKTREE = "."
 REFERENCE = "reference"
 READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
 EXTRAS = {
     "redis": "redis",
     "redis+cluster": "redis",
@@ -105,12 +107,31 @@ def _process(command: list[str], port: int, workdir: Path) -> Iterator[Server]:
         wait_ready(url, process, log_path)
         yield Server(url, process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the process and whatever it started (its session: a ``cmd:`` side's shell may
+    have left its server running in the background): SIGTERM to all, then SIGKILL to those
+    still there after ``STOP_TIMEOUT``."""
+    group = process.pid
+    _signal(group, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_TIMEOUT)
+    while _signal(group, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _signal(group, signal.SIGKILL)
+    process.wait()
+
+
+def _signal(group: int, number: int) -> bool:
+    """Send ``number`` to the process group; False when none of it is left."""
+    try:
+        os.killpg(group, number)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
