@@ -3,24 +3,18 @@ No figure is compared with a speed: only that the run did what it says."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from tests.bench.commands import bench
 from tests.conftest import ServerProcess, free_port
 from tidings.bench import report
 from tidings.bench.runner import Options, run
 from tidings.bench.scenarios import SCENARIOS
 from tidings.client import Client
-
-
-def bench(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "tidings.cli", "bench", *args, "--no-progress"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_json_of_a_post_run(target: ServerProcess) -> None:

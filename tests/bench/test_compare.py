@@ -12,19 +12,13 @@ import asyncpg
 import orjson
 import pytest
 
+from tests.bench.commands import PROJECT_ROOT, compare
 from tests.conftest import ServerProcess
 from tests.processes import running
 from tests.servers.postgres import PostgresServer, run_coroutine
 from tidings.bench.compare import Measured, Measurements, confirmed, judge
 from tidings.bench.scenarios import SCENARIOS, Scenario
 
-
-def compare(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "tidings.cli", "bench", "compare", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
-
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHORT = ("--rounds", "2", "--duration", "1", "--clients", "2", "--scenario", "post-1")
 
 

@@ -1,0 +1,19 @@
+"""``tidings bench`` and ``tidings bench compare`` run as a user runs them, in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tidings.cli", "bench", *args, "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def compare(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tidings.cli", "bench", "compare", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
