@@ -14,6 +14,8 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def compare(*args: str) -> subprocess.CompletedProcess[str]:
+def compare(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "tidings.cli", "bench", "compare", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=240, check=False, cwd=cwd
+    )

@@ -211,6 +211,18 @@ def test_a_command_side_is_stopped_with_all_it_started(tmp_path: Path) -> None:
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
+def test_a_command_runs_where_compare_was_started(tmp_path: Path) -> None:
+    script = tmp_path / "serve.sh"
+    serve = f"{sys.executable} -m tidings.cli serve --workers 1"
+    script.write_text(f'exec {serve} --port "$1" --storage sqlite:///"$PWD"/"$1".db\n')
+    side = "cmd:bash ./serve.sh {port}"  # a path relative to where compare runs
+
+    done = compare("--base", side, "--candidate", side, *SHORT, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("*.db"))) == 2  # each side's database, made here
+
+
 def test_each_side_can_have_a_database_of_its_own(postgres_server: PostgresServer) -> None:
     # Two trees whose schemas differ must not share one: the newer would migrate the older's
     with postgres_server.new_database() as base, postgres_server.new_database() as candidate:

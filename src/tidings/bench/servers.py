@@ -72,8 +72,9 @@ def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[Se
 
     ``spec`` is a URL; ``.`` (the working tree, with this interpreter); ``reference`` (an
     app that answers without storing, on the same server stack: ``bench.reference``);
-    ``cmd:COMMAND`` (a shell command; ``{port}`` in it is replaced by a free port); or a git
-    revision, installed into a virtual environment cached by commit.
+    ``cmd:COMMAND`` (a shell command, run where compare runs; ``{port}`` in it is replaced by
+    a free port); or a git revision, installed into a virtual environment cached by commit.
+    The others run in ``workdir``.
     """
     if spec.startswith(("http://", "https://")):
         yield Server(spec.rstrip("/"))
@@ -82,25 +83,26 @@ def serving(spec: str, storage: str, workers: int, workdir: Path) -> Iterator[Se
     if spec not in (WORKTREE, REFERENCE) and not spec.startswith("cmd:"):
         python = str(installed(spec, storage) / "bin/python")
     port = free_port()  # after the install, whose downloads could take the port meanwhile
+    cwd = workdir
     if spec.startswith("cmd:"):
         command = ["bash", "-c", spec[4:].replace("{port}", str(port))]
+        cwd = Path.cwd()
     elif spec == REFERENCE:
         command = [python, "-m", "tidings.bench.reference", "--port", str(port)]
         command += ["--workers", str(workers)]
     else:
         command = [python, "-m", "tidings.cli", "serve", "--port", str(port)]
         command += ["--workers", str(workers), "--storage", storage]
-    with _process(command, port, workdir) as server:
+    with _process(command, port, cwd, workdir / f"server-{port}.log") as server:
         yield server
 
 
 @contextlib.contextmanager
-def _process(command: list[str], port: int, workdir: Path) -> Iterator[Server]:
-    log_path = workdir / f"server-{port}.log"
+def _process(command: list[str], port: int, cwd: Path, log_path: Path) -> Iterator[Server]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True
+            command, cwd=cwd, env=env, stdout=log, stderr=log, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
