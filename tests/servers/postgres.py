@@ -28,6 +28,7 @@ import asyncpg
 import pytest
 
 from tests.processes import children
+from tests.servers import debian
 from tests.servers.certificates import Certificate
 
 T = TypeVar("T")
@@ -103,13 +104,7 @@ def postgres_bindir() -> Path:
     """Where ``initdb``, ``pg_ctl`` and ``postgres`` live; installs them when missing."""
     bindir = _find_bindir()
     if bindir is None:
-        subprocess.run(["apt-get", "update"], check=True, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
+        debian.install("postgresql")
         bindir = _find_bindir()
     if bindir is None:
         raise RuntimeError("PostgreSQL server binaries not found, even after apt-get install")

@@ -6,8 +6,6 @@ comes with it); a test never skips for want of it.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -19,22 +17,14 @@ import yaml
 
 from tests.conftest import free_port
 from tests.processes import Child
+from tests.servers import debian
 
 HOST = "127.0.0.1"
 
 
 def ensure_installed() -> None:
     """Install prometheus and promtool from the Debian packages when they are missing."""
-    if shutil.which("prometheus") and shutil.which("promtool"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    debian.ensure_programs(("prometheus", "promtool"), ("prometheus",))
 
 
 @dataclass

@@ -7,9 +7,7 @@ the Debian packages when it is missing; a test never skips for want of it.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import socket
 import subprocess
 import time
@@ -21,6 +19,7 @@ import pytest
 import redis
 
 from tests.processes import Child, running
+from tests.servers import debian
 from tests.servers.certificates import Certificate
 
 HOST = "127.0.0.1"
@@ -30,16 +29,7 @@ BUS_OFFSET = 10000
 
 def ensure_installed() -> None:
     """Install redis-server and redis-cli from the Debian packages when they are missing."""
-    if shutil.which("redis-server") and shutil.which("redis-cli"):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "redis-server", "redis-tools"],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    debian.ensure_programs(("redis-server", "redis-cli"), ("redis-server", "redis-tools"))
 
 
 def _is_free(port: int) -> bool:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -33,6 +31,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import debian
 
 HOST = "127.0.0.1"
 USER, KEY = "test:tester", "testing"
@@ -137,16 +137,7 @@ conn_timeout = 30
 
 def ensure_installed() -> None:
     """Install Swift and memcached from the Debian packages when they are missing."""
-    if all(shutil.which(program) for program in PROGRAMS):
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update"], check=True, env=env, capture_output=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    debian.ensure_programs(PROGRAMS, PACKAGES)
 
 
 def free_port() -> int:
