@@ -82,6 +82,7 @@ def test_a_post_is_exported_as_one_trace_of_request_operation_and_storage_spans(
         "tidings.operation": "message_post",
         "tidings.project": PROJECT,
         "tidings.queue": "orders",
+        "tidings.request_id": response.headers["x-openstack-request-id"],
     }
     assert request.trace_id == operation.trace_id == storage.trace_id
     assert operation.parent_span_id == request.span_id

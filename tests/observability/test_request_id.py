@@ -6,6 +6,9 @@ import httpx
 import pytest
 
 from tests.observability.conftest import serve
+from tests.websocket.support import opened, serving
+from tidings.clock import FakeClock
+from tidings.config import Settings, StorageSettings
 from tidings.observability import Instruments
 from tidings.service.queues import QueueService
 
@@ -54,3 +57,23 @@ async def test_a_crash_carries_the_id_it_logged(
     [record] = [r for r in caplog.records if r.exc_info]
     assert record.request_id == _request_id(response.headers)  # type: ignore[attr-defined]
     assert (record.project, record.queue) == ("project-a", "q")  # type: ignore[attr-defined]
+
+
+async def test_a_websocket_crash_carries_the_id_it_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def crash(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(QueueService, "delete", crash)
+    settings = Settings(storage=StorageSettings(url="sqlite:///:memory:"))
+    async with (
+        serving(settings, FakeClock()) as server,
+        opened(f"ws://127.0.0.1:{server.port}/v2/ws") as ws,
+    ):
+        answer = await ws.request("queue_delete", {"queue_name": "q"})
+
+    assert answer["headers"]["status"] == 500
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.request_id == answer["headers"]["X-OpenStack-Request-Id"]  # type: ignore[attr-defined]
+    assert record.operation == "queue_delete"  # type: ignore[attr-defined]

@@ -12,7 +12,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.api.support import JSON_PATCH
 from tests.observability.conftest import serve
-from tidings.config import ObservabilitySettings
+from tests.websocket.support import opened, serving
+from tidings.clock import FakeClock
+from tidings.config import ObservabilitySettings, Settings, StorageSettings
 from tidings.observability import Instruments
 from tidings.observability.tracing import Tracing
 from tidings.storage.base import storage_from_url
@@ -55,6 +57,7 @@ async def test_a_post_makes_request_operation_and_storage_spans(
         "tidings.operation": "message_post",
         "tidings.project": "project-a",
         "tidings.queue": "orders",
+        "tidings.request_id": response.headers["x-openstack-request-id"],
     }
     assert storage.attributes is not None
     assert storage.attributes["tidings.project"] == "project-a"
@@ -65,6 +68,32 @@ async def test_a_post_makes_request_operation_and_storage_spans(
     assert operation.parent is not None
     assert request.context is not None
     assert operation.parent.span_id == request.context.span_id
+    assert storage.parent is not None
+    assert operation.context is not None
+    assert storage.parent.span_id == operation.context.span_id
+
+
+async def test_a_websocket_frame_is_traced_under_the_request_id_of_its_answer(
+    exporter: InMemorySpanExporter,
+) -> None:
+    settings = Settings(storage=StorageSettings(url="sqlite:///:memory:"))
+    async with (
+        serving(settings, FakeClock(), tracing(exporter)) as server,
+        opened(f"ws://127.0.0.1:{server.port}/v2/ws") as ws,
+    ):
+        exporter.clear()  # forget the start-up
+        answer = await ws.request(
+            "message_post", {"queue_name": "orders", "messages": [{"body": 1}]}
+        )
+
+    spans = exporter.get_finished_spans()
+    operation = named(spans, "message_post")
+    storage = named(spans, "storage.messages_post_in_context")
+
+    assert answer["headers"]["status"] == 201
+    assert operation.attributes is not None
+    assert operation.attributes["tidings.request_id"] == answer["headers"]["X-OpenStack-Request-Id"]
+    assert operation.attributes["tidings.queue"] == "orders"
     assert storage.parent is not None
     assert operation.context is not None
     assert storage.parent.span_id == operation.context.span_id
@@ -116,4 +145,8 @@ def test_tracing_off_leaves_the_storage_unwrapped() -> None:
     instruments = Instruments.from_settings(ObservabilitySettings(metrics=False))
 
     assert instruments.watch(storage, "sqlite:///:memory:", "") is storage
-    assert instruments.operation("message_post", "p", "q") is instruments.operation("x", "p", None)
+    spans = (
+        instruments.operation("message_post", "p", "q", "req-1"),
+        instruments.operation("x", "p", None, "req-2"),
+    )
+    assert spans[0] is spans[1]

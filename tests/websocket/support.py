@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import caller_headers, free_port
 from tidings.clock import Clock
 from tidings.config import Settings
+from tidings.observability import Instruments
 from tidings.serving import WEBSOCKETS
 
 SECOND = 10.0
@@ -39,13 +40,14 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, clock: Clock) -> AsyncIterator[Served]:
+async def serving(
+    settings: Settings, clock: Clock, instruments: Instruments | None = None
+) -> AsyncIterator[Served]:
     from tidings.app import build_app
 
     port = free_port()
-    config = uvicorn.Config(
-        build_app(settings, clock), host="127.0.0.1", port=port, log_level="warning", ws=WEBSOCKETS
-    )
+    app = build_app(settings, clock, instruments)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=WEBSOCKETS)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

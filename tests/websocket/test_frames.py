@@ -3,6 +3,7 @@ itself (Zaqar's texts and statuses)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgpack
@@ -29,8 +30,26 @@ async def test_a_response_holds_the_request_and_the_status(ws: Socket) -> None:
             "api": "v2",
         },
         "body": "Queue fizbit created.",
-        "headers": {"status": 201},
+        "headers": {
+            "status": 201,
+            "X-OpenStack-Request-Id": frame["headers"]["X-OpenStack-Request-Id"],
+        },
     }
+
+
+async def test_every_answer_carries_a_request_id_of_its_own(ws: Socket) -> None:
+    answers = [
+        await ws.request("queue_create", {"queue_name": "ids"}),
+        await ws.request("claim_get", {"queue_name": "ids", "claim_id": "a" * 24}),
+        await ws.request("no_such_action", {}),
+    ]
+    await ws.send("not json")
+    answers.append(await ws.response())
+
+    ids = [answer["headers"]["X-OpenStack-Request-Id"] for answer in answers]
+    assert [answer["headers"]["status"] for answer in answers] == [201, 404, 400, 400]
+    assert all(re.fullmatch(r"req-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", id_) for id_ in ids)
+    assert len(set(ids)) == len(ids)
 
 
 async def test_text_frames_are_answered_in_text(ws: Socket) -> None:
@@ -64,7 +83,7 @@ async def test_undecodable_json_is_400(ws: Socket) -> None:
 
     frame = await ws.response()
 
-    assert frame["headers"] == {"status": 400}
+    assert frame["headers"]["status"] == 400
     assert frame["request"] == NO_REQUEST
     assert frame["body"]["error"].startswith("Can't decode text (JSON) request. JSONDecodeError")
 
@@ -75,7 +94,7 @@ async def test_undecodable_messagepack_is_400_in_messagepack(ws: Socket) -> None
     frame = await ws.response()
 
     assert ws.kinds == [bytes]
-    assert frame["headers"] == {"status": 400}
+    assert frame["headers"]["status"] == 400
     assert frame["body"]["error"].startswith("Can't decode binary (MessagePack) request.")
 
 
@@ -85,7 +104,7 @@ async def test_a_frame_that_is_not_an_object_is_400(ws: Socket, payload: object)
 
     frame = await ws.response()
 
-    assert frame["headers"] == {"status": 400}
+    assert frame["headers"]["status"] == 400
     assert frame["body"] == {"error": "Unexpected body type. Expected dict or dict like."}
 
 
@@ -106,7 +125,7 @@ async def test_a_missing_identity_header_fails_the_schema(ws: Socket, missing: s
 
     frame = await ws.response()
 
-    assert frame["headers"] == {"status": 400}
+    assert frame["headers"]["status"] == 400
     assert frame["body"] == {"error": "Schema validation failed."}
 
 
@@ -199,12 +218,12 @@ async def test_a_text_frame_keeps_64_bit_integers_exact_and_refuses_larger_ones(
     refused = await post("123456789012345678901234567890")
     kept = await post(str(2**64 - 1))
 
-    assert refused["headers"] == {"status": 400}
+    assert refused["headers"]["status"] == 400
     assert refused["body"] == {
         "exception": "Invalid request body",
         "error": "JSON contains integer that is too large.",
     }
-    assert kept["headers"] == {"status": 201}
+    assert kept["headers"]["status"] == 201
     status, listed = await ws.call("message_list", queue_name="q", echo=True)
     assert status == 200
     assert [message["body"] for message in listed["messages"]] == [2**64 - 1]

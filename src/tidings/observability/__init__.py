@@ -66,11 +66,13 @@ class Instruments:
         if self.metrics is not None:
             self.metrics.backlog = Backlog(storage, clock, self.backlog_interval)
 
-    def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Any]:
+    def operation(
+        self, name: str, project: str, queue: str | None, request_id: str
+    ) -> AbstractContextManager[Any]:
         """The span of one operation, or nothing when tracing is off."""
         if self.tracing is None:
             return _NO_SPAN
-        return self.tracing.operation(name, project, queue)
+        return self.tracing.operation(name, project, queue, request_id)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """``app`` inside the request layer: request id, metrics, span and log line."""

@@ -55,9 +55,15 @@ class Tracing:
             attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
         )
 
-    def operation(self, name: str, project: str, queue: str | None) -> AbstractContextManager[Span]:
+    def operation(
+        self, name: str, project: str, queue: str | None, request_id: str
+    ) -> AbstractContextManager[Span]:
         """The span of one operation from the operation table."""
-        attributes = {"tidings.operation": name, "tidings.project": project}
+        attributes = {
+            "tidings.operation": name,
+            "tidings.project": project,
+            "tidings.request_id": request_id,
+        }
         if queue is not None:
             attributes["tidings.queue"] = queue
         return self.tracer.start_as_current_span(name, attributes=attributes)

@@ -10,6 +10,7 @@ import msgpack
 import orjson
 
 from tidings.models import JSON
+from tidings.observability.asgi import REQUEST_ID_HEADER
 from tidings.transport import wire
 
 Frame = str | bytes
@@ -61,8 +62,11 @@ def echo(payload: dict[str, Any]) -> dict[str, JSON]:
     }
 
 
-def response(request: dict[str, JSON], status: int, body: JSON) -> dict[str, JSON]:
-    return {"request": request, "body": body, "headers": {"status": status}}
+def response(request: dict[str, JSON], status: int, body: JSON, request_id: str) -> dict[str, JSON]:
+    """The answer to one frame: Zaqar's envelope, and the request id among its headers as an
+    HTTP response has it."""
+    headers = {"status": status, REQUEST_ID_HEADER: request_id}
+    return {"request": request, "body": body, "headers": headers}
 
 
 def body(payload: dict[str, Any]) -> dict[str, Any]:

@@ -167,7 +167,8 @@ def _endpoint(
         body, size = await _body(operation, call, largest_body)
         gone = functools.partial(_disconnected, call.receive)
         request = Request(caller, params, body, size, gone)
-        with instruments.operation(operation.name, caller.project_id, params.get("queue_name")):
+        queue = params.get("queue_name")
+        with instruments.operation(operation.name, caller.project_id, queue, scope[REQUEST_ID]):
             return await api.call(operation, service, request, policy)
 
     return endpoint

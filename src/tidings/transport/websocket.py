@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -34,6 +35,7 @@ from tidings.api.operation import Operation, Request
 from tidings.api.policy import Policy
 from tidings.config import Settings
 from tidings.context import RequestContext
+from tidings.ids import unique_id
 from tidings.models import JSON, Message
 from tidings.observability import Instruments
 from tidings.service import Service, validate
@@ -180,31 +182,35 @@ class Socket:
     async def _answer(self, frame: Frame) -> Frame:
         binary = isinstance(frame, bytes)
         request: dict[str, JSON] = frames.NO_REQUEST
+        request_id = f"req-{unique_id()}"
         started = time.perf_counter()
         name = "other"
         try:
             payload = frames.decode(frame)
             request = frames.echo(payload)
             name = str(payload.get("action"))
-            status, body = await self._dispatch(payload, binary)
+            status, body = await self._dispatch(payload, binary, request_id)
         except Refused as exc:
             status, body = exc.status, {"error": exc.message}
         except errors.TidingsError as exc:
             status, body = status_of(exc), {"exception": exc.title, "error": exc.description}
         except Exception:
-            log.exception("unexpected error on a WebSocket frame")
+            extra = {"request_id": request_id, "operation": name}
+            log.exception("unexpected error on a WebSocket frame", extra=extra)
             status, body = 500, {"exception": "Internal server error", "error": "Unexpected error."}
         self._record(name, status, time.perf_counter() - started)
-        return frames.encode(frames.response(request, status, body), binary)
+        return frames.encode(frames.response(request, status, body, request_id), binary)
 
-    async def _dispatch(self, payload: dict[str, Any], binary: bool) -> tuple[int, JSON]:
+    async def _dispatch(
+        self, payload: dict[str, Any], binary: bool, request_id: str
+    ) -> tuple[int, JSON]:
         body = frames.body(payload)
         headers = frames.headers(payload)
         if payload.get("action") == AUTHENTICATE:
-            return await self._authenticate(headers)
+            return await self._authenticate(headers, request_id)
         operation = self.binding.actions.operation(payload.get("action"), body)
         params = actions.params(operation, body)
-        context = await self._caller(operation, headers, params)
+        context = await self._caller(operation, headers, params, request_id)
         if operation.name == SUBSCRIBE and not body.get("subscriber"):
             return await self._subscribe(operation, context, params, binary)
         if operation.name == UNSUBSCRIBE and params["subscription_id"] in self.subscriptions:
@@ -212,10 +218,14 @@ class Socket:
         return await self._call(operation, context, params, body)
 
     async def _caller(
-        self, operation: Operation, headers: dict[str, str], params: dict[str, Any]
+        self,
+        operation: Operation,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        request_id: str,
     ) -> RequestContext:
         if not operation.authenticated:
-            return ANONYMOUS
+            return dataclasses.replace(ANONYMOUS, request_id=request_id)
         if any(name not in headers for name in REQUIRED_HEADERS):
             raise Refused(400, SCHEMA_FAILED)
         signed = is_signed(headers)
@@ -225,7 +235,7 @@ class Socket:
             raise Refused(403, "Not authentified.")
         path = actions.path(operation, params)
         context = await self.binding.authenticator.context(
-            headers, operation.method, path, f"req-{uuid.uuid4()}"
+            headers, operation.method, path, request_id
         )
         if self.binding.keystone and not signed and headers["x-project-id"] != context.project_id:
             raise errors.Forbidden("X-Project-ID is not the project this socket authenticated.")
@@ -241,7 +251,8 @@ class Socket:
         document, size = actions.http_body(operation, body)
         request = Request(context, params, document, size, self.gone.wait)
         queue = params.get("queue_name")
-        with self.binding.instruments.operation(operation.name, context.project_id, queue):
+        instruments = self.binding.instruments
+        with instruments.operation(operation.name, context.project_id, queue, context.request_id):
             reply = await api.call(operation, self.binding.service, request, self.binding.policy)
         return reply.status, actions.answer(operation, request, reply)
 
@@ -252,10 +263,10 @@ class Socket:
 
     # The socket's own actions
 
-    async def _authenticate(self, headers: dict[str, str]) -> tuple[int, JSON]:
+    async def _authenticate(self, headers: dict[str, str], request_id: str) -> tuple[int, JSON]:
         authenticator = self.binding.authenticator
         try:
-            await authenticator.context(headers, "GET", PATHS[0], f"req-{uuid.uuid4()}")
+            await authenticator.context(headers, "GET", PATHS[0], request_id)
         except errors.Unauthorized:
             return 401, {"error": "Authentication failed."}
         token = headers.get("x-auth-token")
