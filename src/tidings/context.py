@@ -15,3 +15,8 @@ class RequestContext:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+
+def anonymous(request_id: str) -> RequestContext:
+    """The caller of an operation that needs no authentication (ping, the home document)."""
+    return RequestContext(project_id="", client_id="", request_id=request_id)

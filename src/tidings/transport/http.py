@@ -23,7 +23,7 @@ from tidings.api import openapi
 from tidings.api.operation import Operation, Reply, Request
 from tidings.api.policy import Policy
 from tidings.config import Settings
-from tidings.context import RequestContext
+from tidings.context import anonymous
 from tidings.observability import Instruments
 from tidings.observability.asgi import OPERATION, PROJECT, REQUEST_ID, log_extra
 from tidings.service import Service
@@ -34,7 +34,6 @@ from tidings.transport.status import status_of
 
 log = logging.getLogger(__name__)
 
-ANONYMOUS = RequestContext(project_id="", client_id="")
 FORM = "application/x-www-form-urlencoded"
 ACCEPTABLE = ("*/*", "application/*", "application/json")
 Endpoint = Callable[["_HttpCall"], Awaitable[Reply]]
@@ -157,7 +156,7 @@ def _endpoint(
         operation = _select(operations, query)
         scope[OPERATION] = operation.name
         _check_accept(call.headers)
-        caller = ANONYMOUS
+        caller = anonymous(scope[REQUEST_ID])
         if operation.authenticated:
             caller = await authenticator.context(
                 call.headers, scope["method"], scope["path"], scope[REQUEST_ID]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
@@ -34,7 +33,7 @@ from tidings import api, errors
 from tidings.api.operation import Operation, Request
 from tidings.api.policy import Policy
 from tidings.config import Settings
-from tidings.context import RequestContext
+from tidings.context import RequestContext, anonymous
 from tidings.ids import unique_id
 from tidings.models import JSON, Message
 from tidings.observability import Instruments
@@ -54,7 +53,6 @@ AUTHENTICATE = "authenticate"
 SUBSCRIBE = "subscription_create"
 UNSUBSCRIBE = "subscription_delete"
 REQUIRED_HEADERS = ("client-id", "x-project-id")
-ANONYMOUS = RequestContext(project_id="", client_id="")
 BACKLOG = 1000
 """Frames a socket may have waiting to be sent; one that falls further behind is closed."""
 EXPIRED = (4003, "Authentication expired.")
@@ -225,7 +223,7 @@ class Socket:
         request_id: str,
     ) -> RequestContext:
         if not operation.authenticated:
-            return dataclasses.replace(ANONYMOUS, request_id=request_id)
+            return anonymous(request_id)
         if any(name not in headers for name in REQUIRED_HEADERS):
             raise Refused(400, SCHEMA_FAILED)
         signed = is_signed(headers)
