@@ -156,12 +156,13 @@ def _endpoint(
         operation = _select(operations, query)
         scope[OPERATION] = operation.name
         _check_accept(call.headers)
-        caller = anonymous(scope[REQUEST_ID])
         if operation.authenticated:
             caller = await authenticator.context(
                 call.headers, scope["method"], scope["path"], scope[REQUEST_ID]
             )
             scope[PROJECT] = caller.project_id
+        else:
+            caller = anonymous(scope[REQUEST_ID])
         params = wire.params(operation, scope["path_params"], _query(operation, call.query, query))
         body, size = await _body(operation, call, largest_body)
         gone = functools.partial(_disconnected, call.receive)
