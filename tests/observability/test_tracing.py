@@ -15,6 +15,7 @@ from tests.observability.conftest import serve
 from tests.websocket.support import opened, serving
 from tidings.clock import FakeClock
 from tidings.config import ObservabilitySettings, Settings, StorageSettings
+from tidings.context import anonymous
 from tidings.observability import Instruments
 from tidings.observability.tracing import Tracing
 from tidings.storage.base import storage_from_url
@@ -146,7 +147,7 @@ def test_tracing_off_leaves_the_storage_unwrapped() -> None:
 
     assert instruments.watch(storage, "sqlite:///:memory:", "") is storage
     spans = (
-        instruments.operation("message_post", "p", "q", "req-1"),
-        instruments.operation("x", "p", None, "req-2"),
+        instruments.operation("message_post", anonymous("req-1"), "q"),
+        instruments.operation("x", anonymous("req-2"), None),
     )
     assert spans[0] is spans[1]

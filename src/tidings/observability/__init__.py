@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from tidings.clock import Clock
 from tidings.config import ObservabilitySettings
+from tidings.context import RequestContext
 from tidings.observability.asgi import RequestMiddleware
 from tidings.observability.metrics import SHARED_DIR, Backlog, Metrics
 from tidings.observability.storage import timed
@@ -67,12 +68,12 @@ class Instruments:
             self.metrics.backlog = Backlog(storage, clock, self.backlog_interval)
 
     def operation(
-        self, name: str, project: str, queue: str | None, request_id: str
+        self, name: str, caller: RequestContext, queue: str | None
     ) -> AbstractContextManager[Any]:
         """The span of one operation, or nothing when tracing is off."""
         if self.tracing is None:
             return _NO_SPAN
-        return self.tracing.operation(name, project, queue, request_id)
+        return self.tracing.operation(name, caller, queue)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """``app`` inside the request layer: request id, metrics, span and log line."""

@@ -20,6 +20,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import Scope
 
 from tidings.config import ObservabilitySettings
+from tidings.context import RequestContext
 from tidings.observability.storage import Call, each_call
 from tidings.storage.base import Storage
 
@@ -56,13 +57,13 @@ class Tracing:
         )
 
     def operation(
-        self, name: str, project: str, queue: str | None, request_id: str
+        self, name: str, caller: RequestContext, queue: str | None
     ) -> AbstractContextManager[Span]:
-        """The span of one operation from the operation table."""
+        """The span of one operation from the operation table, for ``caller``."""
         attributes = {
             "tidings.operation": name,
-            "tidings.project": project,
-            "tidings.request_id": request_id,
+            "tidings.project": caller.project_id,
+            "tidings.request_id": caller.request_id,
         }
         if queue is not None:
             attributes["tidings.queue"] = queue

@@ -167,8 +167,7 @@ def _endpoint(
         body, size = await _body(operation, call, largest_body)
         gone = functools.partial(_disconnected, call.receive)
         request = Request(caller, params, body, size, gone)
-        queue = params.get("queue_name")
-        with instruments.operation(operation.name, caller.project_id, queue, scope[REQUEST_ID]):
+        with instruments.operation(operation.name, caller, params.get("queue_name")):
             return await api.call(operation, service, request, policy)
 
     return endpoint

@@ -249,8 +249,7 @@ class Socket:
         document, size = actions.http_body(operation, body)
         request = Request(context, params, document, size, self.gone.wait)
         queue = params.get("queue_name")
-        instruments = self.binding.instruments
-        with instruments.operation(operation.name, context.project_id, queue, context.request_id):
+        with self.binding.instruments.operation(operation.name, context, queue):
             reply = await api.call(operation, self.binding.service, request, self.binding.policy)
         return reply.status, actions.answer(operation, request, reply)
 
