@@ -5,16 +5,14 @@ rules run by a real Prometheus that scrapes a real server whose store goes down.
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import ServerProcess, caller_headers
+from tests.conftest import ServerProcess, caller_headers, wait_for
 from tests.processes import running
 from tests.servers.prometheus import PrometheusServer, ensure_installed
 from tests.servers.redis import RedisServer
@@ -80,7 +78,7 @@ def test_a_real_prometheus_alerts_when_the_store_goes_down(
         body = {"messages": [{"body": "hello", "ttl": 300}]}
         assert httpx.post(messages, json=body, headers=headers).status_code == 201
         posted = 'tidings_requests_total{operation="message_post", status="201"}'
-        wait_until(lambda: prometheus.query(posted), "the post scraped")
+        wait_for(lambda: bool(prometheus.query(posted)), seconds=30)
 
         redis_of_its_own.kill()
 
@@ -90,18 +88,8 @@ def test_a_real_prometheus_alerts_when_the_store_goes_down(
             return {(alert["labels"]["alertname"], alert["state"]) for alert in prometheus.alerts()}
 
         expected = {("TidingsStoreUnavailable", "pending"), ("TidingsServerErrors", "pending")}
-        wait_until(lambda: expected <= alerting(), "both alerts pending")
+        wait_for(lambda: expected <= alerting(), seconds=30)
         labels = {alert["labels"]["alertname"]: alert["labels"] for alert in prometheus.alerts()}
         assert labels["TidingsServerErrors"]["operation"] == "message_post"
         assert "pool" not in labels["TidingsStoreUnavailable"]  # the default storage
         assert labels["TidingsStoreUnavailable"]["severity"] == "critical"
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"waited {timeout:.0f} s for {what}")

@@ -43,13 +43,18 @@ async def test_each_request_gets_its_own_id() -> None:
     assert _request_id(first.headers) != _request_id(second.headers)
 
 
-async def test_a_crash_carries_the_id_it_logged(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+def crashing_queue_delete(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a queue raises an error no layer expects."""
+
     async def crash(*args: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(QueueService, "delete", crash)
+
+
+@pytest.mark.usefixtures("crashing_queue_delete")
+async def test_a_crash_carries_the_id_it_logged(caplog: pytest.LogCaptureFixture) -> None:
     async with serve(Instruments()) as api:
         response = await api.delete("/v2/queues/q")
 
@@ -59,13 +64,8 @@ async def test_a_crash_carries_the_id_it_logged(
     assert (record.project, record.queue) == ("project-a", "q")  # type: ignore[attr-defined]
 
 
-async def test_a_websocket_crash_carries_the_id_it_logged(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    async def crash(*args: object) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(QueueService, "delete", crash)
+@pytest.mark.usefixtures("crashing_queue_delete")
+async def test_a_websocket_crash_carries_the_id_it_logged(caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(storage=StorageSettings(url="sqlite:///:memory:"))
     async with (
         serving(settings, FakeClock()) as server,
