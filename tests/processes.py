@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
+
+import httpx
 
 
 class Server(Protocol):
@@ -28,12 +31,53 @@ def running(server: S) -> Iterator[S]:
         server.stop()
 
 
+def wait_until_ready(
+    name: str,
+    answers: Callable[[], bool],
+    processes: Iterable[subprocess.Popen[bytes]],
+    log: Callable[[], str],
+    timeout: float,
+    not_yet: tuple[type[Exception], ...] = (httpx.TransportError,),
+) -> None:
+    """Ask ``answers()`` every 0.1 s until it holds (a ``not_yet`` error counts as not yet);
+    RuntimeError, with the end of ``log()``, when one of ``processes`` exits first or
+    ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError(f"{name} exited: {log()[-3000:]}")
+        with contextlib.suppress(*not_yet):
+            if answers():
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not become ready in {timeout} s: {log()[-3000:]}")
+
+
 class Child:
-    """A server the tests started: its log read, stopped (SIGTERM, then SIGKILL after
+    """A server the tests started: waited for until it ``answers()`` (within
+    ``ready_timeout`` seconds), its log read, stopped (SIGTERM, then SIGKILL after
     ``stop_timeout`` seconds) or killed."""
 
     process: subprocess.Popen[bytes] | None
     stop_timeout = 20.0
+    ready_timeout = 20.0
+    not_yet: tuple[type[Exception], ...] = (httpx.TransportError,)
+    """What ``answers()`` raises while the server is still starting."""
+
+    def answers(self) -> bool:
+        """Whether the server answers as a ready one does."""
+        raise NotImplementedError
+
+    def wait_ready(self) -> None:
+        assert self.process is not None, "not started"
+        wait_until_ready(
+            type(self).__name__,
+            self.answers,
+            [self.process],
+            self.log_text,
+            self.ready_timeout,
+            self.not_yet,
+        )
 
     @property
     def log(self) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.processes import Child, running
+from tests.processes import Child, running, wait_until_ready
 from tests.servers import debian
 from tests.servers.certificates import Certificate
 
@@ -72,6 +71,8 @@ class RedisServer(Child):
     """One ``redis-server`` process in ``directory``; ``start`` again after ``kill`` to restart
     it on the same port with the same files (with ``appendonly`` its data survives)."""
 
+    ready_timeout = 10.0
+    not_yet = (redis.exceptions.RedisError,)
     directory: Path
     port: int = field(default_factory=free_port)
     appendonly: bool = False
@@ -135,19 +136,9 @@ class RedisServer(Child):
         )
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
+    def answers(self) -> bool:
         with self.client() as client:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited: {self.log_text()!r}")
-                try:
-                    if client.ping():
-                        return
-                except redis.exceptions.RedisError:
-                    time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not answer: {self.log_text()!r}")
+            return bool(client.ping())
 
     def flush(self) -> None:
         with self.client() as client:
@@ -212,13 +203,16 @@ class RedisClusterServers:
         )
         self.wait_ok()
 
-    def wait_ok(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self._is_ok(node) for node in self.nodes):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+    def wait_ok(self) -> None:
+        """Until every node reports cluster_state:ok with all 16384 slots ok."""
+        wait_until_ready(
+            "the Redis Cluster",
+            lambda: all(self._is_ok(node) for node in self.nodes),
+            [node.process for node in self.nodes if node.process is not None],
+            lambda: "\n".join(node.log_text()[-1000:] for node in self.nodes),
+            30.0,
+            RedisServer.not_yet,
+        )
 
     @staticmethod
     def _is_ok(node: RedisServer) -> bool:

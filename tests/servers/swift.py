@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import wait_until_ready
 from tests.servers import debian
 
 HOST = "127.0.0.1"
@@ -219,17 +219,16 @@ class SwiftServers:
                 start_new_session=True,
             )
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise RuntimeError(f"swift {name} exited: {self.log_text(name)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if self._authenticates():
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"swift did not become ready: {self.log_text('proxy')}")
+    def wait_ready(self) -> None:
+        processes = self.processes.values()
+        wait_until_ready(
+            "swift", self._authenticates, processes, self._failure_log, 60.0, (httpx.HTTPError,)
+        )
+
+    def _failure_log(self) -> str:
+        """The logs of the processes that exited, else the proxy's."""
+        exited = [name for name, process in self.processes.items() if process.poll() is not None]
+        return "\n".join(f"{name}: {self.log_text(name)}" for name in exited or ["proxy"])
 
     def _authenticates(self) -> bool:
         headers = {"X-Auth-User": USER, "X-Auth-Key": KEY}
