@@ -106,6 +106,11 @@ def test_a_file_that_does_not_make_settings_is_refused_with_the_reason(
             "-15",
             "observability.backlog_interval must be at least 0, not -15.0",
         ),
+        (
+            "OBSERVABILITY_SLOW_OPERATION_MS",
+            "-1",
+            "observability.slow_operation_ms must be at least 0, not -1.0",
+        ),
     ],
 )
 def test_a_setting_out_of_its_range_is_refused_with_its_name(

@@ -126,9 +126,13 @@ class ObservabilitySettings:
     """Seconds between two readings of the backlog gauges."""
     log_format: str = "text"
     log_level: str = "info"
+    slow_operation_ms: float = 1000.0
+    """Log an operation at WARNING when it takes longer (a long poll's wait not counted);
+    0 logs none."""
 
     def __post_init__(self) -> None:
         _within("observability.backlog_interval", self.backlog_interval, 0)
+        _within("observability.slow_operation_ms", self.slow_operation_ms, 0)
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"observability.log_format must be one of {', '.join(LOG_FORMATS)}")
         if self.log_level.upper() not in LOG_LEVELS:

@@ -140,10 +140,12 @@ async def test_a_failing_storage_call_records_its_error(exporter: InMemorySpanEx
     assert [event.name for event in storage.events] == ["exception"]
 
 
-def test_tracing_off_leaves_the_storage_unwrapped() -> None:
+def test_tracing_metrics_and_slow_operations_off_leave_the_storage_unwrapped() -> None:
     storage = storage_from_url("sqlite:///:memory:")
 
-    instruments = Instruments.from_settings(ObservabilitySettings(metrics=False))
+    instruments = Instruments.from_settings(
+        ObservabilitySettings(metrics=False, slow_operation_ms=0)
+    )
 
     assert instruments.watch(storage, "sqlite:///:memory:", "") is storage
     spans = (

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from tidings.config import ObservabilitySettings
 from tidings.context import RequestContext
 from tidings.observability.asgi import RequestMiddleware
 from tidings.observability.metrics import SHARED_DIR, Backlog, Metrics
+from tidings.observability.slow import SlowOperations
 from tidings.observability.storage import timed
 from tidings.storage.base import Storage
 
@@ -37,10 +39,12 @@ class Instruments:
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
         backlog_interval: float = 15.0,
+        slow: SlowOperations | None = None,
     ) -> None:
         self.metrics = metrics
         self.tracing = tracing
         self.backlog_interval = backlog_interval
+        self.slow = slow
         self._sharing: asyncio.Task[None] | None = None
 
     @classmethod
@@ -51,16 +55,33 @@ class Instruments:
 
             tracing = Tracing.from_settings(settings)
         metrics = Metrics() if settings.metrics else None
-        return cls(metrics, tracing, settings.backlog_interval)
+        slow = SlowOperations(settings.slow_operation_ms) if settings.slow_operation_ms else None
+        return cls(metrics, tracing, settings.backlog_interval, slow)
 
     def watch(self, driver: Storage, url: str, pool: str) -> Storage:
         """The driver of one store (``pool``: its pool's name, empty for the default
-        storage), its calls timed (metrics on) and traced (tracing on)."""
-        if self.metrics is not None:
-            driver = timed(driver, functools.partial(self.metrics.observe_storage_call, pool=pool))
+        storage), its calls timed (metrics or slow operations on) and traced (tracing on)."""
+        observe = self._storage_observer(pool)
+        if observe is not None:
+            driver = timed(driver, observe)
         if self.tracing is not None:
             driver = self.tracing.traced(driver, urlsplit(url).scheme, pool)
         return driver
+
+    def _storage_observer(self, pool: str) -> Callable[[str, str, float], None] | None:
+        """Who is told of each storage call of ``pool``'s store: the metrics, the slow
+        operations' tally, both or neither."""
+        metrics, slow = self.metrics, self.slow
+        if metrics is None:
+            return None if slow is None else slow.observe_storage_call
+        if slow is None:
+            return functools.partial(metrics.observe_storage_call, pool=pool)
+
+        def both(call: str, result: str, seconds: float) -> None:
+            metrics.observe_storage_call(call, result, seconds, pool)
+            slow.observe_storage_call(call, result, seconds)
+
+        return both
 
     def read_backlog(self, storage: Storage, clock: Clock) -> None:
         """Metrics on: read the backlog gauges from ``storage`` when Prometheus scrapes."""
@@ -70,10 +91,12 @@ class Instruments:
     def operation(
         self, name: str, caller: RequestContext, queue: str | None
     ) -> AbstractContextManager[Any]:
-        """The span of one operation, or nothing when tracing is off."""
-        if self.tracing is None:
-            return _NO_SPAN
-        return self.tracing.operation(name, caller, queue)
+        """The span of one operation (tracing on), timed to log it when it is slow (slow
+        operations on); else nothing."""
+        span = _NO_SPAN if self.tracing is None else self.tracing.operation(name, caller, queue)
+        if self.slow is None:
+            return span
+        return self.slow.operation(name, caller, queue, span)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """``app`` inside the request layer: request id, metrics, span and log line."""

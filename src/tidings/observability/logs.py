@@ -8,7 +8,17 @@ import time
 import orjson
 
 TEXT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-EXTRA_KEYS = ("request_id", "operation", "project", "queue", "status", "duration_ms")
+EXTRA_KEYS = (
+    "request_id",
+    "operation",
+    "project",
+    "queue",
+    "status",
+    "duration_ms",
+    "storage_ms",
+    "storage_calls",
+    "waited_ms",
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -44,7 +44,7 @@ from prometheus_client.core import (
 
 from tidings import errors
 from tidings.clock import Clock
-from tidings.observability.storage import unobserved
+from tidings.observability.storage import CANCELLED, unobserved
 from tidings.recent import Recent
 from tidings.storage.base import Storage
 
@@ -131,7 +131,8 @@ class Metrics:
         self.requests.observe((operation, str(status)), seconds)
 
     def observe_storage_call(self, call: str, result: str, seconds: float, pool: str) -> None:
-        self.storage_calls.observe((call, result, pool), seconds)
+        if result != CANCELLED:  # a long poll whose caller left: no figure of the store's
+            self.storage_calls.observe((call, result, pool), seconds)
 
     def observe_delivery(self, kind: str, result: str, seconds: float) -> None:
         self.deliveries.observe((kind, result), seconds)

@@ -67,20 +67,28 @@ def _unless_unobserved(method: Call, observed: Call) -> Call:
     return call
 
 
+CANCELLED = "cancelled"
+"""The result of a call cancelled before it ended (a long poll whose caller left)."""
+
+
 def timed(storage: Storage, observe: Callable[[str, str, float], None]) -> Storage:
     """``storage`` with each call's name, result and seconds given to ``observe`` once the
-    call returns or raises (a cancelled call, a long poll whose caller left, is not)."""
+    call returns, raises or is cancelled (``CANCELLED``)."""
 
     def around(name: str, method: Call) -> Call:
         async def call(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
+            result = CANCELLED
             try:
                 answer = await method(*args, **kwargs)
             except Exception as exc:
-                observe(name, _result_of(exc), time.perf_counter() - started)
+                result = _result_of(exc)
                 raise
-            observe(name, "ok", time.perf_counter() - started)
-            return answer
+            else:
+                result = "ok"
+                return answer
+            finally:
+                observe(name, result, time.perf_counter() - started)
 
         return call
 

@@ -106,6 +106,7 @@ async def watching(
                     return result
             finally:
                 watch.cancel()
+                await asyncio.wait((watch,))  # it ends within this call, as it started
     finally:
         if caller_gone is not None:
             caller_gone.cancel()
