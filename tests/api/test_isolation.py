@@ -111,6 +111,23 @@ async def snapshot(api: httpx.AsyncClient, victim: Victim) -> dict[str, Any]:
     return seen
 
 
+async def assert_isolated(
+    api: httpx.AsyncClient,
+    victim: Victim,
+    request: tuple[str, str, Any],
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    """The attacker's ``request`` (method, path, body) is answered ``status``, shows nothing
+    of the victim's, and leaves the victim's queue as it was."""
+    method, path, body = request
+    before = await snapshot(api, victim)
+    response = await api.request(method, path, json=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert_no_leak(response, victim)
+    assert await snapshot(api, victim) == before
+
+
 def assert_no_leak(response: httpx.Response, victim: Victim) -> None:
     assert response.status_code < 500, response.text
     for secret in victim.secrets():
@@ -224,18 +241,13 @@ async def test_another_project_cannot_touch_a_queue_by_name(
 ) -> None:
     # Given project B, with or without its own queue of the same name
     attacker = await make_attacker(api, "project-b", QUEUE, populated)
-    before = await snapshot(api, victim)
-
-    # When B calls the endpoint on that name
     headers = dict(attacker.headers)
     if method == "PATCH":
         headers["Content-Type"] = JSON_PATCH
-    response = await api.request(method, url, json=body, headers=headers)
 
-    # Then B sees only its own world and A's data is intact
-    assert response.status_code == (status_own if populated else status_absent), response.text
-    assert_no_leak(response, victim)
-    assert await snapshot(api, victim) == before
+    # When B calls the endpoint on that name, then it sees only its own world
+    status = status_own if populated else status_absent
+    await assert_isolated(api, victim, (method, url, body), headers, status)
 
 
 @pytest.mark.parametrize(("project", "queue", "populated"), SCENARIOS)
@@ -256,16 +268,11 @@ async def test_ids_of_a_queue_do_not_work_elsewhere(
 ) -> None:
     # Given another caller (another project, or another queue of project A)
     attacker = await make_attacker(api, project, queue, populated)
-    before = await snapshot(api, victim)
 
-    # When it uses A's message and claim ids on its own queue
+    # When it uses A's message and claim ids on its own queue, then they name nothing there
     path = f"/v2/queues/{attacker.queue}" + victim.fill(url, attacker.own_id)
-    response = await api.request(method, path, json=body, headers=attacker.headers)
-
-    # Then they name nothing there and A's data is intact
-    assert response.status_code == (status_own if populated else status_absent), response.text
-    assert_no_leak(response, victim)
-    assert await snapshot(api, victim) == before
+    status = status_own if populated else status_absent
+    await assert_isolated(api, victim, (method, path, body), attacker.headers, status)
 
 
 async def test_another_project_counts_and_lists_no_queue(
