@@ -36,6 +36,13 @@ def slow_queue_stats(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SQLiteStorage, "queue_stats", slowly)
 
 
+def _logging_slower_than(milliseconds: float) -> Settings:
+    return Settings(
+        storage=StorageSettings(url="sqlite:///:memory:"),
+        observability=ObservabilitySettings(slow_operation_ms=milliseconds),
+    )
+
+
 def _logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.name == LOGGER]
 
@@ -88,12 +95,8 @@ async def test_a_long_polls_wait_is_not_counted_against_the_threshold(
 async def test_a_long_poll_whose_client_left_is_not_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = Settings(
-        storage=StorageSettings(url="sqlite:///:memory:"),
-        observability=ObservabilitySettings(slow_operation_ms=200),
-    )
     async with (
-        serving(settings, FakeClock()) as server,
+        serving(_logging_slower_than(200), FakeClock()) as server,
         httpx.AsyncClient(base_url=server.url, headers=caller_headers()) as client,
     ):
         waiting = asyncio.create_task(client.get("/v2/queues/orders/messages?wait=15"))
@@ -118,12 +121,8 @@ async def test_a_slow_long_poll_tells_its_wait_apart(caplog: pytest.LogCaptureFi
 async def test_a_slow_websocket_frame_is_logged_with_the_id_it_answered_with(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = Settings(
-        storage=StorageSettings(url="sqlite:///:memory:"),
-        observability=ObservabilitySettings(slow_operation_ms=100),
-    )
     async with (
-        serving(settings, FakeClock()) as server,
+        serving(_logging_slower_than(100), FakeClock()) as server,
         opened(f"ws://127.0.0.1:{server.port}/v2/ws") as ws,
     ):
         await ws.request("queue_create", {"queue_name": "orders"})

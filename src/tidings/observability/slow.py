@@ -13,7 +13,7 @@ import logging
 import time
 from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -62,25 +62,16 @@ class SlowOperations:
             tally.storage_calls += 1
 
 
+@dataclass(slots=True)
 class _Timed:
-    __slots__ = ("caller", "inner", "name", "queue", "started", "tally", "threshold", "token")
-
-    def __init__(
-        self,
-        threshold: float,
-        name: str,
-        caller: RequestContext,
-        queue: str | None,
-        inner: AbstractContextManager[Any],
-    ) -> None:
-        self.threshold = threshold
-        self.name = name
-        self.caller = caller
-        self.queue = queue
-        self.inner = inner
-        self.tally = _Tally()
-        self.token: Token[_Tally | None] | None = None
-        self.started = 0.0
+    threshold: float
+    name: str
+    caller: RequestContext
+    queue: str | None
+    inner: AbstractContextManager[Any]
+    tally: _Tally = field(default_factory=_Tally)
+    token: Token[_Tally | None] | None = None
+    started: float = 0.0
 
     def __enter__(self) -> Any:
         entered = self.inner.__enter__()
