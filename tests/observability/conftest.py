@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import caller_headers
+from tests.processes import running
+from tests.servers.redis import RedisServer
 from tidings.app import build_app
 from tidings.clock import FakeClock
 from tidings.config import Settings, StorageSettings
@@ -31,3 +35,10 @@ async def serve(
         ) as client,
     ):
         yield client
+
+
+@pytest.fixture
+def redis_of_its_own(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis for one test, which it may stop or pause."""
+    with running(RedisServer(tmp_path / "redis")) as server:
+        yield server

@@ -5,11 +5,9 @@ rules run by a real Prometheus that scrapes a real server whose store goes down.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 
 from tests.conftest import ServerProcess, caller_headers, wait_for
@@ -53,12 +51,6 @@ def test_every_alert_has_a_unit_test_where_it_fires() -> None:
     }
 
     assert firing == alerts
-
-
-@pytest.fixture
-def redis_of_its_own(tmp_path: Path) -> Iterator[RedisServer]:
-    with running(RedisServer(tmp_path / "redis")) as server:
-        yield server
 
 
 def test_a_real_prometheus_alerts_when_the_store_goes_down(

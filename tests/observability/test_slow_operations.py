@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
+from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
-from tests.conftest import caller_headers
+from tests.conftest import ServerProcess, caller_headers
 from tests.observability.conftest import serve
+from tests.processes import running
+from tests.servers.redis import RedisServer
 from tests.websocket.support import opened, serving
 from tidings.clock import FakeClock
 from tidings.config import ObservabilitySettings, Settings, StorageSettings
@@ -21,6 +27,7 @@ from tidings.observability.slow import SlowOperations
 from tidings.storage.sqlite import SQLiteStorage
 
 SLOW_STORE_SECONDS = 0.3
+STALL_SECONDS = 0.8
 LOGGER = "tidings.observability.slow"
 
 
@@ -145,3 +152,43 @@ async def test_no_operation_is_logged_when_the_threshold_is_zero(
     assert response.status_code == 200
     assert instruments.slow is None
     assert _logged(caplog) == []
+
+
+def test_a_store_that_stalls_shows_as_storage_time_in_the_log(
+    redis_of_its_own: RedisServer, tmp_path: Path
+) -> None:
+    server = ServerProcess(
+        database=tmp_path / "unused.db",
+        storage_url=redis_of_its_own.url,
+        env={
+            "TIDINGS_OBSERVABILITY_SLOW_OPERATION_MS": "300",
+            "TIDINGS_OBSERVABILITY_LOG_FORMAT": "json",
+        },
+    )
+    redis = redis_of_its_own.process
+    assert redis is not None
+    with running(server), httpx.Client(base_url=server.url, headers=caller_headers()) as client:
+        client.put("/v2/queues/orders").raise_for_status()
+        # Given Redis stalls for STALL_SECONDS (its process stopped, then continued)
+        redis.send_signal(signal.SIGSTOP)
+        resume = threading.Timer(STALL_SECONDS, redis.send_signal, (signal.SIGCONT,))
+        resume.start()
+        try:
+            # When a message is posted meanwhile
+            posted = client.post("/v2/queues/orders/messages", json={"messages": [{"body": 1}]})
+        finally:
+            resume.join()
+
+    # Then the post is answered, and logged as slow for the time its storage calls took
+    assert posted.status_code == 201, posted.text
+    lines = [orjson.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    [slow] = [line for line in lines if line["logger"] == LOGGER]
+    assert slow["level"] == "WARNING"
+    assert slow["request_id"] == posted.headers["x-openstack-request-id"]
+    assert (slow["operation"], slow["project"], slow["queue"]) == (
+        "message_post",
+        "project-a",
+        "orders",
+    )
+    assert slow["storage_ms"] >= STALL_SECONDS * 1000 * 0.9
+    assert slow["duration_ms"] - slow["storage_ms"] < 100  # the rest of the post is quick
