@@ -13,11 +13,20 @@ from tests.messages import PRODUCER, new
 from tidings.models import MessageFilter
 from tidings.storage import redis_catalog, sqlite_catalog
 from tidings.storage.base import storage_from_url
+from tidings.storage.catalog import catalog_from_url
 from tidings.storage.redis import CONNECTIONS, Address, RedisStorage, parse_url
 from tidings.storage.sqlite import SQLiteStorage
 
 PROJECT = "project-a"
 NOW = 1_700_000_000.0
+
+
+def test_an_unknown_scheme_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"^unknown storage URL scheme 'nosuch'; known: .*sqlite"):
+        storage_from_url("nosuch://host/db")
+    with pytest.raises(ValueError, match=r"^no pool catalog for 'nosuch' storage; known: .*redis"):
+        catalog_from_url("nosuch://host/db")
+
 
 # SQLite
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from tidings import errors
@@ -360,14 +361,19 @@ def sequence_of(marker: str | None) -> int:
 
 def storage_from_url(url: str) -> Storage:
     """Build (but do not open) the driver named by the URL's scheme."""
-    scheme = urlsplit(url).scheme
-    module_name = DRIVERS.get(scheme)
-    if module_name is None:
-        known = ", ".join(sorted(DRIVERS))
-        raise ValueError(f"unknown storage URL scheme {scheme!r}; known: {known}")
-    module = importlib.import_module(module_name)
-    driver: Storage = module.from_url(url)
+    driver: Storage = built_from_url(url, DRIVERS, "unknown storage URL scheme {scheme!r}")
     return driver
+
+
+def built_from_url(url: str, modules: Mapping[str, str], unknown: str) -> Any:
+    """What ``from_url(url)`` builds in the module ``modules`` names for the URL's scheme;
+    else ValueError: ``unknown`` (formatted with ``scheme``) and the schemes known."""
+    scheme = urlsplit(url).scheme
+    module_name = modules.get(scheme)
+    if module_name is None:
+        known = ", ".join(sorted(modules))
+        raise ValueError(f"{unknown.format(scheme=scheme)}; known: {known}")
+    return importlib.import_module(module_name).from_url(url)
 
 
 DRIVERS = {

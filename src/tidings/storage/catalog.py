@@ -12,11 +12,10 @@ A flavor's pools are the pools whose ``flavor`` names it; a pool belongs to one 
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from tidings.models import Flavor, Pool
+from tidings.storage.base import built_from_url
 
 
 class Catalog(abc.ABC):
@@ -88,13 +87,7 @@ class Catalog(abc.ABC):
 
 def catalog_from_url(url: str) -> Catalog:
     """Build (but do not open) the catalog kept in the store the URL names."""
-    scheme = urlsplit(url).scheme
-    module_name = CATALOGS.get(scheme)
-    if module_name is None:
-        known = ", ".join(sorted(CATALOGS))
-        raise ValueError(f"no pool catalog for {scheme!r} storage; known: {known}")
-    module = importlib.import_module(module_name)
-    catalog: Catalog = module.from_url(url)
+    catalog: Catalog = built_from_url(url, CATALOGS, "no pool catalog for {scheme!r} storage")
     return catalog
 
 
