@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import threading
 from pathlib import Path
@@ -184,6 +185,10 @@ def test_a_store_that_stalls_shows_as_storage_time_in_the_log(
     lines = [orjson.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
     [slow] = [line for line in lines if line["logger"] == LOGGER]
     assert slow["level"] == "WARNING"
+    assert re.fullmatch(
+        r"slow operation message_post: [\d.]+ ms, of which [\d.]+ ms in 1 storage call",
+        slow["message"],
+    ), slow["message"]
     assert slow["request_id"] == posted.headers["x-openstack-request-id"]
     assert (slow["operation"], slow["project"], slow["queue"]) == (
         "message_post",

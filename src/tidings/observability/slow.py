@@ -94,13 +94,16 @@ class _Timed:
 
     def _log(self, seconds: float) -> None:
         tally = self.tally
+        calls = (
+            "1 storage call" if tally.storage_calls == 1 else f"{tally.storage_calls} storage calls"
+        )
         waited = f" and {tally.waited_seconds * 1000:.1f} ms waiting for messages"
         log.warning(
-            "slow operation %s: %.1f ms, of which %.1f ms in %d storage calls%s",
+            "slow operation %s: %.1f ms, of which %.1f ms in %s%s",
             self.name,
             seconds * 1000,
             tally.storage_seconds * 1000,
-            tally.storage_calls,
+            calls,
             waited if tally.waited_seconds else "",
             extra={
                 "request_id": self.caller.request_id,
