@@ -128,7 +128,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tidings", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tidings",
+        description="A multi-tenant messaging service speaking the OpenStack Zaqar v2 API.",
+        epilog="Every option is also a TOML key (--config) and a TIDINGS_<SECTION>_<KEY>"
+        " environment variable.",
+    )
     parser.add_argument("--version", action="version", version=f"tidings {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="serve the Zaqar v2 HTTP API")
