@@ -28,6 +28,11 @@ UNROUTED = "other"
 """The ``operation`` of requests that reached no operation (unknown paths, /metrics)."""
 
 
+def new_request_id() -> str:
+    """The id of one HTTP request or WebSocket frame, as OpenStack services write theirs."""
+    return f"req-{unique_id()}"
+
+
 class RequestMiddleware:
     def __init__(self, app: ASGIApp, instruments: Instruments) -> None:
         self.app = app
@@ -46,7 +51,7 @@ class RequestMiddleware:
             span.set_attributes({"http.response.status_code": status, **_labels(scope)})
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
-        request_id = f"req-{unique_id()}"
+        request_id = new_request_id()
         scope[REQUEST_ID] = request_id
         header = (_HEADER_NAME, request_id.encode())
         status = 500

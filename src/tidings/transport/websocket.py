@@ -34,9 +34,9 @@ from tidings.api.operation import Operation, Request
 from tidings.api.policy import Policy
 from tidings.config import Settings
 from tidings.context import RequestContext, anonymous
-from tidings.ids import unique_id
 from tidings.models import JSON, Message
 from tidings.observability import Instruments
+from tidings.observability.asgi import new_request_id
 from tidings.service import Service, validate
 from tidings.transport import actions, frames
 from tidings.transport.actions import Actions
@@ -180,7 +180,7 @@ class Socket:
     async def _answer(self, frame: Frame) -> Frame:
         binary = isinstance(frame, bytes)
         request: dict[str, JSON] = frames.NO_REQUEST
-        request_id = f"req-{unique_id()}"
+        request_id = new_request_id()
         started = time.perf_counter()
         name = "other"
         try:
