@@ -17,7 +17,7 @@ from tidings.api.policy import Policy
 from tidings.clock import Clock, system_clock
 from tidings.config import Settings, load_settings
 from tidings.notify import Notifier
-from tidings.notify.worker import keep_no_figures
+from tidings.notify.worker import DeliverySetup, keep_no_figures
 from tidings.observability import Instruments, logs
 from tidings.service import Service
 from tidings.service.encryption import BodyCipher
@@ -46,13 +46,12 @@ def build_app(
         settings.notification,
         pools=PoolService(storage, settings.limits),
     )
+    observe = (
+        keep_no_figures if instruments.metrics is None else instruments.metrics.observe_delivery
+    )
+    job_ttl = settings.limits.max_message_ttl
     notifier = Notifier(
-        storage,
-        settings.notification,
-        clock,
-        cipher,
-        settings.limits.max_message_ttl,
-        keep_no_figures if instruments.metrics is None else instruments.metrics.observe_delivery,
+        DeliverySetup(storage, settings.notification, clock, cipher, job_ttl, observe)
     )
     policy = Policy.from_file(settings.auth.policy_file)
     authenticator = auth.authenticator(settings, clock)

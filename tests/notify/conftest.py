@@ -24,7 +24,7 @@ from tidings.config import (
 )
 from tidings.models import MessageFilter
 from tidings.notify import sinks
-from tidings.notify.worker import Dispatcher
+from tidings.notify.worker import DeliverySetup, Dispatcher
 from tidings.service import Service
 from tidings.service.encryption import BodyCipher
 from tidings.storage.base import Storage, storage_from_url
@@ -77,14 +77,8 @@ async def harness(clock: FakeClock) -> AsyncIterator[Harness]:
     cipher = BodyCipher("")
     service = Service(storage, limits, clock, cipher, SIGNING_KEY, QUICK)
     async with httpx.AsyncClient(timeout=QUICK.webhook_timeout) as client:
-        dispatcher = Dispatcher(
-            storage,
-            sinks(storage, QUICK, clock, client),
-            QUICK,
-            clock,
-            cipher,
-            limits.max_message_ttl,
-        )
+        setup = DeliverySetup(storage, QUICK, clock, cipher, limits.max_message_ttl)
+        dispatcher = Dispatcher(setup, sinks(setup, client))
         try:
             yield Harness(storage, service, dispatcher, clock)
         finally:

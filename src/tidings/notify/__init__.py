@@ -9,64 +9,39 @@ import contextlib
 
 import httpx
 
-from tidings.clock import Clock
-from tidings.config import NotificationSettings
 from tidings.notify.fanout import QueueSink
 from tidings.notify.mail import MailSink
 from tidings.notify.sinks import Sink
 from tidings.notify.webhook import WebhookSink
-from tidings.notify.worker import DeliveryObserver, Dispatcher, keep_no_figures
-from tidings.service.encryption import BodyCipher
-from tidings.storage.base import Storage
+from tidings.notify.worker import DeliverySetup, Dispatcher
 
 
-def sinks(
-    storage: Storage, settings: NotificationSettings, clock: Clock, client: httpx.AsyncClient
-) -> dict[str, Sink]:
+def sinks(setup: DeliverySetup, client: httpx.AsyncClient) -> dict[str, Sink]:
     """The sink of each subscriber scheme."""
-    webhook = WebhookSink(client, clock, settings.webhook_timeout)
+    settings = setup.settings
+    webhook = WebhookSink(client, setup.clock, settings.webhook_timeout)
     return {
         "http": webhook,
         "https": webhook,
         "mailto": MailSink(settings),
-        "queue": QueueSink(storage, clock),
+        "queue": QueueSink(setup.storage, setup.clock),
     }
 
 
 class Notifier:
     """The delivery worker of one server process; ``workers = 0`` turns it off."""
 
-    def __init__(
-        self,
-        storage: Storage,
-        settings: NotificationSettings,
-        clock: Clock,
-        cipher: BodyCipher,
-        job_ttl: int,
-        observe: DeliveryObserver = keep_no_figures,
-    ) -> None:
-        self._storage = storage
-        self._settings = settings
-        self._clock = clock
-        self._cipher = cipher
-        self._job_ttl = job_ttl
-        self._observe = observe
+    def __init__(self, setup: DeliverySetup) -> None:
+        self._setup = setup
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if not self._settings.workers:
+        settings = self._setup.settings
+        if not settings.workers:
             return
-        self._client = httpx.AsyncClient(timeout=self._settings.webhook_timeout)
-        dispatcher = Dispatcher(
-            self._storage,
-            sinks(self._storage, self._settings, self._clock, self._client),
-            self._settings,
-            self._clock,
-            self._cipher,
-            self._job_ttl,
-            self._observe,
-        )
+        self._client = httpx.AsyncClient(timeout=settings.webhook_timeout)
+        dispatcher = Dispatcher(self._setup, sinks(self._setup, self._client))
         self._task = asyncio.create_task(dispatcher.run())
 
     async def stop(self) -> None:

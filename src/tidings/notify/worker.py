@@ -61,25 +61,24 @@ class Lease:
     claim_id: str
 
 
+@dataclasses.dataclass(frozen=True)
+class DeliverySetup:
+    """What the delivery worker works with."""
+
+    storage: Storage
+    settings: NotificationSettings
+    clock: Clock
+    cipher: BodyCipher
+    job_ttl: int
+    """Seconds a re-posted or dead-lettered job lives."""
+    observe: DeliveryObserver = keep_no_figures
+
+
 class Dispatcher:
-    def __init__(
-        self,
-        storage: Storage,
-        sinks: Mapping[str, Sink],
-        settings: NotificationSettings,
-        clock: Clock,
-        cipher: BodyCipher,
-        job_ttl: int,
-        observe: DeliveryObserver = keep_no_figures,
-    ) -> None:
-        self._storage = storage
+    def __init__(self, setup: DeliverySetup, sinks: Mapping[str, Sink]) -> None:
+        self._setup = setup
         self._sinks = sinks
-        self._observe = observe
-        self._settings = settings
-        self._clock = clock
-        self._cipher = cipher
-        self._job_ttl = job_ttl
-        slowest = max(settings.webhook_timeout, settings.smtp_timeout)
+        slowest = max(setup.settings.webhook_timeout, setup.settings.smtp_timeout)
         self._claim_ttl = math.ceil(slowest) + CLAIM_MARGIN
 
     async def run(self) -> None:
@@ -91,18 +90,18 @@ class Dispatcher:
                 log.exception("notification delivery pass failed")
                 handled = 0
             if not handled:
-                await asyncio.sleep(self._settings.poll_interval)
+                await asyncio.sleep(self._setup.settings.poll_interval)
 
     async def drain(self) -> int:
         """One pass over the outboxes with work; the number of jobs handled."""
         handled = 0
-        for space, outbox in await self._storage.outboxes(self._clock()):
+        for space, outbox in await self._setup.storage.outboxes(self._setup.clock()):
             handled += await self._drain_outbox(space, outbox)
         return handled
 
     async def _drain_outbox(self, space: str, outbox: str) -> int:
-        claim = await self._storage.claim_create(
-            space, outbox, self._claim_ttl, GRACE, self._settings.workers, self._clock()
+        claim = await self._setup.storage.claim_create(
+            space, outbox, self._claim_ttl, GRACE, self._setup.settings.workers, self._setup.clock()
         )
         if claim is None:
             return 0
@@ -121,9 +120,9 @@ class Dispatcher:
             result = DELIVERED
             if not outcome.delivered:
                 result = await self._retry_or_bury(lease, delivery, outcome)
-            self._observe(_kind(subscription), result, seconds)
-        await self._storage.messages_delete(
-            lease.space, lease.outbox, [message.id], [lease.claim_id], self._clock()
+            self._setup.observe(_kind(subscription), result, seconds)
+        await self._setup.storage.messages_delete(
+            lease.space, lease.outbox, [message.id], [lease.claim_id], self._setup.clock()
         )
 
     async def _subscription(self, space: str, job: Job | None) -> Subscription | None:
@@ -131,21 +130,21 @@ class Dispatcher:
         if job is None:
             log.warning("dropping a message of an outbox of %r that is no delivery job", space)
             return None
-        return await self._storage.subscription_get(
-            space, job.source, job.subscription_id, self._clock()
+        return await self._setup.storage.subscription_get(
+            space, job.source, job.subscription_id, self._setup.clock()
         )
 
     def _due(self, job: Job, subscription: Subscription) -> bool:
         """Confirmation requests always go; messages only to those who receive them now."""
         return job.kind != NOTIFICATION or receives(
-            subscription, self._settings.require_confirmation
+            subscription, self._setup.settings.require_confirmation
         )
 
     def _payload(self, space: str, job: Job) -> dict[str, JSON]:
         if job.kind != NOTIFICATION:
             return dict(job.body)
         return {
-            "body": self._cipher.open(space, job.body),
+            "body": self._setup.cipher.open(space, job.body),
             "ttl": job.ttl,
             "queue_name": job.source,
             "Message_Type": NOTIFICATION,
@@ -177,15 +176,18 @@ class Dispatcher:
             delay,
         )
         again = dataclasses.replace(job, attempt=job.attempt + 1)
-        await self._storage.messages_post(
-            lease.space, lease.outbox, [again.message(self._job_ttl, delay)], self._clock()
+        await self._setup.storage.messages_post(
+            lease.space,
+            lease.outbox,
+            [again.message(self._setup.job_ttl, delay)],
+            self._setup.clock(),
         )
         return RETRIED
 
     async def _delay(self, space: str, delivery: Delivery) -> int | None:
         """The retry policy's wait before the next attempt; None when retries ran out."""
         source = delivery.job.source
-        queue_meta = await self._storage.queue_get_metadata(space, source) or {}
+        queue_meta = await self._setup.storage.queue_get_metadata(space, source) or {}
         policy = retry_policy.effective(
             queue_meta.get("_retry_policy"),
             delivery.subscription.options.get("_retry_policy"),
@@ -216,9 +218,9 @@ class Dispatcher:
             target,
         )
         dead = NewMessage(
-            derived_id(f"{job.notification_id}#dead"), record, self._job_ttl, 0, NOTIFIER
+            derived_id(f"{job.notification_id}#dead"), record, self._setup.job_ttl, 0, NOTIFIER
         )
-        await self._storage.messages_post(job.project, target, [dead], self._clock())
+        await self._setup.storage.messages_post(job.project, target, [dead], self._setup.clock())
 
 
 def _kind(subscription: Subscription) -> str:
