@@ -96,6 +96,54 @@ def test_incomplete_urls_are_refused(url: str) -> None:
         swift.from_url(url)
 
 
+KEYSTONE = "swift+keystone://alice:pw@keystone.example:5000/v3?project=demo"
+TEMPAUTH = "swift://u:k@swift.example/auth/v1.0?prefix=q1"
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        (
+            f"{TEMPAUTH}&project=demo",
+            "swift:// URLs take no parameter but prefix, tls and timeout; got project",
+        ),
+        (
+            f"{KEYSTONE}&tls=true&timout=9",
+            "swift\\+keystone:// URLs take no parameter but prefix, tls, timeout, project,"
+            " domain, user_domain, project_domain, region and interface; got timout",
+        ),
+        (f"{TEMPAUTH}&prefix=q2", "prefix must be given once"),
+        (f"{KEYSTONE}&region=R1&project=ops&region=R1", "project and region must be given once"),
+        (f"{KEYSTONE}&region=", "region is empty: give it a value or leave it out"),
+        (f"{TEMPAUTH}&tls=ture", "tls is true or false; got 'ture'"),
+        (f"{TEMPAUTH}&timeout=five", "timeout is seconds, a number above 0; got 'five'"),
+        (f"{TEMPAUTH}&timeout=0", "timeout is seconds, a number above 0; got '0'"),
+        (f"{TEMPAUTH}&timeout=-1", "timeout is seconds, a number above 0; got '-1'"),
+        (f"{TEMPAUTH}&timeout=nan", "timeout is seconds, a number above 0; got 'nan'"),
+        (f"{TEMPAUTH}&timeout=inf", "timeout is seconds, a number above 0; got 'inf'"),
+        (
+            f"{KEYSTONE}&interface=private",
+            "interface is one of public, internal, admin; got 'private'",
+        ),
+    ],
+)
+def test_an_option_the_driver_cannot_use_is_refused_by_name(url: str, refusal: str) -> None:
+    with pytest.raises(ValueError, match=f"^{refusal}$"):
+        swift.from_url(url)
+
+
+@pytest.mark.parametrize(
+    ("text", "tls"), [("TRUE", True), ("yes", True), ("0", False), ("no", False)]
+)
+def test_tls_is_a_yes_or_a_no(text: str, tls: bool) -> None:
+    scheme = "https" if tls else "http"
+    assert parse_url(f"{TEMPAUTH}&tls={text}").auth_url.startswith(f"{scheme}://")
+
+
+def test_the_endpoint_interface_may_be_internal() -> None:
+    assert parse_url(f"{KEYSTONE}&interface=internal").interface == "internal"
+
+
 def test_the_driver_declares_no_fifo() -> None:
     driver = swift.from_url("swift://u:k@swift.example/auth/v1.0")
 

@@ -101,7 +101,7 @@ from tidings.storage.base import (
 )
 from tidings.storage.gathering import after_next_turn
 from tidings.storage.known_contexts import KnownContexts, VersionedContext
-from tidings.storage.url_options import pool_size
+from tidings.storage.url_options import only_parameters, pool_size
 from tidings.storage.watch import Key, Watchers
 
 T = TypeVar("T")
@@ -239,8 +239,7 @@ def parse_url(url: str) -> Address:
         raise ValueError(f"invalid Redis database {db!r} (a cluster has only database 0)")
     query = parse_qsl(parts.query, keep_blank_values=True)
     tls = parts.scheme.startswith("rediss")
-    _check_parameters(query, cluster, tls)
-    parameters = dict(query)
+    parameters = _parameters(query, cluster, tls)
     return Address(
         nodes=nodes,
         cluster=cluster,
@@ -258,32 +257,23 @@ def parse_url(url: str) -> Address:
 TLS_PARAMETERS = ("ca_file", "cert_file", "key_file")
 
 
-def _check_parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool) -> None:
-    """Refuse a parameter the driver would otherwise ignore."""
-    names = {name for name, _ in query}
-    if cluster and "pool_size" in names:
+def _parameters(query: Sequence[tuple[str, str]], cluster: bool, tls: bool) -> dict[str, str]:
+    """The query's parameters by name; ValueError for one the driver would otherwise ignore."""
+    if cluster and any(name == "pool_size" for name, _ in query):
         raise ValueError(
             "Redis Cluster URLs take no pool_size: a cluster's pools cannot make a call wait"
             " for a free connection"
         )
-    unknown = sorted(names - {"pool_size", *TLS_PARAMETERS})
-    if unknown:
-        raise ValueError(
-            "Redis URLs take no parameter but pool_size, ca_file, cert_file and key_file;"
-            f" got {', '.join(unknown)}"
-        )
-    tls_only = sorted(names.intersection(TLS_PARAMETERS))
+    parameters = only_parameters(query, ("pool_size", *TLS_PARAMETERS), "Redis URLs")
+    tls_only = sorted(parameters.keys() & set(TLS_PARAMETERS))
     if tls_only and not tls:
         verb = "is" if len(tls_only) == 1 else "are"
         raise ValueError(
             f"{' and '.join(tls_only)} {verb} for TLS: use a rediss:// or rediss+cluster:// URL"
         )
-    given = collections.Counter(name for name, _ in query)
-    repeated = sorted(name for name in tls_only if given[name] > 1)
-    if repeated:
-        raise ValueError(f"{' and '.join(repeated)} must be given once")
-    if "key_file" in names and "cert_file" not in names:
+    if "key_file" in parameters and "cert_file" not in parameters:
         raise ValueError("key_file is the key of cert_file: give cert_file too")
+    return parameters
 
 
 def _node(text: str) -> tuple[str, int]:

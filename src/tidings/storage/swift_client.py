@@ -19,6 +19,7 @@ answers with a 5xx is sent again after a short pause, twice at most.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ import httpx
 import orjson
 
 from tidings import errors
+from tidings.storage.url_options import only_parameters
 
 Doc = dict[str, Any]
 
@@ -63,22 +65,40 @@ class SwiftConfig:
     timeout: float = TIMEOUT
 
 
+OPTIONS = ("prefix", "tls", "timeout")
+KEYSTONE_OPTIONS = (
+    *OPTIONS,
+    "project",
+    "domain",
+    "user_domain",
+    "project_domain",
+    "region",
+    "interface",
+)
+TLS_VALUES = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+INTERFACES = ("public", "internal", "admin")
+"""The interfaces a Keystone catalog lists an endpoint under."""
+
+
 def parse_url(url: str) -> SwiftConfig:
     parts = urlsplit(url)
     if parts.scheme not in ("swift", "swift+keystone") or not parts.hostname:
         raise ValueError(USAGE)
     if parts.username is None or parts.password is None:
         raise ValueError(USAGE)
-    query = dict(parse_qsl(parts.query))
-    scheme = "https" if query.get("tls", "").lower() in ("1", "true", "yes") else "http"
+    keystone = parts.scheme == "swift+keystone"
+    query = _options(parts.scheme, parts.query)
+    scheme = "https" if _tls(query.get("tls", "false")) else "http"
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     port = f":{parts.port}" if parts.port else ""
     prefix = query.get("prefix", "tidings")
     if not PREFIX.fullmatch(prefix):
         raise ValueError("The Swift prefix holds 1 to 32 letters, digits, '_' or '-'.")
-    keystone = parts.scheme == "swift+keystone"
     if keystone and not query.get("project"):
         raise ValueError("swift+keystone URLs need ?project=PROJECT")
+    interface = query.get("interface", "public")
+    if interface not in INTERFACES:
+        raise ValueError(f"interface is one of {', '.join(INTERFACES)}; got {interface!r}")
     domain = query.get("domain", "Default")
     return SwiftConfig(
         auth_url=f"{scheme}://{host}{port}{parts.path or '/auth/v1.0'}",
@@ -89,10 +109,39 @@ def parse_url(url: str) -> SwiftConfig:
         user_domain=query.get("user_domain", domain),
         project_domain=query.get("project_domain", domain),
         region=query.get("region"),
-        interface=query.get("interface", "public"),
+        interface=interface,
         prefix=prefix,
-        timeout=float(query.get("timeout", TIMEOUT)),
+        timeout=_timeout(query.get("timeout", str(TIMEOUT))),
     )
+
+
+def _options(scheme: str, text: str) -> dict[str, str]:
+    """The URL's options; ValueError for one its scheme does not take, one given twice and
+    one left empty."""
+    allowed = KEYSTONE_OPTIONS if scheme == "swift+keystone" else OPTIONS
+    query = only_parameters(parse_qsl(text, keep_blank_values=True), allowed, f"{scheme}:// URLs")
+    empty = [name for name, value in query.items() if not value]
+    if empty:
+        raise ValueError(f"{empty[0]} is empty: give it a value or leave it out")
+    return query
+
+
+def _tls(text: str) -> bool:
+    tls = TLS_VALUES.get(text.lower())
+    if tls is None:
+        raise ValueError(f"tls is true or false; got {text!r}")
+    return tls
+
+
+def _timeout(text: str) -> float:
+    """Seconds above 0; ValueError for anything else."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"timeout is seconds, a number above 0; got {text!r}")
+    return seconds
 
 
 async def tempauth(client: httpx.AsyncClient, config: SwiftConfig) -> tuple[str, str]:

@@ -34,3 +34,21 @@ def database_path(url: str) -> str:
     if "?" in url:
         raise ValueError(f"SQLite URLs take no parameter; got {url[url.index('?') :]!r}")
     return url[len(prefix) :]
+
+
+def only_parameters(
+    query: Sequence[tuple[str, str]], allowed: Sequence[str], urls: str
+) -> dict[str, str]:
+    """The query's parameters by name; ValueError for one the driver would ignore (not in
+    ``allowed``) and for one given twice. ``urls`` names the URLs in the message."""
+    names = [name for name, _ in query]
+    unknown = sorted(set(names).difference(allowed))
+    if unknown:
+        raise ValueError(
+            f"{urls} take no parameter but {', '.join(allowed[:-1])} and {allowed[-1]};"
+            f" got {', '.join(unknown)}"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{' and '.join(repeated)} must be given once")
+    return dict(query)
