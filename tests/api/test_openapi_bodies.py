@@ -17,6 +17,7 @@ pytestmark = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 QUEUE = "/v2/queues/described"
 SUBSCRIBER = "http://127.0.0.1:1/hook"
 HOOK = {"subscriber": SUBSCRIBER}
+ONE_MESSAGE = {"messages": [{"body": "to claim"}]}
 
 CASES: list[tuple[str, str, Any, bool]] = [
     # (what, operation, body, taken)
@@ -47,6 +48,28 @@ CASES: list[tuple[str, str, Any, bool]] = [
     ("a nested path", "queue_update", [{"op": "add", "path": "/metadata/a/b", "value": 1}], False),
     ("the most claims", "queue_create", {"_max_claim_count": 2**31 - 1}, True),
     ("a claim more", "queue_create", {"_max_claim_count": 2**31}, False),
+    # null is a field left out: the default
+    ("a null ttl", "subscription_create", {**HOOK, "ttl": None, "options": None}, True),
+    ("a null subscriber", "subscription_create", {"subscriber": None}, False),
+    ("a null and a new ttl", "subscription_update", {"subscriber": None, "ttl": 3600}, True),
+    ("only nulls", "subscription_update", {"ttl": None, "options": None}, False),
+    (
+        "null metadata",
+        "queue_create",
+        {"_default_message_ttl": None, "_dead_letter_queue": None},
+        True,
+    ),
+    ("a null ttl and grace", "claim_create", {"ttl": None, "grace": None}, True),
+    ("a string grace", "claim_create", {"grace": "60"}, False),
+    (
+        "a null ttl and delay",
+        "message_post",
+        {"messages": [{"body": 1, "ttl": None, "delay": None}]},
+        True,
+    ),
+    ("null messages", "message_post", {"messages": None}, False),
+    ("null resource types", "queue_purge", {"resource_types": None}, True),
+    ("no resource types", "queue_purge", {"resource_types": []}, False),
 ]
 
 
@@ -69,6 +92,13 @@ async def send(api: httpx.AsyncClient, operation_id: str, body: Any) -> httpx.Re
         return await api.patch(f"{QUEUE}/subscriptions/{subscription_id}", json=body)
     if operation_id == "queue_create":
         return await api.put(f"{QUEUE}-new", json=body)
+    if operation_id == "claim_create":
+        assert (await api.post(f"{QUEUE}/messages", json=ONE_MESSAGE)).status_code == 201
+        return await api.post(f"{QUEUE}/claims", json=body)
+    if operation_id == "message_post":
+        return await api.post(f"{QUEUE}/messages", json=body)
+    if operation_id == "queue_purge":
+        return await api.post(f"{QUEUE}/purge", json=body)
     return await api.patch(QUEUE, json=body, headers={"Content-Type": JSON_PATCH})
 
 

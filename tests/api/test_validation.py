@@ -392,19 +392,23 @@ async def test_unknown_route_is_404_json(api: httpx.AsyncClient, url: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("method", "url"),
+    ("method", "url", "allowed"),
     [
-        ("POST", "/v2/queues"),
-        ("POST", "/v2/queues/fizbit"),
-        ("PUT", "/v2/queues/fizbit/messages"),
-        ("POST", "/v2/queues/fizbit/messages/m"),
-        ("GET", "/v2/queues/fizbit/claims"),
-        ("PUT", "/v2/queues/fizbit/claims/c"),
-        ("DELETE", "/v2/ping"),
-        ("GET", "/v2/queues/fizbit/purge"),
+        ("POST", "/v2/queues", "GET, HEAD"),
+        ("POST", "/v2/queues/fizbit", "DELETE, GET, HEAD, PATCH, PUT"),
+        ("PUT", "/v2/queues/fizbit/messages", "DELETE, GET, HEAD, POST"),
+        ("POST", "/v2/queues/fizbit/messages/m", "DELETE, GET, HEAD"),
+        ("GET", "/v2/queues/fizbit/claims", "POST"),
+        ("PUT", "/v2/queues/fizbit/claims/c", "DELETE, GET, HEAD, PATCH"),
+        ("DELETE", "/v2/ping", "GET, HEAD"),
+        ("GET", "/v2/queues/fizbit/purge", "POST"),
+        ("TRACE", "/v2/queues/fizbit/stats", "GET, HEAD"),
     ],
 )
-async def test_wrong_method_is_405_json(api: httpx.AsyncClient, method: str, url: str) -> None:
+async def test_wrong_method_is_405_json_naming_the_allowed_ones(
+    api: httpx.AsyncClient, method: str, url: str, allowed: str
+) -> None:
     response = await api.request(method, url)
 
     assert_error(response, 405, "Method not allowed")
+    assert response.headers["allow"] == allowed

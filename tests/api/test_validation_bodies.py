@@ -442,3 +442,33 @@ async def test_purge_body_must_be_an_object(api: httpx.AsyncClient) -> None:
     response = await api.post("/v2/queues/fizbit/purge", json=["messages"])
 
     assert_error(response, 400, BAD_BODY, "Document type not supported.")
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("PUT", "/v2/queues/fizbit"),
+        ("POST", "/v2/queues/fizbit/claims"),
+        ("POST", "/v2/queues/fizbit/purge"),
+    ],
+)
+async def test_a_null_body_is_not_one_left_out(
+    api: httpx.AsyncClient, method: str, url: str
+) -> None:
+    # Given an operation whose body may be left out, When its body is a JSON null
+    response = await api.request(method, url, content=b"null")
+
+    # Then it is refused, and nothing was done
+    assert_error(response, 400, BAD_BODY, "Document type not supported.")
+    counts = (await api.get("/v2/queues/fizbit/stats")).json()["messages"]
+    assert (counts["free"], counts["claimed"], counts["total"]) == (1, 0, 1)
+
+
+async def test_a_null_claim_update_is_refused(api: httpx.AsyncClient) -> None:
+    claimed = await api.post("/v2/queues/fizbit/claims", json={"ttl": 60})
+    before = (await api.get(claimed.headers["location"])).json()
+
+    response = await api.patch(claimed.headers["location"], content=b"null")
+
+    assert_error(response, 400, BAD_BODY, "Document type not supported.")
+    assert (await api.get(claimed.headers["location"])).json()["ttl"] == before["ttl"] == 60

@@ -13,6 +13,7 @@ from tidings.api.params import (
     WAIT,
     messages_per_page,
     messages_per_take,
+    or_null,
     page_size,
 )
 from tidings.api.source import Source, source
@@ -124,16 +125,16 @@ def _post_schema(limits: Limits) -> dict[str, Any]:
                     "required": ["body"],
                     "properties": {
                         "body": {},
-                        "ttl": {
-                            "type": "integer",
-                            "minimum": SHORTEST_TTL,
-                            "maximum": limits.max_message_ttl,
-                        },
-                        "delay": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "maximum": limits.max_message_delay,
-                        },
+                        "ttl": or_null(
+                            {
+                                "type": "integer",
+                                "minimum": SHORTEST_TTL,
+                                "maximum": limits.max_message_ttl,
+                            }
+                        ),
+                        "delay": or_null(
+                            {"type": "integer", "minimum": 0, "maximum": limits.max_message_delay}
+                        ),
                     },
                 },
             }

@@ -46,44 +46,57 @@ def page_size(largest: Callable[[Limits], int]) -> Param:
 QUEUES_PAGE = page_size(lambda limits: limits.max_queues_per_page)
 
 
+def or_null(schema: dict[str, JSON]) -> dict[str, JSON]:
+    """``schema``, or null: the server reads a null field as one left out, so that it takes
+    the default (python-zaqarclient sends ``"grace": null`` for it)."""
+    kind = schema["type"]
+    assert isinstance(kind, str)
+    return {**schema, "type": [kind, "null"]}
+
+
 def queue_metadata_schema(limits: Limits) -> dict[str, JSON]:
+    reserved = _reserved_metadata(limits)
     return {
         "type": "object",
         "description": "Queue metadata; keys starting with _ are reserved.",
-        "properties": {
-            "_default_message_ttl": {
-                "type": "integer",
-                "minimum": SHORTEST_TTL,
-                "maximum": limits.max_message_ttl,
-            },
-            "_default_message_delay": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": limits.max_message_delay,
-            },
-            "_max_messages_post_size": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": limits.max_messages_post_size,
-            },
-            "_dead_letter_queue": {"type": "string", "pattern": validate.NAMED.pattern},
-            "_max_claim_count": {
-                "type": "integer",
-                "minimum": LOWEST_MAX_CLAIM_COUNT,
-                "maximum": HIGHEST_MAX_CLAIM_COUNT,
-            },
-            "_dead_letter_queue_messages_ttl": {
-                "type": "integer",
-                "minimum": SHORTEST_TTL,
-                "maximum": limits.max_message_ttl,
-            },
-            "_enable_encrypt_messages": {"type": "boolean"},
-            "_default_wait_seconds": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": limits.max_wait_seconds,
-                "description": "Seconds GET messages and POST claims wait by default",
-            },
+        "properties": {name: or_null(schema) for name, schema in reserved.items()},
+    }
+
+
+def _reserved_metadata(limits: Limits) -> dict[str, dict[str, JSON]]:
+    return {
+        "_default_message_ttl": {
+            "type": "integer",
+            "minimum": SHORTEST_TTL,
+            "maximum": limits.max_message_ttl,
+        },
+        "_default_message_delay": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": limits.max_message_delay,
+        },
+        "_max_messages_post_size": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": limits.max_messages_post_size,
+        },
+        "_dead_letter_queue": {"type": "string", "pattern": validate.NAMED.pattern},
+        "_max_claim_count": {
+            "type": "integer",
+            "minimum": LOWEST_MAX_CLAIM_COUNT,
+            "maximum": HIGHEST_MAX_CLAIM_COUNT,
+        },
+        "_dead_letter_queue_messages_ttl": {
+            "type": "integer",
+            "minimum": SHORTEST_TTL,
+            "maximum": limits.max_message_ttl,
+        },
+        "_enable_encrypt_messages": {"type": "boolean"},
+        "_default_wait_seconds": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": limits.max_wait_seconds,
+            "description": "Seconds GET messages and POST claims wait by default",
         },
     }
 
@@ -92,11 +105,11 @@ def claim_schema(limits: Limits) -> dict[str, JSON]:
     return {
         "type": "object",
         "properties": {
-            "ttl": {"type": "integer", "minimum": SHORTEST_TTL, "maximum": limits.max_claim_ttl},
-            "grace": {
-                "type": "integer",
-                "minimum": SHORTEST_TTL,
-                "maximum": limits.max_claim_grace,
-            },
+            "ttl": or_null(
+                {"type": "integer", "minimum": SHORTEST_TTL, "maximum": limits.max_claim_ttl}
+            ),
+            "grace": or_null(
+                {"type": "integer", "minimum": SHORTEST_TTL, "maximum": limits.max_claim_grace}
+            ),
         },
     }

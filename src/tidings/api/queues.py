@@ -6,7 +6,7 @@ from typing import Any
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Param, Reply, Request
-from tidings.api.params import MARKER, QUEUE_NAME, QUEUES_PAGE, queue_metadata_schema
+from tidings.api.params import MARKER, QUEUE_NAME, QUEUES_PAGE, or_null, queue_metadata_schema
 from tidings.api.source import source
 from tidings.config import Limits
 from tidings.models import JSON
@@ -101,11 +101,9 @@ def purge_schema(limits: Limits) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "resource_types": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"enum": list(RESOURCE_TYPES)},
-            }
+            "resource_types": or_null(
+                {"type": "array", "minItems": 1, "items": {"enum": list(RESOURCE_TYPES)}}
+            )
         },
     }
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from tidings.api import views, ws_views
 from tidings.api.operation import Body, Operation, Reply, Request
-from tidings.api.params import MARKER, QUEUE_NAME, SUBSCRIPTION_ID, page_size
+from tidings.api.params import MARKER, QUEUE_NAME, SUBSCRIPTION_ID, or_null, page_size
 from tidings.api.source import on_topics, source
 from tidings.config import SHORTEST_TTL, Limits
 from tidings.service import Service, validate
@@ -74,19 +74,26 @@ SHAPES = {
 
 
 def _subscription_schema(limits: Limits) -> dict[str, Any]:
+    """The subscriber, and the others or null for their defaults."""
+    fields = _subscription_fields(limits)
+    subscriber = fields.pop("subscriber")
+    optional = {name: or_null(schema) for name, schema in fields.items()}
     return {
         "type": "object",
         "required": ["subscriber"],
-        "properties": _subscription_fields(limits),
+        "properties": {"subscriber": subscriber, **optional},
     }
 
 
 def _subscription_change_schema(limits: Limits) -> dict[str, Any]:
+    """Any of the fields; a null one is left unchanged, so one at least is not null."""
     fields = _subscription_fields(limits)
     return {
         "type": "object",
-        "properties": fields,
-        "anyOf": [{"required": [name]} for name in fields],
+        "properties": {name: or_null(schema) for name, schema in fields.items()},
+        "anyOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in fields
+        ],
     }
 
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from tidings import api, errors
@@ -226,7 +226,11 @@ async def _body(operation: Operation, call: _HttpCall, cap: int) -> tuple[Any, i
             f"{content_type or 'No Content-Type'} is not supported; "
             f"Accept-Patch: {operation.body.media_type}"
         )
-    return wire.json_body(raw), len(raw)
+    document = wire.json_body(raw)
+    if document is None and not operation.body.required:
+        # a body that may be left out is None when it is: a JSON null is not one left out
+        raise errors.InvalidBody("Document type not supported.")
+    return document, len(raw)
 
 
 async def _read_capped(call: _HttpCall, cap: int) -> bytes:
@@ -302,10 +306,17 @@ CRASH = Reply(
 async def _on_http_exception(http: HttpRequest, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        error: errors.TidingsError = errors.MethodNotAllowed()
-    else:
-        error = errors.NotFound("The resource could not be found.")
-    return _response(_failure(exc.status_code, error))
+        allowed = {"Allow": ", ".join(_allowed_methods(http))}
+        return _response(_failure(405, errors.MethodNotAllowed(), allowed))
+    return _response(_failure(exc.status_code, errors.NotFound("The resource could not be found.")))
+
+
+def _allowed_methods(http: HttpRequest) -> list[str]:
+    """Every method some route takes on the request's path (Starlette's 405 names only
+    those of the first route that matched the path, and each operation is a route)."""
+    routes = [route for route in http.app.router.routes if isinstance(route, Route)]
+    matching = [route for route in routes if route.matches(http.scope)[0] != Match.NONE]
+    return sorted({method for route in matching for method in route.methods or ()})
 
 
 async def _on_crash(http: HttpRequest, exc: Exception) -> Response:
