@@ -1,4 +1,10 @@
-"""Schemathesis fuzzes a real server from its own ``/openapi.json``: no input may cause a 5xx."""
+"""Schemathesis fuzzes a real server from its own ``/openapi.json``: no input may cause a 5xx,
+every request the document refuses is refused with a 4xx, a method a path does not take is a
+405 with ``Allow``, and every answer's status, headers and body are ones the document gives.
+
+Not checked: that every request the document takes is taken. The document cannot say that
+``ids`` or ``pop`` is needed, that an integer must fit in 64 bits and have no fraction, nor
+what a marker or a share's key must be (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +21,17 @@ from tests.conftest import ServerProcess
 from tests.processes import running
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CHECKS = (
+    "not_a_server_error",
+    "negative_data_rejection",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 MIN_CASES = 500
 RUN_WITHIN = 400
@@ -36,7 +53,7 @@ def run_schemathesis(server: ServerProcess, max_examples: int) -> subprocess.Com
         "run",
         f"{server.url}/openapi.json",
         "--checks",
-        "not_a_server_error",
+        ",".join(CHECKS),
         "--max-examples",
         str(max_examples),
         # One worker: with more, hypothesis parses lambdas' source in several threads at once,
@@ -67,14 +84,14 @@ def count(pattern: str, output: str) -> int:
 
 
 @pytest.mark.timeout(RUN_WITHIN + 60)
-def test_no_generated_request_makes_the_server_fail(server: ServerProcess) -> None:
+def test_generated_requests_get_the_answers_the_document_gives(server: ServerProcess) -> None:
     # Given a running server, whose schema declares the required Client-ID/X-Project-ID headers
 
     # When schemathesis generates valid and invalid requests for every operation
     result = run_schemathesis(server, max_examples=40)
     output = result.stdout + result.stderr
 
-    # Then enough cases ran, none got a 5xx, and the server logged no crash
+    # Then enough cases ran, none failed a check, and the server logged no crash
     assert result.returncode == 0, output
     generated = count(r"(\d+) generated", output)
     passed = count(r"(\d+) passed", output.split("Test cases:")[-1])
