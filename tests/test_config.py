@@ -124,6 +124,20 @@ def test_a_backlog_read_at_every_scrape_is_allowed() -> None:
     assert load_settings(None, {"TIDINGS_OBSERVABILITY_BACKLOG_INTERVAL": "0"}).observability
 
 
+@pytest.mark.parametrize("sender", ["tidings", "tidings@", "a@x.example, b@x.example", ""])
+def test_a_sender_that_is_not_one_address_is_refused(sender: str) -> None:
+    with pytest.raises(ConfigError, match=r"^notification\.mail_from must be one address"):
+        load_settings(None, {"TIDINGS_NOTIFICATION_MAIL_FROM": sender})
+
+
+@pytest.mark.parametrize("sender", ["tidings@localhost", "Tidings <tidings@x.example>"])
+def test_a_sender_may_have_a_display_name(sender: str) -> None:
+    assert (
+        load_settings(None, {"TIDINGS_NOTIFICATION_MAIL_FROM": sender}).notification.mail_from
+        == sender
+    )
+
+
 def test_starttls_and_ssl_together_are_refused() -> None:
     environment = {
         "TIDINGS_NOTIFICATION_SMTP_STARTTLS": "true",

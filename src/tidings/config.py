@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tidings.mail_addresses import is_sender
+
 SHORTEST_TTL = 60
 """Seconds: the shortest lifetime the API takes for a message, a claim or a subscription, and
 the shortest claim grace (Zaqar's)."""
@@ -194,6 +196,11 @@ class NotificationSettings:
         _positive("notification.webhook_timeout", self.webhook_timeout)
         _positive("notification.smtp_timeout", self.smtp_timeout)
         _within("notification.smtp_port", self.smtp_port, 1, 65535)
+        if not is_sender(self.mail_from):
+            raise ConfigError(
+                "notification.mail_from must be one address, such as 'tidings@example.com'"
+                f" or 'Tidings <tidings@example.com>'; got {self.mail_from!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -308,6 +308,38 @@ BAD_INPUTS = [
     pytest.param({"subscriber": "http:///nohost"}, "must name a host", id="no-host"),
     pytest.param({"subscriber": "http://[::1"}, "not a valid URI", id="bad-uri"),
     pytest.param({"subscriber": "mailto:nobody"}, "mailto:user@example.com", id="bad-mail"),
+    pytest.param({"subscriber": "mailto:ops@"}, "mailto:user@example.com", id="no-domain"),
+    pytest.param({"subscriber": "mailto:@x.example"}, "mailto:user@example.com", id="no-user"),
+    pytest.param({"subscriber": "mailto:a@b@c"}, "mailto:user@example.com", id="two-at"),
+    pytest.param({"subscriber": "mailto:o ps@x.example"}, "mailto:user@example.com", id="space"),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example,"}, "mailto:user@example.com", id="empty-address"
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example?subject=a%0D%0ABcc:%20eve@x.example"},
+        "The subscriber's subject must be one line.",
+        id="subject-two-lines",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example", "options": {"from": "ops@"}},
+        'The "from" option must be one address',
+        id="from-no-domain",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example", "options": {"from": "a@x.example, b@x.example"}},
+        'The "from" option must be one address',
+        id="from-two",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example", "options": {"from": "Ops <ops@x.example"}},
+        'The "from" option must be one address',
+        id="from-unclosed",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example", "options": {"subject": "news\nBcc: eve@x"}},
+        'The "subject" option must be one line.',
+        id="subject-option-two-lines",
+    ),
     pytest.param({"subscriber": "queue:bad name"}, "Queue names may only", id="bad-queue"),
     pytest.param({"subscriber": "queue:fizbit"}, "cannot subscribe to itself", id="self"),
     pytest.param({"ttl": 600}, "Missing parameter subscriber", id="no-subscriber"),

@@ -174,3 +174,23 @@ async def test_deleted_subscription_gets_no_more_retries(
 
     assert len(receiver.hits) == 2
     assert await harness.bodies("fizbit.dead-notifications") == []
+
+
+async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
+    harness: Harness,
+) -> None:
+    # Given a mail subscription whose address no mail can carry, stored as the API took it
+    # before it checked addresses (it refuses it now)
+    await harness.storage.subscription_create(
+        PROJECT, "fizbit", "mailto:ops@", 3600, {"dead_letter_queue": "failed"}, "", harness.clock()
+    )
+
+    # When a message is posted and the worker runs for a while
+    await post(harness, {"n": 1})
+    await harness.idle(60)
+
+    # Then the notification is dead-lettered after one attempt, saying why
+    (dead,) = await harness.bodies("failed")
+    assert dead["attempts"] == 1
+    assert dead["error"].startswith("the mail cannot be written: IndexError")
+    assert dead["notification"]["body"] == {"n": 1}

@@ -14,6 +14,7 @@ import aiosmtplib
 import orjson
 
 from tidings.config import NotificationSettings
+from tidings.mail_addresses import UNREADABLE
 from tidings.models import JSON
 from tidings.notify.sinks import DELIVERED, Delivery, Outcome, failed, retry
 from tidings.service.outbox import NOTIFICATION, SUBSCRIBE
@@ -77,7 +78,11 @@ class MailSink:
         self._settings = settings
 
     async def deliver(self, delivery: Delivery) -> Outcome:
-        message = compose(delivery, self._settings)
+        try:
+            message = compose(delivery, self._settings)
+        except UNREADABLE as exc:
+            # a subscription made before its fields were checked: no attempt can send it
+            return failed(f"the mail cannot be written: {exc!r}")
         try:
             if self._settings.smtp_command:
                 await self._pipe(message)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tidings import errors
 from tidings.config import SHORTEST_TTL, Limits
+from tidings.mail_addresses import is_mailbox, is_sender
 from tidings.models import JSON
 from tidings.service import retry_policy, validate
 from tidings.service.outbox import queue_sink
@@ -46,9 +47,27 @@ def _web(uri: str) -> None:
 
 
 def _mail(uri: str) -> None:
-    addresses = urlsplit(uri).path.split(",")
-    if not all("@" in address for address in addresses):
+    address = urlsplit(uri)
+    if not all(is_mailbox(text) for text in address.path.split(",")):
         raise errors.InvalidRequest("The subscriber must look like mailto:user@example.com.")
+    for subject in parse_qs(address.query).get("subject", []):
+        _one_line(subject, "The subscriber's subject")
+
+
+def _sender(value: str) -> None:
+    if not is_sender(value):
+        raise errors.InvalidRequest(
+            'The "from" option must be one address, such as "Ops <ops@example.com>".'
+        )
+
+
+def _subject(value: str) -> None:
+    _one_line(value, 'The "subject" option')
+
+
+def _one_line(text: str, what: str) -> None:
+    if "\r" in text or "\n" in text:
+        raise errors.InvalidRequest(f"{what} must be one line.")
 
 
 def _queue(uri: str) -> None:
@@ -90,8 +109,8 @@ OPTIONS: dict[str, tuple[type, Callable[[Any], object]]] = {
     "_retry_policy": (dict, retry_policy.checked),
     "post_headers": (dict, _headers),
     "post_data": (str, _no_check),
-    "from": (str, _no_check),
-    "subject": (str, _no_check),
+    "from": (str, _sender),
+    "subject": (str, _subject),
     "dead_letter_queue": (str, validate.queue_name),
 }
 """Options tidings reads, with their checks; other keys are kept as given."""
