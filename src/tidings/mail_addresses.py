@@ -1,16 +1,34 @@
-"""E-mail addresses as a mail's headers take them. A subscriber, its ``from`` option and the
-configured sender are checked when they are given, so that no delivery meets an address it
-cannot write."""
+"""``mailto:`` subscribers and e-mail addresses as a mail's headers take them, read in one
+place by the subscription's checks and by the mail sink. A subscriber, its ``from`` option and
+the configured sender are checked when they are given, so that no delivery meets an address
+it cannot write."""
 
 from __future__ import annotations
 
 import email.errors
 import email.policy
+from dataclasses import dataclass
 from email.headerregistry import Address
+from urllib.parse import parse_qs, urlsplit
 
 UNREADABLE = (ValueError, IndexError, email.errors.MessageError)
 """What the standard library raises on an address or header it cannot read (an IndexError
 for an address that ends in '@')."""
+
+
+@dataclass(frozen=True)
+class MailTo:
+    """What a ``mailto:`` subscriber names."""
+
+    addresses: list[str]
+    subject: str
+    """The first ``subject`` of its query; empty when it has none."""
+
+
+def mailto(uri: str) -> MailTo:
+    parts = urlsplit(uri)
+    subjects = parse_qs(parts.query).get("subject", [""])
+    return MailTo(parts.path.split(","), subjects[0])
 
 
 def is_mailbox(text: str) -> bool:

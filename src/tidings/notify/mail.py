@@ -8,13 +8,13 @@ import asyncio
 import shlex
 from collections.abc import Mapping
 from email.message import EmailMessage
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiosmtplib
 import orjson
 
 from tidings.config import NotificationSettings
-from tidings.mail_addresses import UNREADABLE
+from tidings.mail_addresses import UNREADABLE, mailto
 from tidings.models import JSON
 from tidings.notify.sinks import DELIVERED, Delivery, Outcome, failed, retry
 from tidings.service.outbox import NOTIFICATION, SUBSCRIBE
@@ -29,14 +29,13 @@ REFUSED = (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused)
 
 def compose(delivery: Delivery, settings: NotificationSettings) -> EmailMessage:
     subscription = delivery.subscription
-    address = urlsplit(subscription.subscriber)
-    asked = parse_qs(address.query).get("subject", [""])[0]
+    target = mailto(subscription.subscriber)
     options = subscription.options
     default = SUBJECTS.get(delivery.job.kind, UNSUBSCRIBED).format(source=subscription.source)
     message = EmailMessage()
     message["From"] = str(options.get("from") or settings.mail_from)
-    message["To"] = ", ".join(address.path.split(","))
-    message["Subject"] = str(options.get("subject") or asked or default)
+    message["To"] = ", ".join(target.addresses)
+    message["Subject"] = str(options.get("subject") or target.subject or default)
     message["X-Tidings-Notification-Id"] = delivery.job.notification_id
     message.set_content(_text(delivery, settings))
     return message

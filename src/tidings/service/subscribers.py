@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from tidings import errors
 from tidings.config import SHORTEST_TTL, Limits
-from tidings.mail_addresses import is_mailbox, is_sender
+from tidings.mail_addresses import is_mailbox, is_sender, mailto
 from tidings.models import JSON
 from tidings.service import retry_policy, validate
 from tidings.service.outbox import queue_sink
@@ -47,11 +47,10 @@ def _web(uri: str) -> None:
 
 
 def _mail(uri: str) -> None:
-    address = urlsplit(uri)
-    if not all(is_mailbox(text) for text in address.path.split(",")):
+    target = mailto(uri)
+    if not all(is_mailbox(text) for text in target.addresses):
         raise errors.InvalidRequest("The subscriber must look like mailto:user@example.com.")
-    for subject in parse_qs(address.query).get("subject", []):
-        _one_line(subject, "The subscriber's subject")
+    _one_line(target.subject, "The subscriber's subject")
 
 
 def _sender(value: str) -> None:
