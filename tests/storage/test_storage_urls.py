@@ -119,7 +119,7 @@ def test_a_process_keeps_a_hundred_connections_unless_told() -> None:
     assert parse_url("redis://127.0.0.1/1").pool_size == CONNECTIONS == 100
 
 
-@pytest.mark.parametrize("query", ["pool_size=0", "pool_size=1001", "pool_size=ten", "pool_size="])
+@pytest.mark.parametrize("query", ["pool_size=0", "pool_size=1001", "pool_size=ten"])
 def test_a_pool_size_that_is_not_a_count_is_refused(query: str) -> None:
     with pytest.raises(ValueError, match="pool_size must be given once, as a whole number"):
         parse_url(f"redis://127.0.0.1/0?{query}")
@@ -157,6 +157,12 @@ def test_tls_files_without_tls_are_named_together() -> None:
 def test_a_parameter_given_twice_is_refused(query: str, repeated: str) -> None:
     with pytest.raises(ValueError, match=f"^{repeated} must be given once$"):
         storage_from_url(f"rediss://127.0.0.1:7000?{query}")
+
+
+@pytest.mark.parametrize("parameter", ["pool_size", "ca_file"])
+def test_a_parameter_left_empty_is_refused(parameter: str) -> None:
+    with pytest.raises(ValueError, match=f"^{parameter} is empty: give it a value or leave it"):
+        storage_from_url(f"rediss://127.0.0.1:7000?{parameter}=")
 
 
 def test_a_key_file_without_its_certificate_is_refused() -> None:

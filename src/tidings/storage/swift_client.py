@@ -119,11 +119,7 @@ def _options(scheme: str, text: str) -> dict[str, str]:
     """The URL's options; ValueError for one its scheme does not take, one given twice and
     one left empty."""
     allowed = KEYSTONE_OPTIONS if scheme == "swift+keystone" else OPTIONS
-    query = only_parameters(parse_qsl(text, keep_blank_values=True), allowed, f"{scheme}:// URLs")
-    empty = [name for name, value in query.items() if not value]
-    if empty:
-        raise ValueError(f"{empty[0]} is empty: give it a value or leave it out")
-    return query
+    return only_parameters(parse_qsl(text, keep_blank_values=True), allowed, f"{scheme}:// URLs")
 
 
 def _tls(text: str) -> bool:

@@ -40,7 +40,8 @@ def only_parameters(
     query: Sequence[tuple[str, str]], allowed: Sequence[str], urls: str
 ) -> dict[str, str]:
     """The query's parameters by name; ValueError for one the driver would ignore (not in
-    ``allowed``) and for one given twice. ``urls`` names the URLs in the message."""
+    ``allowed``), one given twice and one left empty. ``urls`` names the URLs in the
+    message."""
     names = [name for name, _ in query]
     unknown = sorted(set(names).difference(allowed))
     if unknown:
@@ -51,4 +52,7 @@ def only_parameters(
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ValueError(f"{' and '.join(repeated)} must be given once")
+    empty = [name for name, value in query if not value]
+    if empty:
+        raise ValueError(f"{empty[0]} is empty: give it a value or leave it out")
     return dict(query)
