@@ -300,6 +300,11 @@ async def test_unsubscribed_queue_gets_no_more_copies(api: httpx.AsyncClient) ->
     assert await listed_bodies(api, "copies") == []
 
 
+def mail_with(options: dict[str, Any]) -> dict[str, Any]:
+    """A mail subscription with these options."""
+    return {"subscriber": "mailto:ops@x.example", "options": options}
+
+
 BAD_INPUTS = [
     pytest.param({"subscriber": "ftp://example.com/x"}, "must be supported in the list", id="ftp"),
     pytest.param({"subscriber": "example.com"}, "must be supported in the list", id="no-scheme"),
@@ -321,22 +326,22 @@ BAD_INPUTS = [
         id="subject-two-lines",
     ),
     pytest.param(
-        {"subscriber": "mailto:ops@x.example", "options": {"from": "ops@"}},
+        mail_with({"from": "ops@"}),
         'The "from" option must be one address',
         id="from-no-domain",
     ),
     pytest.param(
-        {"subscriber": "mailto:ops@x.example", "options": {"from": "a@x.example, b@x.example"}},
+        mail_with({"from": "a@x.example, b@x.example"}),
         'The "from" option must be one address',
         id="from-two",
     ),
     pytest.param(
-        {"subscriber": "mailto:ops@x.example", "options": {"from": "Ops <ops@x.example"}},
+        mail_with({"from": "Ops <ops@x.example"}),
         'The "from" option must be one address',
         id="from-unclosed",
     ),
     pytest.param(
-        {"subscriber": "mailto:ops@x.example", "options": {"subject": "news\nBcc: eve@x"}},
+        mail_with({"subject": "news\nBcc: eve@x"}),
         'The "subject" option must be one line.',
         id="subject-option-two-lines",
     ),
