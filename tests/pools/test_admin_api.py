@@ -179,6 +179,36 @@ async def test_a_pool_name_is_checked(api: httpx.AsyncClient) -> None:
     assert_error(response, 400, "Invalid API request")
 
 
+@pytest.mark.parametrize("kind", ["pools", "flavors"])
+@pytest.mark.parametrize("name", ["a%00b", "no%20spaces", "a" * 65])
+async def test_a_name_no_pool_or_flavor_can_have_is_not_found(
+    api: httpx.AsyncClient, kind: str, name: str
+) -> None:
+    # PostgreSQL cannot hold a NUL: looking one up was a 500 there
+    assert_error(await api.get(f"/v2/{kind}/{name}"), 404, "Not found")
+    patch = {"pools": {"weight": 1}, "flavors": {"pool_list": ["a"]}}[kind]
+    assert_error(await api.patch(f"/v2/{kind}/{name}", json=patch), 404, "Not found")
+    assert (await api.delete(f"/v2/{kind}/{name}")).status_code == 204
+
+
+async def test_a_pool_of_a_flavor_no_flavor_can_have_is_refused(
+    api: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    response = await put_pool(api, "p", uri=sqlite_pool(tmp_path, "p"), flavor="f\u0000")
+
+    assert_error(response, 400, "Invalid API request")
+    assert response.json()["description"] == "Flavor f\u0000 does not exist"
+
+
+@pytest.mark.parametrize("api", ["postgres"], indirect=True)
+async def test_a_marker_postgresql_cannot_hold_is_refused(api: httpx.AsyncClient) -> None:
+    for kind in ("pools", "flavors"):
+        response = await api.get(f"/v2/{kind}", params={"marker": "a\u0000"})
+
+        assert_error(response, 400, "Invalid parameter")
+        assert response.json()["description"].startswith("A value cannot be stored")
+
+
 # Flavors
 
 

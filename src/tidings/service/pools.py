@@ -60,7 +60,7 @@ class PoolService:
         return await self.catalog.pool_list(marker, size)
 
     async def pool(self, name: str) -> Pool:
-        pool = await self.catalog.pool_get(name)
+        pool = await self._pool_named(name)
         if pool is None:
             raise errors.PoolNotFound(f"Pool {name} does not exist")
         return pool
@@ -98,7 +98,7 @@ class PoolService:
 
     async def delete_pool(self, name: str) -> None:
         """Forget the pool: refused while a flavor uses it or it holds queues."""
-        pool = await self.catalog.pool_get(name)
+        pool = await self._pool_named(name)
         if pool is None:
             return
         if pool.flavor is not None:
@@ -110,7 +110,7 @@ class PoolService:
         self.router.invalidate()
 
     async def _check_pool(self, pool: Pool, probe: bool = True) -> None:
-        if pool.flavor is not None and await self.catalog.flavor_get(pool.flavor) is None:
+        if pool.flavor is not None and await self._flavor_named(pool.flavor) is None:
             raise errors.InvalidRequest(f"Flavor {pool.flavor} does not exist")
         if probe:
             await self._probe(pool.uri)
@@ -142,7 +142,7 @@ class PoolService:
         return await self.catalog.flavor_list(marker, size)
 
     async def flavor(self, name: str) -> Flavor:
-        flavor = await self.catalog.flavor_get(name)
+        flavor = await self._flavor_named(name)
         if flavor is None:
             raise errors.FlavorNotFound(f"Flavor {name} does not exist")
         return flavor
@@ -176,8 +176,18 @@ class PoolService:
 
     async def delete_flavor(self, name: str) -> None:
         """Forget the flavor; its pools stay, without a flavor."""
-        await self.catalog.flavor_delete(name)
-        self.router.invalidate()
+        if validate.NAMED.match(name):
+            await self.catalog.flavor_delete(name)
+            self.router.invalidate()
+
+    async def _pool_named(self, name: str) -> Pool | None:
+        """None when there is no such pool, or no pool can have the name (PostgreSQL cannot
+        even look up a name with a NUL in it)."""
+        return await self.catalog.pool_get(name) if validate.NAMED.match(name) else None
+
+    async def _flavor_named(self, name: str) -> Flavor | None:
+        """As ``_pool_named``, for flavors."""
+        return await self.catalog.flavor_get(name) if validate.NAMED.match(name) else None
 
     async def _pool_list(self, document: Any) -> list[str]:
         document = validate.document(document)

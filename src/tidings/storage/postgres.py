@@ -580,16 +580,18 @@ def split_pool_size(url: str) -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Turn the library's "cannot reach the database" errors into StorageUnavailable."""
+def translated(store: str = "PostgreSQL") -> Iterator[None]:
+    """Turn the library's errors that are the caller's or the network's into the API's: a value
+    the database cannot hold (a NUL) into InvalidParameter, "cannot reach the database" into
+    StorageUnavailable naming ``store``."""
     try:
         yield
     except UNSTORABLE as exc:
         raise errors.InvalidParameter(f"A value cannot be stored: {exc}") from exc
     except UNAVAILABLE as exc:
-        logger.warning("PostgreSQL unavailable: %r", exc)
+        logger.warning("%s is unavailable: %r", store, exc)
         raise errors.StorageUnavailable(
-            f"PostgreSQL is not reachable ({type(exc).__name__}). Please try again."
+            f"{store} is not reachable ({type(exc).__name__}). Please try again."
         ) from exc
 
 
@@ -744,7 +746,7 @@ class PostgresStorage(Storage):
 
     async def open(self) -> None:
         await self.migrate()
-        with _translated():
+        with translated():
             self._pool = await self._create_pool(SERVER_SETTINGS)
             try:
                 self._steady_pool = await self._create_pool(STEADY_SERVER_SETTINGS)
@@ -788,7 +790,7 @@ class PostgresStorage(Storage):
     async def migrate(self) -> list[str]:
         """Apply pending migrations on a connection of its own, under an advisory lock, so
         that several processes starting at once apply each migration exactly once."""
-        with _translated():
+        with translated():
             connection = await asyncpg.connect(self.url, timeout=self.acquire_timeout)
             try:
                 await _take_migration_lock(connection)
@@ -802,7 +804,7 @@ class PostgresStorage(Storage):
         """Run one statement (one transaction), for at most ``max_seconds`` (default: the
         command timeout). PostgreSQL aborting it as a deadlock or serialization failure left
         nothing changed, so it is tried again."""
-        with _translated():
+        with translated():
             for _ in range(ATTEMPTS - 1):
                 with contextlib.suppress(*RETRIED):
                     return await self._fetch_once(sql, args, max_seconds)
@@ -1122,7 +1124,7 @@ class PostgresStorage(Storage):
                 if await self.refresh_statistics():
                     logger.info("PostgreSQL: ANALYZE messages, its statistics were stale")
             except errors.StorageUnavailable:
-                pass  # _translated logged it; the next look tries again
+                pass  # translated() logged it; the next look tries again
             except Exception:
                 logger.exception("PostgreSQL: the look at the statistics failed")
 
@@ -1157,14 +1159,14 @@ class _Notified:
     async def connect(self, posted: Callable[[Key], None]) -> None:
         self._posted = posted
         self._lost = asyncio.get_running_loop().create_future()
-        with _translated():
+        with translated():
             self._connection = await asyncpg.connect(self._url, timeout=ACQUIRE_TIMEOUT)
         self._connection.add_termination_listener(self._terminated)
 
     async def listen(self, keys: Collection[Key]) -> None:
         for key in keys:
             self._keys[_channel(key)] = key
-            with _translated():
+            with translated():
                 async with asyncio.timeout(COMMAND_TIMEOUT):
                     await self._connection.execute(WATCH, *key)
                     await self._connection.add_listener(_channel(key), self._notified)
@@ -1172,7 +1174,7 @@ class _Notified:
     async def unlisten(self, keys: Collection[Key]) -> None:
         for key in keys:
             self._keys.pop(_channel(key), None)
-            with _translated():
+            with translated():
                 async with asyncio.timeout(COMMAND_TIMEOUT):
                     await self._connection.remove_listener(_channel(key), self._notified)
                     await self._connection.execute(UNWATCH, *key)

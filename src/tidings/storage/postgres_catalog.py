@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -25,9 +25,11 @@ from tidings.storage.postgres import (
     COMMAND_TIMEOUT,
     UNAVAILABLE,
     split_pool_size,
+    translated,
 )
 
 Record = Any
+CATALOG = "The PostgreSQL catalog"
 
 VERSION = "SELECT coalesce((SELECT version FROM catalog_version), 0)"
 BUMP = """
@@ -66,16 +68,6 @@ def from_url(url: str) -> PostgresCatalog:
     return PostgresCatalog(connect_to)
 
 
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except UNAVAILABLE as exc:
-        raise errors.StorageUnavailable(
-            f"The PostgreSQL catalog is not reachable ({type(exc).__name__}). Please try again."
-        ) from exc
-
-
 def _pool(row: Record) -> Pool:
     return Pool(row["name"], row["uri"], row["weight"], row["flavor"], orjson.loads(row["options"]))
 
@@ -90,7 +82,7 @@ class PostgresCatalog(Catalog):
         self._pool: Any = None
 
     async def open(self) -> None:
-        with _translated():
+        with translated(CATALOG):
             self._pool = await asyncpg.create_pool(
                 self.url,
                 min_size=1,
@@ -112,7 +104,7 @@ class PostgresCatalog(Catalog):
     async def _connection(self) -> AsyncIterator[Any]:
         if self._pool is None:
             raise errors.StorageUnavailable("The PostgreSQL catalog is not open.")
-        with _translated():
+        with translated(CATALOG):
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
                 yield connection
 
