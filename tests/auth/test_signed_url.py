@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from tests.api.support import assert_error, post_messages
@@ -82,6 +83,31 @@ async def test_share_defaults_to_reading_messages_for_a_day(
     }
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"paths": None, "methods": None, "expires": None},
+        {"paths": [], "methods": []},
+    ],
+    ids=["nulls", "empty-lists"],
+)
+async def test_share_takes_null_or_empty_lists_for_the_defaults(
+    api: httpx.AsyncClient, clock: FakeClock, document: dict[str, Any]
+) -> None:
+    # Given the document /openapi.json gives the share's body
+    schema = (await api.get("/openapi.json")).json()["paths"]["/v2/queues/{queue_name}/share"]
+    (content,) = schema["post"]["requestBody"]["content"].values()
+
+    # When fields are sent null or empty
+    shared = await share(api, **document)
+
+    # Then the document takes them, and the URL is the default one
+    assert jsonschema.Draft202012Validator(content["schema"]).is_valid(document)
+    assert shared["paths"] == [MESSAGES]
+    assert shared["methods"] == ["GET"]
+    assert shared["expires"] == expiry(clock, 86400)
+
+
 async def test_share_signs_what_it_is_asked(api: httpx.AsyncClient, keystone: Keystone) -> None:
     shared = await share(
         api,
@@ -107,6 +133,11 @@ async def test_share_signs_what_it_is_asked(api: httpx.AsyncClient, keystone: Ke
         pytest.param({"paths": ["queues"]}, "Invalid paths: {'queues'}", id="bad-path"),
         pytest.param({"paths": "messages"}, "Invalid paths", id="paths-not-a-list"),
         pytest.param({"methods": "GET"}, "`methods` should be a list", id="methods-not-a-list"),
+        pytest.param({"paths": 0}, "Invalid paths", id="paths-zero"),
+        pytest.param({"paths": ""}, "Invalid paths", id="paths-empty-text"),
+        pytest.param({"methods": False}, "`methods` should be a list", id="methods-false"),
+        pytest.param({"methods": {}}, "`methods` should be a list", id="methods-empty-object"),
+        pytest.param({"expires": ""}, "should be date format", id="empty-expires"),
         pytest.param({"expires": 1893456000}, "not integer value", id="integer-expires"),
         pytest.param({"expires": "1893456000"}, "not integer value", id="integer-text"),
         pytest.param({"expires": "soon"}, "should be date format", id="not-a-date"),

@@ -112,21 +112,27 @@ def _share_schema(limits: Limits) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "paths": {
-                "type": "array",
-                "items": {"enum": sorted(PATHS)},
-                "description": "What the URL grants, under the queue; default messages",
-            },
-            "methods": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "HTTP methods the URL grants; default GET",
-            },
-            "expires": {
-                "type": "string",
-                "format": "date-time",
-                "description": "ISO-8601 expiry; default one day from now",
-            },
+            "paths": or_null(
+                {
+                    "type": "array",
+                    "items": {"enum": sorted(PATHS)},
+                    "description": "What the URL grants, under the queue; default messages",
+                }
+            ),
+            "methods": or_null(
+                {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "HTTP methods the URL grants; default GET",
+                }
+            ),
+            "expires": or_null(
+                {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO-8601 expiry; default one day from now",
+                }
+            ),
         },
     }
 

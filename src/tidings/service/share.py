@@ -75,7 +75,7 @@ class ShareService:
 
 
 def _paths(queue: str, value: Any) -> list[str]:
-    if not value:
+    if _left_out(value):
         value = ["messages"]
     if not isinstance(value, list) or not all(isinstance(path, str) for path in value):
         raise errors.InvalidRequest("Invalid paths: the paths must be a list of strings")
@@ -86,7 +86,7 @@ def _paths(queue: str, value: Any) -> list[str]:
 
 
 def _methods(value: Any) -> list[str]:
-    if not value:
+    if _left_out(value):
         return ["GET"]
     if not isinstance(value, list) or not all(isinstance(method, str) for method in value):
         raise errors.InvalidRequest("`methods` should be a list")
@@ -107,6 +107,12 @@ def _expires(value: Any, now: datetime.datetime) -> datetime.datetime:
     if moment <= now:
         raise errors.InvalidRequest("`expires` is lower than the current time")
     return moment
+
+
+def _left_out(value: Any) -> bool:
+    """Null or an empty list asks for the default, as in Zaqar; other empty values (0, "",
+    false) are not lists, and are refused."""
+    return value is None or value == []
 
 
 def _set(values: set[str]) -> str:
