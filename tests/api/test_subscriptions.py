@@ -312,6 +312,18 @@ BAD_INPUTS = [
     pytest.param({"subscriber": "trust+http://x.example/"}, "not supported", id="trust"),
     pytest.param({"subscriber": "http:///nohost"}, "must name a host", id="no-host"),
     pytest.param({"subscriber": "http://[::1"}, "not a valid URI", id="bad-uri"),
+    *(
+        pytest.param({"subscriber": url}, f"The subscriber URL cannot be sent to: {why}", id=id_)
+        for id_, url, why in [
+            ("url-newline", "http://x.example/\n", "Invalid non-printable ASCII character"),
+            ("url-nul", "http://x.example/\x00", "Invalid non-printable ASCII character"),
+            ("url-idna", "http://0\U000f9b0f/", "Invalid IDNA hostname"),
+            ("url-port-text", "http://x.example:abc/", "Invalid port"),
+            ("url-port-high", "http://x.example:65536/", "Port out of range"),
+            ("url-port-zero", "https://x.example:0/", "port 0 cannot be reached"),
+            ("url-too-long", "http://x.example/" + "a" * 70_000, "URL too long"),
+        ]
+    ),
     pytest.param({"subscriber": "mailto:nobody"}, "mailto:user@example.com", id="bad-mail"),
     pytest.param({"subscriber": "mailto:ops@"}, "mailto:user@example.com", id="no-domain"),
     pytest.param({"subscriber": "mailto:@x.example"}, "mailto:user@example.com", id="no-user"),
@@ -351,6 +363,24 @@ BAD_INPUTS = [
         {"subscriber": HOOK, "options": {"post_headers": {"a": 1}}},
         "post_headers values must be strings",
         id="headers",
+    ),
+    *(
+        pytest.param(
+            {"subscriber": HOOK, "options": {"post_headers": headers}},
+            f"post_headers cannot be sent: {why}",
+            id=id_,
+        )
+        for id_, headers, why in [
+            ("header-name-space", {"X Colour": "green"}, "'X Colour' is not a header name"),
+            ("header-name-empty", {"": "green"}, "'' is not a header name"),
+            ("header-name-accent", {"X-Café": "1"}, "'X-Café' is not a header name"),
+            ("header-framing", {"Content-Length": "5"}, "Content-Length is set from the body"),
+            ("header-chunked", {"transfer-encoding": "chunked"}, "transfer-encoding is set"),
+            ("header-two-lines", {"X-A": "a\r\nX-B: b"}, "the value of X-A is not one line"),
+            ("header-accent", {"X-A": "vert émeraude"}, "the value of X-A is not one line"),
+            ("header-nul", {"X-A": "a\x00"}, "the value of X-A is not one line"),
+            ("header-padded", {"X-A": " a"}, "the value of X-A is not one line"),
+        ]
     ),
     pytest.param(
         {"subscriber": HOOK, "options": {"post_data": {}}},

@@ -194,3 +194,37 @@ async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
     assert dead["attempts"] == 1
     assert dead["error"].startswith("the mail cannot be written: IndexError")
     assert dead["notification"]["body"] == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    ("subscriber", "headers", "error"),
+    [
+        ("http://127.0.0.1:1/\n", {}, "Invalid non-printable ASCII character in URL"),
+        ("http://0\U000f9b0f/", {}, "Invalid IDNA hostname"),
+        ("RECEIVER", {"X-Colour": "vert émeraude"}, "'ascii' codec can't encode"),
+        ("RECEIVER", {"X-Colour": "green\r\nX-Injected: 1"}, "Illegal header value"),
+        ("RECEIVER", {"bad name": "1"}, "Illegal header name"),
+    ],
+    ids=["control-character", "idna", "non-ascii-header", "two-line-header", "header-name"],
+)
+async def test_a_request_that_cannot_be_made_is_dead_lettered_without_retries(
+    harness: Harness, receiver: Receiver, subscriber: str, headers: dict[str, str], error: str
+) -> None:
+    # Given a webhook subscription no request can carry, stored as the API took it before it
+    # checked URLs and headers (it refuses them now)
+    options = {"dead_letter_queue": "failed", "post_headers": headers}
+    url = receiver.url if subscriber == "RECEIVER" else subscriber
+    await harness.storage.subscription_create(
+        PROJECT, "fizbit", url, 3600, options, "", harness.clock()
+    )
+
+    # When a message is posted and the worker runs for a while
+    await post(harness, {"n": 1})
+    await harness.idle(60)
+
+    # Then the notification is dead-lettered after one attempt, saying why, and sent nowhere
+    (dead,) = await harness.bodies("failed")
+    assert dead["attempts"] == 1
+    assert dead["error"].startswith("the request cannot be made: "), dead["error"]
+    assert error in dead["error"]
+    assert receiver.hits == []

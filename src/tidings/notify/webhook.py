@@ -18,6 +18,7 @@ import orjson
 from tidings.clock import Clock
 from tidings.models import JSON
 from tidings.notify.sinks import DELIVERED, Delivery, Outcome, failed, retry
+from tidings.webhook_requests import UNSENDABLE
 
 TEMPLATE = '"$zaqar_message$"'
 """Where ``post_data`` takes the notification, as in Zaqar."""
@@ -69,6 +70,8 @@ class WebhookSink:
                 )
         except (httpx.TimeoutException, TimeoutError):
             return retry("timed out")
+        except UNSENDABLE as exc:  # stored before the subscription's checks refused it
+            return failed(f"the request cannot be made: {exc}")
         except httpx.HTTPError as exc:
             return retry(f"{type(exc).__name__}: {exc}")
         return outcome(response.status_code)

@@ -12,6 +12,7 @@ from tidings.mail_addresses import is_mailbox, is_sender, mailto
 from tidings.models import JSON
 from tidings.service import retry_policy, validate
 from tidings.service.outbox import queue_sink
+from tidings.webhook_requests import header_problem, url_problem
 
 LATEST = 253402300799
 """9999-12-31T23:59:59Z: expiry must stay a representable date, as in Zaqar."""
@@ -44,6 +45,9 @@ def subscriber(value: Any, limits: Limits, source: str, is_queue: bool) -> str:
 def _web(uri: str) -> None:
     if not urlsplit(uri).hostname:
         raise errors.InvalidRequest("The subscriber URL must name a host.")
+    problem = url_problem(uri)
+    if problem:
+        raise errors.InvalidRequest(f"The subscriber URL cannot be sent to: {problem}.")
 
 
 def _mail(uri: str) -> None:
@@ -98,6 +102,10 @@ def ttl(value: Any, now: float) -> int:
 def _headers(value: Any) -> None:
     if not all(isinstance(item, str) for item in value.values()):
         raise errors.InvalidRequest("post_headers values must be strings.")
+    for name, text in value.items():
+        problem = header_problem(name, text)
+        if problem:
+            raise errors.InvalidRequest(f"post_headers cannot be sent: {problem}.")
 
 
 def _no_check(value: Any) -> None:
