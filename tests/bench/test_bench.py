@@ -138,6 +138,12 @@ def test_an_unreachable_server_is_reported() -> None:
         (("--batch-size", "0"), "argument --batch-size: must be at least 1, not 0"),
         (("--messages-per-claim", "0"), "argument --messages-per-claim: must be at least 1"),
         (("--messages-per-list", "0"), "argument --messages-per-list: must be at least 1"),
+        (
+            ("--plot", "/nonexistent/run.png"),
+            "argument --plot: cannot write in /nonexistent: No such file",
+        ),
+        (("--plot", "/"), "argument --plot: / is a directory"),
+        (("--plot", "/proc/run.png"), "argument --plot: cannot write in /proc"),
         (("--scenario", "post-1", "--producers", "0"), "every role of the scenario has 0 clients"),
         (
             ("--scenario", "mixed", "--producers", "0", "--consumers", "0", "--observers", "0"),

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from tidings.bench.runner import Options
 from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS
@@ -30,6 +32,20 @@ def at_least(least: int) -> Callable[[str], int]:
         return value
 
     return whole_number
+
+
+def writable_file(text: str) -> Path:
+    """An argparse ``type``: a file that can be written once the run is over (its folder
+    exists and takes files), so that a run does not end in a traceback."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory")
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write in {path.parent}: {exc.strerror}") from None
+    return path
 
 
 def seconds(text: str) -> float:

@@ -14,7 +14,7 @@ import orjson
 from rich.console import Console
 
 from tidings.bench import compare, plot, report
-from tidings.bench.arguments import add_load_arguments, at_least, load_options
+from tidings.bench.arguments import add_load_arguments, at_least, load_options, writable_file
 from tidings.bench.progress import LiveProgress
 from tidings.bench.runner import FAILURES, Options, run, run_async
 from tidings.bench.scenarios import SCENARIOS, Scenario
@@ -128,7 +128,7 @@ def bench_parser() -> argparse.ArgumentParser:
         help="after a claim, delete each message or all at once",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--plot", type=Path, help="write throughput and latency to a PNG")
+    parser.add_argument("--plot", type=writable_file, help="write throughput and latency to a PNG")
     parser.add_argument("--keep-queues", action="store_true", help="do not delete the queues")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
     return parser
