@@ -136,6 +136,47 @@ def test_an_option_out_of_range_is_refused_before_any_server_starts(
     assert "base:" not in done.stderr  # no server was started
 
 
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (
+            ("--base", "no-such-revision"),
+            "argument --base: 'no-such-revision' is none of '.', 'reference', a URL",
+        ),
+        (("--base", ".", "--candidate", "/no/such/tree"), "argument --candidate: '/no/such/tree'"),
+        (("--base", "cmd: "), "argument --base: cmd: needs a command to run"),
+    ],
+)
+def test_a_side_that_is_none_of_the_forms_is_refused_before_any_server_starts(
+    flags: tuple[str, ...], complaint: str
+) -> None:
+    done = compare(*flags)
+
+    assert done.returncode == 2
+    assert f"tidings bench compare: error: {complaint}" in done.stderr
+    assert not done.stderr.startswith("base:")  # no server was started
+
+
+@pytest.mark.parametrize(
+    ("flags", "complaint"),
+    [
+        (("--base", "cmd:exit 3"), "the server exited with code 3: (it logged nothing)"),
+        (
+            ("--base", ".", "--storage", "nosuch://x"),
+            "the server exited with code 2: tidings: unknown storage URL scheme 'nosuch'",
+        ),
+    ],
+)
+def test_a_server_that_does_not_start_is_reported_in_a_line(
+    flags: tuple[str, ...], complaint: str
+) -> None:
+    done = compare(*flags, *SHORT)
+
+    assert done.returncode == 1
+    assert f"tidings bench compare: {complaint}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_compare_two_running_servers(two_servers: tuple[ServerProcess, ServerProcess]) -> None:
     base, candidate = two_servers
 

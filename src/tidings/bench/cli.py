@@ -18,6 +18,7 @@ from tidings.bench.arguments import add_load_arguments, at_least, load_options, 
 from tidings.bench.progress import LiveProgress
 from tidings.bench.runner import FAILURES, Options, run, run_async
 from tidings.bench.scenarios import SCENARIOS, Scenario
+from tidings.bench.servers import ServerFailed
 
 ROLE_FLAGS = (
     "producers",
@@ -59,12 +60,15 @@ def _load_options(parser: argparse.ArgumentParser, args: argparse.Namespace, url
 
 def _in_one_line(label: str, command: Callable[[], int]) -> int:
     """``command``'s exit code; 1, with one line on stderr, when a request failed for good
-    (the server or Keystone unreachable or refusing)."""
+    (the server or Keystone unreachable or refusing), or a server to compare did not start
+    (then with the server's log)."""
     try:
         return command()
     except FAILURES as exc:
         print(f"{label}: {exc!r}", file=sys.stderr)
-        return 1
+    except ServerFailed as exc:
+        print(f"{label}: {exc}", file=sys.stderr)
+    return 1
 
 
 async def _bench(args: argparse.Namespace, chosen: list[Scenario], settings: Options) -> int:

@@ -275,10 +275,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base",
         required=True,
+        type=servers.side,
         help="a git revision, '.' (the working tree), a URL, cmd:COMMAND with {port}, or "
         "'reference' (a server that answers without storing, on tidings' server stack)",
     )
-    parser.add_argument("--candidate", default=servers.WORKTREE, help="as --base (default '.')")
+    parser.add_argument(
+        "--candidate", type=servers.side, default=servers.WORKTREE, help="as --base (default '.')"
+    )
     parser.add_argument("--rounds", type=at_least(1), default=3, help="A/B rounds (default 3)")
     parser.add_argument(
         "--workers", type=at_least(1), default=2, help="server processes (default 2)"

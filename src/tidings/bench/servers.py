@@ -3,6 +3,7 @@ virtual environment, the working tree, a command) or one already running (a URL)
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shlex
@@ -52,6 +53,28 @@ class Server:
                 times = process.cpu_times()
                 total += times.user + times.system
         return total
+
+
+class ServerFailed(RuntimeError):
+    """A side's server could not be installed, or exited or stayed silent when started."""
+
+
+def side(text: str) -> str:
+    """An argparse ``type`` for a side: one of the forms ``serving`` takes, a revision
+    included, checked before any server is installed or started."""
+    if text in (WORKTREE, REFERENCE) or text.startswith(("http://", "https://")):
+        return text
+    if text.startswith("cmd:"):
+        if not text[4:].strip():
+            raise argparse.ArgumentTypeError("cmd: needs a command to run")
+        return text
+    try:
+        _git("rev-parse", "--verify", "--quiet", f"{text}^{{commit}}")
+    except (OSError, subprocess.CalledProcessError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is none of '.', 'reference', a URL, cmd:COMMAND or a git revision here"
+        ) from None
+    return text
 
 
 def describe(spec: str) -> str:
@@ -141,12 +164,13 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> No
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')}")
+            log = log_path.read_text(errors="replace").strip() or "(it logged nothing)"
+            raise ServerFailed(f"the server exited with code {process.returncode}: {log}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/v2/ping", headers=headers, timeout=1).status_code == 204:
                 return
         time.sleep(0.2)
-    raise RuntimeError(f"the server did not answer within {READY_TIMEOUT:.0f} s: see {log_path}")
+    raise ServerFailed(f"the server did not answer within {READY_TIMEOUT:.0f} s: see {log_path}")
 
 
 def installed(revision: str, storage: str) -> Path:
@@ -167,7 +191,7 @@ def installed(revision: str, storage: str) -> Path:
         result = subprocess.run(pip, capture_output=True, text=True)
     if result.returncode != 0:
         shutil.rmtree(venv, ignore_errors=True)
-        raise RuntimeError(f"installing {revision} failed: {shlex.join(pip)}\n{result.stderr}")
+        raise ServerFailed(f"installing {revision} failed: {shlex.join(pip)}\n{result.stderr}")
     return venv
 
 
