@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 
+from uvicorn.config import STARTUP_FAILURE
+
 from tidings import __version__, cli_pools
 from tidings.api.policy import Policy
 from tidings.clock import system_clock
@@ -43,11 +45,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(settings, args.config)
+    try:
+        return asyncio.run(_on_the_store(settings, args))
+    except TidingsError as exc:  # refused, or the store does not answer
+        print(f"tidings: {exc.description}", file=sys.stderr)
+        return 1
+
+
+async def _on_the_store(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "migrate":
-        return asyncio.run(migrate(settings))
+        return await migrate(settings)
     if args.command in ("pool", "flavor"):
-        return asyncio.run(cli_pools.run(settings, args))
-    return asyncio.run(collect_garbage(settings))
+        return await cli_pools.run(settings, args)
+    return await collect_garbage(settings)
 
 
 def serve(settings: Settings, config: Path | None) -> int:
@@ -60,6 +70,11 @@ def serve(settings: Settings, config: Path | None) -> int:
     except ConfigError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
+    try:
+        asyncio.run(_open_and_close(settings.storage.url))
+    except TidingsError as exc:
+        print(f"tidings: cannot open the store: {exc.description}", file=sys.stderr)
+        return STARTUP_FAILURE
     os.environ.update(settings_as_environ(settings))
     if config is not None:
         os.environ["TIDINGS_CONFIG"] = str(config)
@@ -78,6 +93,16 @@ def serve(settings: Settings, config: Path | None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+async def _open_and_close(url: str) -> None:
+    """Refuse to serve, in one line, a store that does not answer: each worker would
+    otherwise fail its start-up with the traceback of the driver's error."""
+    storage = pooled_from_url(url)
+    try:
+        await storage.open()
+    finally:
+        await storage.close()
 
 
 def _metrics_across_workers(settings: Settings) -> AbstractContextManager[None]:
@@ -105,11 +130,7 @@ async def collect_garbage(settings: Settings) -> int:
 
 async def migrate(settings: Settings) -> int:
     """Apply the storage's pending schema migrations and name them."""
-    try:
-        applied = await storage_from_url(settings.storage.url).migrate()
-    except TidingsError as exc:
-        print(f"tidings: {exc}", file=sys.stderr)
-        return 1
+    applied = await storage_from_url(settings.storage.url).migrate()
     for name in applied:
         print(f"applied {name}")
     if not applied:

@@ -5,12 +5,10 @@ Running servers see the change within ``storage.catalog_refresh`` seconds."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tidings.config import Settings
-from tidings.errors import TidingsError
 from tidings.service.pools import PoolService
 from tidings.storage.pooled import pooled_from_url
 
@@ -45,14 +43,11 @@ def add_parsers(
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Do the command against the management store; 1 (with the reason) when refused."""
+    """Do the command against the management store (a refusal is raised as TidingsError)."""
     router = pooled_from_url(settings.storage.url)
     await router.open()
     try:
         await ACTIONS[args.command, args.action](PoolService(router, settings.limits), args)
-    except TidingsError as exc:
-        print(f"tidings: {exc.description}", file=sys.stderr)
-        return 1
     finally:
         await router.close()
     return 0

@@ -411,6 +411,54 @@ def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("storage", "problem"),
+    [
+        (f"redis://127.0.0.1:{free_port()}/0", "Redis: Error 111 connecting to 127.0.0.1"),
+        (
+            f"postgresql://tidings@127.0.0.1:{free_port()}/tidings",
+            "PostgreSQL is not reachable (ConnectionRefusedError)",
+        ),
+        (f"swift://u:k@127.0.0.1:{free_port()}/auth/v1.0", "Swift auth failed: ConnectError"),
+        ("sqlite:////proc/no-such-folder/tidings.db", "SQLite: [Errno 2] No such file"),
+        ("sqlite:////proc/tidings.db", "SQLite: unable to open database file"),
+    ],
+    ids=["redis", "postgres", "swift", "sqlite-folder", "sqlite-file"],
+)
+def test_a_store_that_does_not_answer_stops_the_server_in_one_line(
+    storage: str, problem: str
+) -> None:
+    command = [sys.executable, "-m", "tidings.cli", "serve", "--port", str(free_port())]
+
+    result = subprocess.run(
+        [*command, "--storage", storage], capture_output=True, text=True, timeout=60
+    )
+
+    # Each worker failed its start-up with the driver's traceback before
+    assert result.returncode == 3
+    assert f"tidings: cannot open the store: {problem}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Uvicorn running" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["gc"], ["pool", "list"], ["flavor", "list"], ["pool", "remove", "p"]]
+)
+def test_a_command_on_a_store_that_does_not_answer_fails_in_one_line(command: list[str]) -> None:
+    storage = f"redis://127.0.0.1:{free_port()}/0"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tidings.cli", *command, "--storage", storage],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("tidings: Redis: Error 111 connecting to 127.0.0.1")
+    assert "Traceback" not in result.stderr
+
+
 def test_in_memory_storage_serves_and_writes_no_file(tmp_path: Path) -> None:
     # Given a server on sqlite:///:memory:
     database = tmp_path / "never-created.db"

@@ -313,7 +313,10 @@ class BatchedConnection:
         _settle(held)
 
     def _open_connection(self) -> None:
-        self._db = self._connect()
+        try:
+            self._db = self._connect()
+        except OSError as exc:  # the database's folder cannot be made
+            raise errors.StorageUnavailable(f"SQLite: {exc}.") from exc
 
     def _close_connection(self) -> None:
         if self._checkpointer is not None:
