@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,12 @@ from tests.conftest import ServerProcess, caller_headers, free_port, wait_for
 from tests.processes import children, running
 
 PROJECT = "serve-project"
+
+
+def refused(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """``tidings ARGS`` run as a user runs it, for a command that refuses to start."""
+    command = [sys.executable, "-m", "tidings.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, **options)
 
 
 def worker_pids(pid: int) -> set[int]:
@@ -347,13 +354,10 @@ def test_config_file_errors_stop_the_server_with_exit_code_2(tmp_path: Path) -> 
 def test_a_server_setting_out_of_range_stops_the_server_with_exit_code_2(
     tmp_path: Path, flags: list[str], environ: dict[str, str], problem: str
 ) -> None:
-    command = [sys.executable, "-m", "tidings.cli", "serve", *flags]
-    command += ["--storage", f"sqlite:///{tmp_path / 'unused.db'}"]
+    storage = f"sqlite:///{tmp_path / 'unused.db'}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
 
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=30, env={**env, **environ}
-    )
+    result = refused("serve", *flags, "--storage", storage, env={**env, **environ})
 
     assert result.returncode == 2
     assert result.stderr.startswith(f"tidings: {problem}")
@@ -398,13 +402,7 @@ def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> 
 def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
     tmp_path: Path, command: list[str], storage: str, problem: str
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tidings.cli", *command, "--storage", storage],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-    )
+    result = refused(*command, "--storage", storage, cwd=tmp_path)
 
     assert result.returncode == 2
     assert result.stderr.startswith(f"tidings: {problem}")
@@ -428,11 +426,7 @@ def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
 def test_a_store_that_does_not_answer_stops_the_server_in_one_line(
     storage: str, problem: str
 ) -> None:
-    command = [sys.executable, "-m", "tidings.cli", "serve", "--port", str(free_port())]
-
-    result = subprocess.run(
-        [*command, "--storage", storage], capture_output=True, text=True, timeout=60
-    )
+    result = refused("serve", "--port", str(free_port()), "--storage", storage)
 
     # Each worker failed its start-up with the driver's traceback before
     assert result.returncode == 3
@@ -445,14 +439,7 @@ def test_a_store_that_does_not_answer_stops_the_server_in_one_line(
     "command", [["gc"], ["pool", "list"], ["flavor", "list"], ["pool", "remove", "p"]]
 )
 def test_a_command_on_a_store_that_does_not_answer_fails_in_one_line(command: list[str]) -> None:
-    storage = f"redis://127.0.0.1:{free_port()}/0"
-
-    result = subprocess.run(
-        [sys.executable, "-m", "tidings.cli", *command, "--storage", storage],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = refused(*command, "--storage", f"redis://127.0.0.1:{free_port()}/0")
 
     assert result.returncode == 1
     assert result.stderr.startswith("tidings: Redis: Error 111 connecting to 127.0.0.1")
