@@ -3,18 +3,90 @@ No figure is compared with a speed: only that the run did what it says."""
 
 from __future__ import annotations
 
+import ssl
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from tests.bench.commands import bench
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import ServerProcess, caller_headers, free_port
+from tests.processes import running
+from tests.servers.certificates import Certificate
 from tidings.bench import report
 from tidings.bench.runner import Options, run
 from tidings.bench.scenarios import SCENARIOS
 from tidings.client import Client
+
+
+@dataclass
+class TlsServer(ServerProcess):
+    """The tidings app served over TLS by uvicorn with a certificate of its own, as a
+    deployment that does not terminate TLS in front of tidings would serve it."""
+
+    certificate: Certificate | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        assert self.certificate is not None
+        tls = ["--ssl-certfile", str(self.certificate.certificate)]
+        tls += ["--ssl-keyfile", str(self.certificate.key)]
+        app = ["uvicorn", "tidings.app:app_from_environ", "--factory", "--port", str(self.port)]
+        return [sys.executable, "-m", *app, *tls]
+
+    def answers(self) -> bool:
+        assert self.certificate is not None
+        trusted = ssl.create_default_context(cafile=self.certificate.certificate)
+        ping = httpx.get(f"{self.url}/v2/ping", headers=caller_headers(), verify=trusted)
+        return ping.status_code == 204
+
+
+def test_a_server_behind_tls_is_benched(tmp_path: Path) -> None:
+    # Given a server that speaks HTTPS only, with a certificate no system trusts
+    certificate = Certificate.create(tmp_path)
+    database = tmp_path / "tls.db"
+    storage = {"TIDINGS_STORAGE_URL": f"sqlite:///{database}"}
+    with running(TlsServer(database=database, env=storage, certificate=certificate)) as server:
+        # When it is benched trusting its certificate, and without
+        run = ("--scenario", "post-1", "--clients", "2", "--duration", "1")
+        trusted = bench(
+            server.url, *run, "--json", env={"SSL_CERT_FILE": str(certificate.certificate)}
+        )
+        untrusted = bench(server.url, *run)
+
+    # Then the run trusting it posts, and the other stops at the handshake, saying why
+    assert trusted.returncode == 0, trusted.stderr
+    [result] = orjson.loads(trusted.stdout)["runs"]
+    assert result["errors"] == 0
+    assert result["produced"] > 0
+    assert untrusted.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    assert "Traceback" not in untrusted.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("127.0.0.1:8888", "'127.0.0.1:8888' is not an http:// or https:// URL with a host"),
+        ("ftp://127.0.0.1/", "'ftp://127.0.0.1/' is not an http:// or https:// URL"),
+        ("http://", "'http://' is not an http:// or https:// URL with a host"),
+        ("http://127.0.0.1:65536", "'http://127.0.0.1:65536' is not a URL: Port out of range"),
+        ("http://[::1", "'http://[::1' is not a URL: Invalid IPv6 URL"),
+    ],
+)
+def test_a_url_that_names_no_server_is_refused(url: str, complaint: str) -> None:
+    done = bench(url, "--duration", "1")
+
+    assert done.returncode == 2
+    assert f"tidings bench: error: argument url: {complaint}" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_json_of_a_post_run(target: ServerProcess) -> None:

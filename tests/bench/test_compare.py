@@ -145,6 +145,7 @@ def test_an_option_out_of_range_is_refused_before_any_server_starts(
         ),
         (("--base", ".", "--candidate", "/no/such/tree"), "argument --candidate: '/no/such/tree'"),
         (("--base", "cmd: "), "argument --base: cmd: needs a command to run"),
+        (("--base", "http://127.0.0.1:65536"), "argument --base: 'http://127.0.0.1:65536' is not"),
     ],
 )
 def test_a_side_that_is_none_of_the_forms_is_refused_before_any_server_starts(

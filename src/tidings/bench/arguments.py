@@ -9,6 +9,7 @@ import math
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tidings.bench.runner import Options
 from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS
@@ -32,6 +33,18 @@ def at_least(least: int) -> Callable[[str], int]:
         return value
 
     return whole_number
+
+
+def server_url(text: str) -> str:
+    """An argparse ``type``: the ``http://`` or ``https://`` URL of a server."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL with a host")
+    return text
 
 
 def writable_file(text: str) -> Path:

@@ -14,7 +14,13 @@ import orjson
 from rich.console import Console
 
 from tidings.bench import compare, plot, report
-from tidings.bench.arguments import add_load_arguments, at_least, load_options, writable_file
+from tidings.bench.arguments import (
+    add_load_arguments,
+    at_least,
+    load_options,
+    server_url,
+    writable_file,
+)
 from tidings.bench.progress import LiveProgress
 from tidings.bench.runner import FAILURES, Options, run, run_async
 from tidings.bench.scenarios import SCENARIOS, Scenario
@@ -118,7 +124,7 @@ def bench_parser() -> argparse.ArgumentParser:
         description="Load a Zaqar v2 server (tidings or Zaqar) and report its rates and "
         "latencies. See also: tidings bench compare --help.",
     )
-    parser.add_argument("url", help="the server, e.g. http://127.0.0.1:8888")
+    parser.add_argument("url", type=server_url, help="the server, e.g. http://127.0.0.1:8888")
     add_load_arguments(parser)
     parser.add_argument("--producers", type=at_least(0), help="concurrent posting workers")
     parser.add_argument("--consumers", type=at_least(0), help="concurrent claiming workers")

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
+from tidings.bench.arguments import server_url
+
 WORKTREE = "."
 REFERENCE = "reference"
 READY_TIMEOUT = 60.0
@@ -62,8 +64,10 @@ class ServerFailed(RuntimeError):
 def side(text: str) -> str:
     """An argparse ``type`` for a side: one of the forms ``serving`` takes, a revision
     included, checked before any server is installed or started."""
-    if text in (WORKTREE, REFERENCE) or text.startswith(("http://", "https://")):
+    if text in (WORKTREE, REFERENCE):
         return text
+    if text.startswith(("http://", "https://")):
+        return server_url(text)
     if text.startswith("cmd:"):
         if not text[4:].strip():
             raise argparse.ArgumentTypeError("cmd: needs a command to run")

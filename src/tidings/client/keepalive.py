@@ -1,5 +1,6 @@
-"""A lean HTTP/1.1 transport for plain ``http://`` servers: a pool of keep-alive asyncio
-streams, requests written in one piece, responses framed by Content-Length or chunks.
+"""A lean HTTP/1.1 transport for ``http://`` and ``https://`` servers: a pool of keep-alive
+asyncio streams, requests written in one piece, responses framed by Content-Length or chunks.
+TLS verifies the server against the system's authorities (``SSL_CERT_FILE`` names others).
 
 It exists for load generation: on a 2-core machine httpx spends several times the CPU per
 request of this transport, so a bench built on it measures httpx rather than the server.
@@ -8,12 +9,14 @@ request of this transport, so a bench built on it measures httpx rather than the
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from tidings.client.transport import ConnectFailed, Response
 
 _DROPPED = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class _Connection:
@@ -29,10 +32,11 @@ class _Connection:
 class KeepAliveTransport:
     def __init__(self, url: str, *, timeout: float = 30.0, max_connections: int = 100) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or parts.hostname is None:
-            raise ValueError(f"KeepAliveTransport speaks plain http:// only, not {url!r}")
+        if parts.scheme not in DEFAULT_PORTS or parts.hostname is None:
+            raise ValueError(f"KeepAliveTransport speaks http:// and https:// only, not {url!r}")
         self._host = parts.hostname
-        self._port = parts.port or 80
+        self._port = parts.port or DEFAULT_PORTS[parts.scheme]
+        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._host_header = parts.netloc
         self._timeout = timeout
         self._slots = asyncio.Semaphore(max_connections)
@@ -72,7 +76,7 @@ class KeepAliveTransport:
 
     async def _connect(self) -> _Connection:
         try:
-            reader, writer = await asyncio.open_connection(self._host, self._port)
+            reader, writer = await asyncio.open_connection(self._host, self._port, ssl=self._tls)
         except OSError as exc:
             raise ConnectFailed(f"cannot connect to {self._host_header}: {exc!r}") from exc
         return _Connection(reader, writer)

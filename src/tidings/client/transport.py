@@ -1,9 +1,9 @@
 """How the client reaches a server: one request in, one ``Response`` out.
 
 ``HttpxTransport`` (the default) is a general HTTP client: TLS, proxies, timeouts.
-``KeepAliveTransport`` (in ``keepalive.py``) speaks plain HTTP/1.1 over pooled asyncio streams
-with a fraction of the CPU per request; the bench uses it so the load generator is not what it
-measures.
+``KeepAliveTransport`` (in ``keepalive.py``) speaks HTTP/1.1, with or without TLS, over pooled
+asyncio streams with a fraction of the CPU per request; the bench uses it so the load generator
+is not what it measures.
 """
 
 from __future__ import annotations
