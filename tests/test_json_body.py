@@ -1,8 +1,10 @@
 """Request bodies parse to JSON that round-trips unchanged: integers at the edges of 64 bits
-stay exact, and beyond them are refused rather than turned into floats."""
+stay exact, and beyond them are refused rather than turned into floats; nesting deeper than
+200 levels is refused, as orjson writes no document deeper than 254."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from tidings import errors
@@ -38,3 +40,17 @@ def test_what_round_trips_is_kept_exactly(raw: bytes, parsed: object) -> None:
 def test_integers_beyond_64_bits_are_refused(raw: bytes) -> None:
     with pytest.raises(errors.InvalidBody, match="integer that is too large"):
         json_body(raw)
+
+
+def nested(levels: int) -> bytes:
+    return b'{"a": ' * levels + b"[1]" + b"}" * levels
+
+
+def test_a_document_as_deep_as_allowed_is_kept() -> None:
+    assert json_body(nested(199)) == orjson.loads(nested(199))
+    assert json_body(b'["' + b"[" * 300 + b'"]') == ["[" * 300]  # brackets in a string
+
+
+def test_a_document_nested_deeper_is_refused() -> None:
+    with pytest.raises(errors.InvalidBody, match="nested more than 200 levels deep"):
+        json_body(nested(200))

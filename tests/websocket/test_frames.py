@@ -227,3 +227,33 @@ async def test_a_text_frame_keeps_64_bit_integers_exact_and_refuses_larger_ones(
     status, listed = await ws.call("message_list", queue_name="q", echo=True)
     assert status == 200
     assert [message["body"] for message in listed["messages"]] == [2**64 - 1]
+
+
+def nested(levels: int) -> Any:
+    document: Any = 1
+    for _ in range(levels):
+        document = [document]
+    return document
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "messagepack"])
+async def test_a_frame_nested_too_deep_is_refused_and_one_as_deep_as_allowed_kept(
+    open_socket: OpenSocket, binary: bool
+) -> None:
+    # orjson, which writes what is stored and answered, stops at 254 levels (a 500 before)
+    ws = await open_socket(binary=binary)
+
+    # The frame, its body, the messages and a message: 4 levels above those of a message's body
+    refused = await ws.request(
+        "message_post", {"queue_name": "q", "messages": [{"body": nested(197)}]}
+    )
+    status, _ = await ws.call("message_post", queue_name="q", messages=[{"body": nested(196)}])
+    listed_status, listed = await ws.call("message_list", queue_name="q", echo=True)
+
+    assert refused["headers"]["status"] == 400
+    assert refused["body"] == {
+        "exception": "Invalid request body",
+        "error": "Request body is nested more than 200 levels deep.",
+    }
+    assert (status, listed_status) == (201, 200)
+    assert [message["body"] for message in listed["messages"]] == [nested(196)]

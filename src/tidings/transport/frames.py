@@ -39,7 +39,9 @@ def decode(frame: Frame) -> dict[str, Any]:
         kind = "binary (MessagePack)" if isinstance(frame, bytes) else "text (JSON)"
         raise Refused(400, f"Can't decode {kind} request. {type(exc).__name__}: {exc}") from None
     if isinstance(frame, str):
-        payload = wire.exact_integers(frame.encode(), payload)
+        payload = wire.round_trips(frame.encode(), payload)
+    else:
+        wire.shallow_enough(payload)
     if not isinstance(payload, dict):
         raise Refused(400, NOT_AN_OBJECT)
     return payload

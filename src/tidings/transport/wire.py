@@ -27,6 +27,9 @@ LONG_DIGIT_RUN = b"0" * 19
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 """What ``str(uuid.UUID(value))`` gives back unchanged: matching it costs a tenth as much."""
 SMALLEST_INT, LARGEST_INT = -(2**63), 2**64 - 1
+DEEPEST = 200
+"""Levels of nesting a request document may have: orjson writes no document deeper than 254,
+and an answer or a notification wraps a message's body in a few more."""
 MAX_PROJECT_ID = 256
 
 
@@ -102,12 +105,36 @@ def json_body(raw: bytes) -> JSON:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.InvalidBody("Request body could not be parsed.") from None
-    return exact_integers(raw, document)
+    return round_trips(raw, document)
 
 
-def exact_integers(raw: bytes, document: JSON) -> JSON:
-    """``document``, as orjson parsed it from ``raw``; parsed again with exact integers when
-    ``raw`` may hold one beyond 64 bits (orjson turns those into floats), refused if it does."""
+def round_trips(raw: bytes, document: JSON) -> JSON:
+    """``document``, as orjson parsed it from ``raw``, refused when it would not be written
+    back as it came: integers beyond 64 bits, nesting deeper than ``DEEPEST``."""
+    document = _exact_integers(raw, document)
+    if raw.count(b"[") + raw.count(b"{") > DEEPEST:  # else it cannot be that deep
+        shallow_enough(document)
+    return document
+
+
+def shallow_enough(document: JSON) -> None:
+    """Refuse a document whose containers nest more than ``DEEPEST`` levels deep."""
+    level = [document]
+    for _ in range(DEEPEST + 1):
+        level = [
+            child
+            for container in level
+            if isinstance(container, (dict, list))
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+        if not level:
+            return
+    raise errors.InvalidBody(f"Request body is nested more than {DEEPEST} levels deep.")
+
+
+def _exact_integers(raw: bytes, document: JSON) -> JSON:
+    """``document``, parsed again with exact integers when ``raw`` may hold one beyond 64
+    bits (orjson turns those into floats), refused if it does."""
     if LONG_DIGIT_RUN not in raw.translate(DIGITS_AS_ZERO):
         return document
     try:
