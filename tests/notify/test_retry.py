@@ -201,11 +201,19 @@ async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
     [
         ("http://127.0.0.1:1/\n", {}, "Invalid non-printable ASCII character in URL"),
         ("http://0\U000f9b0f/", {}, "Invalid IDNA hostname"),
+        ("http://127.0.0.1:65536/", {}, "Port out of range 0-65535"),
         ("RECEIVER", {"X-Colour": "vert émeraude"}, "'ascii' codec can't encode"),
         ("RECEIVER", {"X-Colour": "green\r\nX-Injected: 1"}, "Illegal header value"),
         ("RECEIVER", {"bad name": "1"}, "Illegal header name"),
     ],
-    ids=["control-character", "idna", "non-ascii-header", "two-line-header", "header-name"],
+    ids=[
+        "control-character",
+        "idna",
+        "port",
+        "non-ascii-header",
+        "two-line-header",
+        "header-name",
+    ],
 )
 async def test_a_request_that_cannot_be_made_is_dead_lettered_without_retries(
     harness: Harness, receiver: Receiver, subscriber: str, headers: dict[str, str], error: str

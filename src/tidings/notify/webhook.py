@@ -18,7 +18,7 @@ import orjson
 from tidings.clock import Clock
 from tidings.models import JSON
 from tidings.notify.sinks import DELIVERED, Delivery, Outcome, failed, retry
-from tidings.webhook_requests import UNSENDABLE
+from tidings.webhook_requests import UNSENDABLE, url_problem
 
 TEMPLATE = '"$zaqar_message$"'
 """Where ``post_data`` takes the notification, as in Zaqar."""
@@ -54,6 +54,9 @@ class WebhookSink:
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         subscription = delivery.subscription
+        problem = url_problem(subscription.subscriber)  # stored before the API checked it
+        if problem:
+            return failed(f"the request cannot be made: {problem}")
         body = content(delivery.payload, subscription.options)
         timestamp = str(int(self._clock()))
         headers = {
@@ -70,7 +73,7 @@ class WebhookSink:
                 )
         except (httpx.TimeoutException, TimeoutError):
             return retry("timed out")
-        except UNSENDABLE as exc:  # stored before the subscription's checks refused it
+        except UNSENDABLE as exc:  # headers stored before the API checked them
             return failed(f"the request cannot be made: {exc}")
         except httpx.HTTPError as exc:
             return retry(f"{type(exc).__name__}: {exc}")
