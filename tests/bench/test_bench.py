@@ -3,49 +3,21 @@ No figure is compared with a speed: only that the run did what it says."""
 
 from __future__ import annotations
 
-import ssl
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from tests.bench.commands import bench
-from tests.conftest import ServerProcess, caller_headers, free_port
+from tests.conftest import ServerProcess, free_port
 from tests.processes import running
 from tests.servers.certificates import Certificate
+from tests.servers.tls import TlsServer
 from tidings.bench import report
 from tidings.bench.runner import Options, run
 from tidings.bench.scenarios import SCENARIOS
 from tidings.client import Client
-
-
-@dataclass
-class TlsServer(ServerProcess):
-    """The tidings app served over TLS by uvicorn with a certificate of its own, as a
-    deployment that does not terminate TLS in front of tidings would serve it."""
-
-    certificate: Certificate | None = None
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        assert self.certificate is not None
-        tls = ["--ssl-certfile", str(self.certificate.certificate)]
-        tls += ["--ssl-keyfile", str(self.certificate.key)]
-        app = ["uvicorn", "tidings.app:app_from_environ", "--factory", "--port", str(self.port)]
-        return [sys.executable, "-m", *app, *tls]
-
-    def answers(self) -> bool:
-        assert self.certificate is not None
-        trusted = ssl.create_default_context(cafile=self.certificate.certificate)
-        ping = httpx.get(f"{self.url}/v2/ping", headers=caller_headers(), verify=trusted)
-        return ping.status_code == 204
 
 
 def test_a_server_behind_tls_is_benched(tmp_path: Path) -> None:

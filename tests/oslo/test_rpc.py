@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,9 @@ import pytest
 
 from tests.conftest import ServerProcess, caller_headers, free_port
 from tests.oslo.conftest import PATIENCE, eventually, rpc_servers, stays
+from tests.processes import running
+from tests.servers.certificates import Certificate
+from tests.servers.tls import TlsServer
 from tidings.integrations.oslo_messaging import rpc_queue
 
 CTXT = {"user": "alice", "request_id": "req-1"}
@@ -36,6 +40,28 @@ def test_a_call_returns_what_a_server_of_the_topic_answered(
     assert answer["value"] == [1, "two", {"three": 3}]
     assert answer["server"] in {"s1", "s2"}
     assert answer["user"] == "alice"
+
+
+@pytest.fixture
+def tls_tidings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TlsServer]:
+    """tidings over HTTPS only, its certificate trusted here through ``SSL_CERT_FILE``."""
+    certificate = Certificate.create(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate.certificate))
+    database = tmp_path / "tls.db"
+    storage = {"TIDINGS_STORAGE_URL": f"sqlite:///{database}"}
+    with running(TlsServer(database=database, env=storage, certificate=certificate)) as server:
+        yield server
+
+
+def test_a_call_over_https(
+    tls_tidings: TlsServer, transports: Callable[..., Any], started: Callable[[Any], Any]
+) -> None:
+    transport = transports(transport_url=f"tidings+https://127.0.0.1:{tls_tidings.port}/?wait=2")
+    rpc_servers(transport, started, "secure", ["s1"])
+
+    answer = client(transport, "secure").call(CTXT, "echo", value="over TLS")
+
+    assert answer == {"server": "s1", "value": "over TLS", "user": "alice"}
 
 
 def test_a_cast_reaches_exactly_one_server_of_the_topic(

@@ -9,6 +9,7 @@ request of this transport, so a bench built on it measures httpx rather than the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from tidings.client.transport import ConnectFailed, Response
 
 _DROPPED = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
 DEFAULT_PORTS = {"http": 80, "https": 443}
+CLOSE_SECONDS = 5.0
+"""How long ``aclose`` waits for the connections to close (TLS ones exchange a goodbye)."""
 
 
 class _Connection:
@@ -41,6 +44,8 @@ class KeepAliveTransport:
         self._timeout = timeout
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[_Connection] = []
+        self._open: set[_Connection] = set()
+        """Every connection not known to be closed, in use or idle."""
 
     async def request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
@@ -62,8 +67,15 @@ class KeepAliveTransport:
                 return response
 
     async def aclose(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
+        """Close every connection, those in use too, and wait until they are closed: a TLS
+        connection needs the event loop to finish closing, and its loop may end next."""
+        self._idle.clear()
+        connections, self._open = self._open, set()
+        for connection in connections:
+            connection.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await asyncio.gather(*(_closed(connection) for connection in connections))
 
     def _head(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes | None
@@ -79,7 +91,10 @@ class KeepAliveTransport:
             reader, writer = await asyncio.open_connection(self._host, self._port, ssl=self._tls)
         except OSError as exc:
             raise ConnectFailed(f"cannot connect to {self._host_header}: {exc!r}") from exc
-        return _Connection(reader, writer)
+        connection = _Connection(reader, writer)
+        self._open = {each for each in self._open if not each.writer.is_closing()}
+        self._open.add(connection)
+        return connection
 
     async def _send(self, connection: _Connection, payload: bytes) -> Response:
         """One exchange; the connection is closed if it fails or is cancelled half-way."""
@@ -102,6 +117,11 @@ class KeepAliveTransport:
             return
         connection.used = True
         self._idle.append(connection)
+
+
+async def _closed(connection: _Connection) -> None:
+    with contextlib.suppress(*_DROPPED):
+        await connection.writer.wait_closed()
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:

@@ -41,7 +41,7 @@ from oslo_messaging.transport import InvalidTransportURL
 from oslo_serialization import jsonutils
 
 from tidings import errors
-from tidings.client import Client, HttpxTransport, KeepAliveTransport, Transport
+from tidings.client import Client, KeepAliveTransport, Transport
 from tidings.client.keystone import Credentials, KeystoneTransport
 from tidings.config import SHORTEST_TTL
 from tidings.integrations.bus import OWNED_PREFIX, Bus, BusOptions, ClaimTerms, Delivery, Inbox
@@ -410,11 +410,9 @@ class TidingsDriver(base.BaseDriver):  # type: ignore[misc]
 
     def _client(self) -> Client:
         settings = self.settings
-        transport: Transport
-        if settings.endpoint.startswith("https:"):
-            transport = HttpxTransport(settings.endpoint, max_connections=MAX_CONNECTIONS)
-        else:
-            transport = KeepAliveTransport(settings.endpoint, max_connections=MAX_CONNECTIONS)
+        transport: Transport = KeepAliveTransport(
+            settings.endpoint, max_connections=MAX_CONNECTIONS
+        )
         if settings.credentials is not None:
             transport = KeystoneTransport(transport, settings.credentials)
         return Client(settings.endpoint, settings.project, transport=transport)
