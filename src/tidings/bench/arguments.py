@@ -9,10 +9,10 @@ import math
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from tidings.bench.runner import Options
 from tidings.bench.scenarios import SCENARIOS, TARGET_SCENARIOS
+from tidings.client.keepalive import server_address
 from tidings.client.keystone import Credentials
 
 KEYSTONE_ENVIRONMENT = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME")
@@ -36,14 +36,12 @@ def at_least(least: int) -> Callable[[str], int]:
 
 
 def server_url(text: str) -> str:
-    """An argparse ``type``: the ``http://`` or ``https://`` URL of a server."""
+    """An argparse ``type``: the ``http://`` or ``https://`` URL of a server, as the bench's
+    transport takes it."""
     try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 (reading it checks it)
+        server_address(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL with a host")
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

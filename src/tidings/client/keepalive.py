@@ -32,13 +32,23 @@ class _Connection:
         self.writer.close()
 
 
+def server_address(url: str) -> tuple[str, int]:
+    """The host and port of an ``http://`` or ``https://`` URL; ValueError, saying why, for
+    any other (``tidings bench`` refuses its URL argument with it)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a URL: {exc}") from None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
+    return parts.hostname, port or DEFAULT_PORTS[parts.scheme]
+
+
 class KeepAliveTransport:
     def __init__(self, url: str, *, timeout: float = 30.0, max_connections: int = 100) -> None:
+        self._host, self._port = server_address(url)
         parts = urlsplit(url)
-        if parts.scheme not in DEFAULT_PORTS or parts.hostname is None:
-            raise ValueError(f"KeepAliveTransport speaks http:// and https:// only, not {url!r}")
-        self._host = parts.hostname
-        self._port = parts.port or DEFAULT_PORTS[parts.scheme]
         self._tls = ssl.create_default_context() if parts.scheme == "https" else None
         self._host_header = parts.netloc
         self._timeout = timeout
