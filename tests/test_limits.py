@@ -4,14 +4,24 @@ default the API would refuse, or a page of no item, stops the server before it s
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tidings.config import COUNT_LIMITS, SHORTEST_TTL, ConfigError, Limits
+from tests.api.support import assert_error
+from tests.conftest import in_process_client
+from tests.processes import tidings
+from tidings.clock import FakeClock
+from tidings.config import (
+    COUNT_LIMITS,
+    SHORTEST_TTL,
+    ConfigError,
+    Limits,
+    NotificationSettings,
+    Settings,
+    StorageSettings,
+)
 
 
 def test_zaqar_s_defaults_and_the_edges_of_each_range_are_taken() -> None:
@@ -81,10 +91,28 @@ def test_a_limit_the_api_could_not_keep_is_refused(values: dict[str, Any], compl
 def test_the_server_will_not_start_with_such_a_limit(tmp_path: Path) -> None:
     config = tmp_path / "tidings.toml"
     config.write_text("[limits]\ndefault_message_ttl = 30\n")
-    command = [sys.executable, "-m", "tidings.cli", "serve", "--config", str(config)]
-
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    result = tidings("serve", "--config", str(config), cwd=tmp_path, timeout=30)
 
     assert result.returncode == 2
     assert result.stderr.startswith("tidings: limits.default_message_ttl must be from 60")
     assert "Traceback" not in result.stderr
+
+
+async def test_a_client_id_that_need_not_be_a_uuid_is_checked_for_length_and_nul(
+    clock: FakeClock,
+) -> None:
+    settings = Settings(
+        storage=StorageSettings(url="sqlite:///:memory:"),
+        limits=Limits(client_id_uuid_safe="off", min_length_client_id=5),
+        notification=NotificationSettings(workers=0),
+    )
+    async with in_process_client(settings, clock) as api:
+        taken = await api.put("/v2/queues/q", headers={"Client-ID": "abcde"})
+        too_short = await api.get("/v2/queues", headers={"Client-ID": "abcd"})
+        too_long = await api.get("/v2/queues", headers={"Client-ID": "a" * 37})
+        nul = await api.get("/v2/queues", headers={"Client-ID": "abcd\x00e"})
+
+    assert taken.status_code == 201
+    for refused in (too_short, too_long):
+        assert_error(refused, 400, "Invalid header value", "Client-ID must be 5 to 36 characters")
+    assert_error(nul, 400, "Invalid header value", "Client-ID may not hold a NUL character.")

@@ -334,8 +334,23 @@ BAD_INPUTS = [
     ),
     pytest.param(
         {"subscriber": "mailto:ops@x.example?subject=a%0D%0ABcc:%20eve@x.example"},
-        "The subscriber's subject must be one line.",
+        "The subscriber's subject must be one line, with no control character.",
         id="subject-two-lines",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example?subject=a%00"},
+        "The subscriber's subject must be one line, with no control character.",
+        id="subject-nul",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example?subject=\x00"},
+        "The subscriber must be one line, with no control character.",
+        id="mailto-nul",
+    ),
+    pytest.param(
+        {"subscriber": "mailto:ops@x.example?x=\x1b"},
+        "The subscriber must be one line, with no control character.",
+        id="mailto-escape",
     ),
     *(
         pytest.param(mail_with({"from": sender}), 'The "from" option must be one address', id=why)
@@ -347,8 +362,13 @@ BAD_INPUTS = [
     ),
     pytest.param(
         mail_with({"subject": "news\nBcc: eve@x"}),
-        'The "subject" option must be one line.',
+        'The "subject" option must be one line, with no control character.',
         id="subject-option-two-lines",
+    ),
+    pytest.param(
+        mail_with({"subject": "news\x00"}),
+        'The "subject" option must be one line, with no control character.',
+        id="subject-option-nul",
     ),
     pytest.param({"subscriber": "queue:bad name"}, "Queue names may only", id="bad-queue"),
     pytest.param({"subscriber": "queue:fizbit"}, "cannot subscribe to itself", id="self"),

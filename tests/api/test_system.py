@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.api.support import assert_error, send_without
@@ -120,3 +122,19 @@ async def test_openapi_operations_have_ids_and_responses(api: httpx.AsyncClient)
         for operation in methods.values():
             assert operation["operationId"]
             assert operation["responses"]
+
+
+async def test_openapi_says_no_parameter_holds_a_nul(api: httpx.AsyncClient) -> None:
+    document = (await api.get("/openapi.json")).json()
+
+    texts = [
+        param["schema"].get("items", param["schema"])
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        for param in operation.get("parameters", [])
+        if "schema" in param and param["schema"]["type"] in ("string", "array")
+    ]
+    assert len(texts) > 20
+    for schema in texts:
+        assert re.fullmatch(schema["pattern"], "a")
+        assert not re.search(schema["pattern"], "a\x00")

@@ -75,6 +75,12 @@ async def test_too_long_project_id(api: httpx.AsyncClient) -> None:
     assert_error(response, 400, BAD_HEADER, "may not be more than 256 characters")
 
 
+async def test_a_nul_in_the_project_id_is_refused(api: httpx.AsyncClient) -> None:
+    response = await api.put("/v2/queues/fizbit", headers={"X-Project-ID": "a\x00b"})
+
+    assert_error(response, 400, BAD_HEADER, "X-Project-ID may not hold a NUL character.")
+
+
 async def test_longest_project_id_is_accepted(api: httpx.AsyncClient) -> None:
     response = await api.put("/v2/queues/fizbit", headers={"X-Project-ID": "p" * 256})
 
@@ -334,6 +340,39 @@ async def test_bad_query_parameter(
     response = await api.request(method, url, **kwargs)
 
     assert_error(response, status, title, text)
+
+
+NUL_PARAMS = [
+    ("GET", "/v2/queues/fizbit%00", "queue_name"),
+    ("GET", "/v2/queues?marker=a%00", "marker"),
+    ("GET", "/v2/topics?marker=a%00", "marker"),
+    ("GET", "/v2/queues/fizbit/messages?marker=1%00", "marker"),
+    ("GET", "/v2/queues/fizbit/messages/m%00", "message_id"),
+    ("DELETE", "/v2/queues/fizbit/messages/m%00", "message_id"),
+    ("DELETE", "/v2/queues/fizbit/messages/m?claim_id=c%00", "claim_id"),
+    ("GET", "/v2/queues/fizbit/messages?ids=a,b%00", "ids"),
+    ("DELETE", "/v2/queues/fizbit/messages?ids=a%00", "ids"),
+    ("DELETE", "/v2/queues/fizbit/messages?ids=a&claim_ids=c%00", "claim_ids"),
+    ("GET", "/v2/queues/fizbit/claims/c%00", "claim_id"),
+    ("PATCH", "/v2/queues/fizbit/claims/c%00", "claim_id"),
+    ("DELETE", "/v2/queues/fizbit/claims/c%00", "claim_id"),
+    ("GET", "/v2/queues/fizbit/subscriptions?marker=s%00", "marker"),
+    ("GET", "/v2/queues/fizbit/subscriptions/s%00", "subscription_id"),
+    ("PATCH", "/v2/queues/fizbit/subscriptions/s%00", "subscription_id"),
+    ("DELETE", "/v2/queues/fizbit/subscriptions/s%00", "subscription_id"),
+    ("PUT", "/v2/queues/fizbit/subscriptions/s%00/confirm", "subscription_id"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "name"), NUL_PARAMS)
+async def test_a_nul_in_a_parameter_is_refused(
+    api: httpx.AsyncClient, method: str, url: str, name: str
+) -> None:
+    # PostgreSQL cannot hold a NUL (it refused these, the other stores answered 404 or a
+    # page): one answer on every store
+    response = await api.request(method, url, json={"ttl": 60})
+
+    assert_error(response, 400, BAD_PARAM, f'The "{name}" parameter may not hold a NUL character.')
 
 
 async def test_bad_pop_leaves_the_messages(api: httpx.AsyncClient) -> None:

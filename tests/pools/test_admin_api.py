@@ -180,11 +180,10 @@ async def test_a_pool_name_is_checked(api: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("kind", ["pools", "flavors"])
-@pytest.mark.parametrize("name", ["a%00b", "no%20spaces", "a" * 65])
+@pytest.mark.parametrize("name", ["no%20spaces", "a" * 65])
 async def test_a_name_no_pool_or_flavor_can_have_is_not_found(
     api: httpx.AsyncClient, kind: str, name: str
 ) -> None:
-    # PostgreSQL cannot hold a NUL: looking one up was a 500 there
     assert_error(await api.get(f"/v2/{kind}/{name}"), 404, "Not found")
     patch = {"pools": {"weight": 1}, "flavors": {"pool_list": ["a"]}}[kind]
     assert_error(await api.patch(f"/v2/{kind}/{name}", json=patch), 404, "Not found")
@@ -200,13 +199,18 @@ async def test_a_pool_of_a_flavor_no_flavor_can_have_is_refused(
     assert response.json()["description"] == "Flavor f\u0000 does not exist"
 
 
-@pytest.mark.parametrize("api", ["postgres"], indirect=True)
-async def test_a_marker_postgresql_cannot_hold_is_refused(api: httpx.AsyncClient) -> None:
-    for kind in ("pools", "flavors"):
-        response = await api.get(f"/v2/{kind}", params={"marker": "a\u0000"})
+@pytest.mark.parametrize("kind", ["pools", "flavors"])
+async def test_a_nul_in_a_name_or_marker_is_refused(api: httpx.AsyncClient, kind: str) -> None:
+    # PostgreSQL cannot hold a NUL: looking one up was a 500 there
+    for method, path, params in [
+        ("GET", f"/v2/{kind}/a%00b", None),
+        ("PATCH", f"/v2/{kind}/a%00b", None),
+        ("DELETE", f"/v2/{kind}/a%00b", None),
+        ("GET", f"/v2/{kind}", {"marker": "a\u0000"}),
+    ]:
+        response = await api.request(method, path, params=params, json={})
 
-        assert_error(response, 400, "Invalid parameter")
-        assert response.json()["description"].startswith("A value cannot be stored")
+        assert_error(response, 400, "Invalid parameter", "may not hold a NUL character.")
 
 
 # Flavors

@@ -169,6 +169,31 @@ async def test_a_string_that_is_no_integer_is_refused_as_in_a_query(ws: Socket) 
     assert body["error"] == 'The "limit" parameter is invalid. The value must be an integer.'
 
 
+@pytest.mark.parametrize(
+    ("action", "body", "headers", "error"),
+    [
+        (
+            "queue_create",
+            {"queue_name": "q"},
+            {"X-Project-ID": "a\x00b"},
+            "X-Project-ID may not hold a NUL character.",
+        ),
+        ("queue_list", {"marker": "a\x00"}, {}, "marker"),
+        ("message_get", {"queue_name": "q", "message_id": "m\x00"}, {}, "message_id"),
+        ("message_delete_many", {"queue_name": "q", "message_ids": ["m", "n\x00"]}, {}, "ids"),
+        ("claim_get", {"queue_name": "q", "claim_id": "c\x00"}, {}, "claim_id"),
+    ],
+)
+async def test_a_nul_in_a_header_or_parameter_is_refused(
+    ws: Socket, action: str, body: dict[str, Any], headers: dict[str, str], error: str
+) -> None:
+    frame = await ws.request(action, body, **headers)
+
+    assert frame["headers"]["status"] == 400
+    assert error in frame["body"]["error"]
+    assert frame["body"]["error"].endswith("may not hold a NUL character.")
+
+
 async def test_strings_are_read_like_query_values(ws: Socket) -> None:
     for body in ("a", "b", "c"):
         await ws.call("message_post", queue_name="q", messages=[{"body": body}])

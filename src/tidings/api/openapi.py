@@ -12,12 +12,13 @@ from tidings.config import Limits
 from tidings.service import validate
 
 TYPES: dict[str, dict[str, Any]] = {
-    "string": {"type": "string"},
+    "string": {"type": "string", "pattern": "^[^\\u0000]*$"},
     "integer": {"type": "integer"},
     "boolean": {"type": "boolean"},
-    "list": {"type": "array", "items": {"type": "string", "pattern": "^[^,]+$"}},
+    "list": {"type": "array", "items": {"type": "string", "pattern": "^[^,\\u0000]+$"}},
 }
-"""A ``list`` is sent comma-separated: an item holds no comma, and an empty one is none."""
+"""No parameter holds a NUL. A ``list`` is sent comma-separated: an item holds no comma, and
+an empty one is none."""
 PATTERNS = {"queue_name": validate.NAMED.pattern, "topic_name": validate.NAMED.pattern}
 ERROR = {"$ref": "#/components/responses/Error"}
 CALLER = [

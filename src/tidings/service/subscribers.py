@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,8 @@ from tidings.service import retry_policy, validate
 from tidings.service.outbox import queue_sink
 from tidings.webhook_requests import header_problem, url_problem
 
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""What a mail header cannot carry (a tab it can); a NUL PostgreSQL cannot store either."""
 LATEST = 253402300799
 """9999-12-31T23:59:59Z: expiry must stay a representable date, as in Zaqar."""
 TRUST = (
@@ -51,6 +54,7 @@ def _web(uri: str) -> None:
 
 
 def _mail(uri: str) -> None:
+    _one_line(uri, "The subscriber")
     target = mailto(uri)
     if not all(is_mailbox(text) for text in target.addresses):
         raise errors.InvalidRequest("The subscriber must look like mailto:user@example.com.")
@@ -69,8 +73,8 @@ def _subject(value: str) -> None:
 
 
 def _one_line(text: str, what: str) -> None:
-    if "\r" in text or "\n" in text:
-        raise errors.InvalidRequest(f"{what} must be one line.")
+    if CONTROL.search(text):
+        raise errors.InvalidRequest(f"{what} must be one line, with no control character.")
 
 
 def _queue(uri: str) -> None:

@@ -86,13 +86,15 @@ def answer(operation: Operation, request: Request, reply: Reply) -> JSON:
 
 def _typed(param: Param, value: Any) -> Any:
     """A frame's JSON value as the parameter's type; strings are read as in a query."""
-    if isinstance(value, str) and param.type != "string":
+    if isinstance(value, str):
         return wire.typed(param, value)
     kinds: dict[str, type] = {"string": str, "integer": int, "boolean": bool, "list": list}
     expected = kinds[param.type]
     wrong = not isinstance(value, expected) or (expected is int and isinstance(value, bool))
     if wrong or (expected is list and not all(isinstance(item, str) for item in value)):
         raise Refused(400, SCHEMA_FAILED)
+    if expected is list:
+        return [wire.without_nul(param, item) for item in value]
     return value
 
 

@@ -31,6 +31,9 @@ DEEPEST = 200
 """Levels of nesting a request document may have: orjson writes no document deeper than 254,
 and an answer or a notification wraps a message's body in a few more."""
 MAX_PROJECT_ID = 256
+NUL = "\0"
+"""Refused in every header and parameter the service keeps or looks up: PostgreSQL's text
+cannot hold it, and the other stores would keep what PostgreSQL refuses."""
 
 
 def client_id(value: str | None, limits: Limits) -> str:
@@ -50,6 +53,8 @@ def client_id(value: str | None, limits: Limits) -> str:
             f"Client-ID must be {limits.min_length_client_id} to "
             f"{limits.max_length_client_id} characters long."
         )
+    if NUL in value:
+        raise errors.InvalidHeader("Client-ID may not hold a NUL character.")
     return value
 
 
@@ -62,6 +67,8 @@ def project_id(value: str | None) -> str:
         raise errors.InvalidHeader(
             f"X-Project-ID may not be more than {MAX_PROJECT_ID} characters long."
         )
+    if NUL in value:
+        raise errors.InvalidHeader("X-Project-ID may not hold a NUL character.")
     return value
 
 
@@ -80,6 +87,7 @@ def params(
 
 
 def typed(param: Param, value: str) -> Any:
+    without_nul(param, value)
     if param.type == "integer":
         if not INTEGER.match(value.strip()):
             raise errors.InvalidParameter(
@@ -96,6 +104,12 @@ def typed(param: Param, value: str) -> Any:
         )
     if param.type == "list":
         return [item for item in value.split(",") if item]
+    return value
+
+
+def without_nul(param: Param, value: str) -> str:
+    if NUL in value:
+        raise errors.InvalidParameter(f'The "{param.name}" parameter may not hold a NUL character.')
     return value
 
 
