@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -19,6 +20,22 @@ class Server(Protocol):
 
 
 S = TypeVar("S", bound=Server)
+
+
+def tidings(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``tidings ARGS`` run to its end as a user runs it, its output captured; ``env``, when
+    given, is the whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "tidings.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        cwd=cwd,
+    )
 
 
 @contextlib.contextmanager

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 
 import httpx
 import orjson
 import pytest
 
+from tests.processes import tidings
 from tests.servers.keystone import (  # noqa: F401
     DOMAIN,
     PASSWORD,
@@ -45,10 +45,7 @@ def compare(
 def _tidings(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
     """A ``tidings`` command, with ``environment`` in place of the tests' own OS_ variables."""
     clean = {key: value for key, value in os.environ.items() if not key.startswith("OS_")}
-    command = [sys.executable, "-m", "tidings.cli", *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=60, check=False, env=clean | environment
-    )
+    return tidings(*args, env=clean | environment)
 
 
 def credentials(keystone: Keystone, password: str = PASSWORD) -> dict[str, str]:

@@ -8,27 +8,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import ServerProcess, caller_headers, free_port, wait_for
-from tests.processes import children, running
+from tests.processes import children, running, tidings
 
 PROJECT = "serve-project"
-
-
-def refused(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
-    """``tidings ARGS`` run as a user runs it, for a command that refuses to start."""
-    command = [sys.executable, "-m", "tidings.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, **options)
 
 
 def worker_pids(pid: int) -> set[int]:
@@ -357,7 +349,7 @@ def test_a_server_setting_out_of_range_stops_the_server_with_exit_code_2(
     storage = f"sqlite:///{tmp_path / 'unused.db'}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
 
-    result = refused("serve", *flags, "--storage", storage, env={**env, **environ})
+    result = tidings("serve", *flags, "--storage", storage, env={**env, **environ})
 
     assert result.returncode == 2
     assert result.stderr.startswith(f"tidings: {problem}")
@@ -402,7 +394,7 @@ def test_a_bad_policy_file_stops_the_server_with_exit_code_2(tmp_path: Path) -> 
 def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
     tmp_path: Path, command: list[str], storage: str, problem: str
 ) -> None:
-    result = refused(*command, "--storage", storage, cwd=tmp_path)
+    result = tidings(*command, "--storage", storage, cwd=tmp_path)
 
     assert result.returncode == 2
     assert result.stderr.startswith(f"tidings: {problem}")
@@ -426,7 +418,7 @@ def test_a_storage_url_no_driver_takes_stops_the_command_with_exit_code_2(
 def test_a_store_that_does_not_answer_stops_the_server_in_one_line(
     storage: str, problem: str
 ) -> None:
-    result = refused("serve", "--port", str(free_port()), "--storage", storage)
+    result = tidings("serve", "--port", str(free_port()), "--storage", storage)
 
     # Each worker failed its start-up with the driver's traceback before
     assert result.returncode == 3
@@ -439,7 +431,7 @@ def test_a_store_that_does_not_answer_stops_the_server_in_one_line(
     "command", [["gc"], ["pool", "list"], ["flavor", "list"], ["pool", "remove", "p"]]
 )
 def test_a_command_on_a_store_that_does_not_answer_fails_in_one_line(command: list[str]) -> None:
-    result = refused(*command, "--storage", f"redis://127.0.0.1:{free_port()}/0")
+    result = tidings(*command, "--storage", f"redis://127.0.0.1:{free_port()}/0")
 
     assert result.returncode == 1
     assert result.stderr.startswith("tidings: Redis: Error 111 connecting to 127.0.0.1")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import opened
+from tests.processes import tidings
 from tests.servers.postgres import PostgresServer, free_port
 from tidings.models import NewMessage
 from tidings.storage import postgres
@@ -32,13 +32,7 @@ async def recorded(url: str) -> list[str]:
 
 def tidings_migrate(url: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIDINGS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "tidings.cli", "migrate", "--storage", url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return tidings("migrate", "--storage", url, env=env)
 
 
 def test_the_migrations_ship_in_name_order() -> None:
