@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import email.errors
 import email.policy
+import re
 from dataclasses import dataclass
 from email.headerregistry import Address
 from urllib.parse import parse_qs, urlsplit
 
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 UNREADABLE = (ValueError, IndexError, email.errors.MessageError)
 """What the standard library raises on an address or header it cannot read (an IndexError
 for an address that ends in '@')."""
@@ -48,3 +50,9 @@ def is_sender(text: str) -> bool:
     except UNREADABLE:
         return False
     return not header.defects and len(header.addresses) == 1 and bool(header.addresses[0].domain)
+
+
+def is_one_line(text: str) -> bool:
+    """Whether ``text`` can be a header's value: one line, with no control character but the
+    tab (Python's mail writer refuses a line break, and would write the others as they come)."""
+    return not CONTROL.search(text)

@@ -176,13 +176,22 @@ async def test_deleted_subscription_gets_no_more_retries(
     assert await harness.bodies("fizbit.dead-notifications") == []
 
 
+@pytest.mark.parametrize(
+    ("subscriber", "options", "error"),
+    [
+        ("mailto:ops@", {}, "IndexError"),
+        ("mailto:ops@x.example?subject=a%00b", {}, r"""ValueError("the subject 'a\\x00b' is not"""),
+        ("mailto:ops@x.example", {"subject": "a\x1bb"}, r"""ValueError("the subject 'a\\x1bb'"""),
+    ],
+)
 async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
-    harness: Harness,
+    harness: Harness, subscriber: str, options: dict[str, str], error: str
 ) -> None:
-    # Given a mail subscription whose address no mail can carry, stored as the API took it
-    # before it checked addresses (it refuses it now)
+    # Given a mail subscription whose address or subject no mail can carry, stored as the API
+    # took it before it checked them (it refuses them now)
+    options = {"dead_letter_queue": "failed", **options}
     await harness.storage.subscription_create(
-        PROJECT, "fizbit", "mailto:ops@", 3600, {"dead_letter_queue": "failed"}, "", harness.clock()
+        PROJECT, "fizbit", subscriber, 3600, options, "", harness.clock()
     )
 
     # When a message is posted and the worker runs for a while
@@ -192,7 +201,7 @@ async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
     # Then the notification is dead-lettered after one attempt, saying why
     (dead,) = await harness.bodies("failed")
     assert dead["attempts"] == 1
-    assert dead["error"].startswith("the mail cannot be written: IndexError")
+    assert dead["error"].startswith(f"the mail cannot be written: {error}")
     assert dead["notification"]["body"] == {"n": 1}
 
 

@@ -14,7 +14,7 @@ import aiosmtplib
 import orjson
 
 from tidings.config import NotificationSettings
-from tidings.mail_addresses import UNREADABLE, mailto
+from tidings.mail_addresses import UNREADABLE, is_one_line, mailto
 from tidings.models import JSON
 from tidings.notify.sinks import DELIVERED, Delivery, Outcome, failed, retry
 from tidings.service.outbox import NOTIFICATION, SUBSCRIBE
@@ -35,7 +35,10 @@ def compose(delivery: Delivery, settings: NotificationSettings) -> EmailMessage:
     message = EmailMessage()
     message["From"] = str(options.get("from") or settings.mail_from)
     message["To"] = ", ".join(target.addresses)
-    message["Subject"] = str(options.get("subject") or target.subject or default)
+    subject = str(options.get("subject") or target.subject or default)
+    if not is_one_line(subject):
+        raise ValueError(f"the subject {subject!r} is not one line of text")
+    message["Subject"] = subject
     message["X-Tidings-Notification-Id"] = delivery.job.notification_id
     message.set_content(_text(delivery, settings))
     return message

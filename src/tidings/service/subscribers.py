@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from tidings import errors
 from tidings.config import SHORTEST_TTL, Limits
-from tidings.mail_addresses import is_mailbox, is_sender, mailto
+from tidings.mail_addresses import is_mailbox, is_one_line, is_sender, mailto
 from tidings.models import JSON
 from tidings.service import retry_policy, validate
 from tidings.service.outbox import queue_sink
 from tidings.webhook_requests import header_problem, url_problem
 
-CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-"""What a mail header cannot carry (a tab it can); a NUL PostgreSQL cannot store either."""
 LATEST = 253402300799
 """9999-12-31T23:59:59Z: expiry must stay a representable date, as in Zaqar."""
 TRUST = (
@@ -73,7 +70,7 @@ def _subject(value: str) -> None:
 
 
 def _one_line(text: str, what: str) -> None:
-    if CONTROL.search(text):
+    if not is_one_line(text):
         raise errors.InvalidRequest(f"{what} must be one line, with no control character.")
 
 
