@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tidings import errors
 from tidings.config import Settings
 from tidings.service.pools import PoolService
 from tidings.storage.pooled import pooled_from_url
@@ -67,7 +68,8 @@ async def _pool_list(pools: PoolService, args: argparse.Namespace) -> None:
 
 
 async def _pool_remove(pools: PoolService, args: argparse.Namespace) -> None:
-    await pools.delete_pool(args.name)
+    if not await pools.delete_pool(args.name):
+        raise errors.PoolNotFound(f"there is no pool {args.name}")
     print(f"removed pool {args.name}")
 
 
@@ -85,7 +87,8 @@ async def _flavor_list(pools: PoolService, args: argparse.Namespace) -> None:
 
 
 async def _flavor_remove(pools: PoolService, args: argparse.Namespace) -> None:
-    await pools.delete_flavor(args.name)
+    if not await pools.delete_flavor(args.name):
+        raise errors.FlavorNotFound(f"there is no flavor {args.name}")
     print(f"removed flavor {args.name}")
 
 

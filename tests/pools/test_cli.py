@@ -40,3 +40,19 @@ def test_a_refused_change_says_why(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["pool", "remove", "disk", *storage]) == 0
     assert main(["pool", "list", *storage]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "removed pool disk"
+
+
+def test_removing_what_is_not_there_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = ["--storage", f"sqlite:///{tmp_path / 'management.db'}"]
+
+    assert main(["pool", "remove", "nosuch", *storage]) == 1
+    assert main(["flavor", "remove", "nosuch", *storage]) == 1
+    assert main(["pool", "remove", "no such", *storage]) == 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        "tidings: there is no pool nosuch",
+        "tidings: there is no flavor nosuch",
+        "tidings: there is no pool no such",
+    ]

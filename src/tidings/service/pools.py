@@ -96,11 +96,12 @@ class PoolService:
         self.router.invalidate()
         return pool
 
-    async def delete_pool(self, name: str) -> None:
-        """Forget the pool: refused while a flavor uses it or it holds queues."""
+    async def delete_pool(self, name: str) -> bool:
+        """Forget the pool: refused while a flavor uses it or it holds queues. False when
+        there was no such pool."""
         pool = await self._pool_named(name)
         if pool is None:
-            return
+            return False
         if pool.flavor is not None:
             raise errors.PoolInFlavor(
                 f"This pool is used by flavors {pool.flavor}; It cannot be deleted."
@@ -108,6 +109,7 @@ class PoolService:
         await self.router.release(name)
         await self.catalog.pool_delete(name)
         self.router.invalidate()
+        return True
 
     async def _check_pool(self, pool: Pool, probe: bool = True) -> None:
         if pool.flavor is not None and await self._flavor_named(pool.flavor) is None:
@@ -174,11 +176,14 @@ class PoolService:
         self.router.invalidate()
         return Flavor(name, tuple(sorted(pools)))
 
-    async def delete_flavor(self, name: str) -> None:
-        """Forget the flavor; its pools stay, without a flavor."""
-        if validate.NAMED.match(name):
-            await self.catalog.flavor_delete(name)
-            self.router.invalidate()
+    async def delete_flavor(self, name: str) -> bool:
+        """Forget the flavor; its pools stay, without a flavor. False when there was no such
+        flavor."""
+        if await self._flavor_named(name) is None:
+            return False
+        await self.catalog.flavor_delete(name)
+        self.router.invalidate()
+        return True
 
     async def _pool_named(self, name: str) -> Pool | None:
         """None when there is no such pool, or no pool can have the name (PostgreSQL cannot
