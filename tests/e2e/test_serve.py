@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import ServerProcess, caller_headers, free_port, wait_for
 from tests.processes import children, running, tidings
+from tests.servers.postgres import PostgresServer
+from tests.servers.redis import RedisServer
 
 PROJECT = "serve-project"
 
@@ -425,6 +427,20 @@ def test_a_store_that_does_not_answer_stops_the_server_in_one_line(
     assert f"tidings: cannot open the store: {problem}" in result.stderr
     assert "Traceback" not in result.stderr
     assert "Uvicorn running" not in result.stderr
+
+
+def test_a_store_that_refuses_the_url_stops_the_server_in_one_line(
+    redis_server: RedisServer, postgres_server: PostgresServer
+) -> None:
+    for storage, problem in [
+        (f"redis://127.0.0.1:{redis_server.port}/99", "Redis: DB index is out of range"),
+        (postgres_server.url("no_such_database"), "(InvalidCatalogNameError)"),
+    ]:
+        result = tidings("serve", "--port", str(free_port()), "--storage", storage)
+
+        assert result.returncode == 3, result.stderr
+        assert problem in result.stderr.splitlines()[-1]
+        assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -459,6 +459,29 @@ async def test_an_unreachable_server_fails_open_quickly() -> None:
     assert time.monotonic() - started < OUTAGE_BUDGET
 
 
+async def test_a_database_that_is_not_there_is_unavailable(
+    postgres_server: PostgresServer,
+) -> None:
+    driver = postgres.from_url(postgres_server.url("no_such_database"))
+
+    with pytest.raises(errors.StorageUnavailable, match=r"\(InvalidCatalogNameError\)"):
+        await driver.open()
+    await driver.close()
+
+
+async def test_a_role_that_may_not_create_the_tables_is_unavailable(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    # Given a database no one migrated, and a role that may only use the rows of its tables
+    with postgres_server.rows_only_role(postgres_url) as role_url:
+        driver = postgres.from_url(role_url)
+
+        # When the driver opens it, which migrates the schema, it says so (a traceback before)
+        with pytest.raises(errors.StorageUnavailable, match=r"\(InsufficientPrivilegeError\)"):
+            await driver.open()
+        await driver.close()
+
+
 async def test_a_driver_not_open_is_unavailable(clock: FakeClock) -> None:
     driver = postgres.from_url("postgresql://postgres@127.0.0.1:1/tidings")
 

@@ -1,6 +1,6 @@
-"""A Redis login that does not work: a wrong password, or an ACL user that may not run the
-driver's commands, makes the store unavailable (503), never a crash. The session's private
-Redis, with users made for each test."""
+"""A Redis login that does not work: a wrong password, an ACL user that may not run the
+driver's commands, or a database the server does not have, makes the store unavailable (503),
+never a crash. The session's private Redis, with users made for each test."""
 
 from __future__ import annotations
 
@@ -52,3 +52,14 @@ async def test_a_user_who_may_not_write_is_unavailable(
     async with opened(storage):
         with pytest.raises(errors.StorageUnavailable, match="no permissions to run"):
             await storage.messages_post(PROJECT, "q", new("refused"), NOW)
+
+
+async def test_a_database_the_server_does_not_have_is_unavailable(
+    redis_server: RedisServer,
+) -> None:
+    # A Redis server has 16 databases unless its configuration says otherwise
+    storage = storage_from_url(f"redis://{HOST}:{redis_server.port}/99")
+
+    with pytest.raises(errors.StorageUnavailable, match="DB index is out of range"):
+        await storage.open()
+    await storage.close()

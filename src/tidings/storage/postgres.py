@@ -112,6 +112,9 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TransactionRollbackError,  # still deadlocking after ATTEMPTS tries
     # the login refused: a wrong password, a role that is gone, no client certificate
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,  # no such database (dropped, or misnamed)
+    # a role that may not use the tables, or create them before `tidings migrate` has run
+    asyncpg.exceptions.InsufficientPrivilegeError,
 )
 RETRIED = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
 UNSTORABLE = (

@@ -174,7 +174,14 @@ OUTAGES = (
     TimeoutError,  # the DEADLINE
     OSError,
 )
-OUTAGE_REPLIES = ("BUSY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+OUTAGE_REPLIES = (
+    "BUSY",
+    "LOADING",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "DB index is out of range",  # a database the server does not have (the URL's /N)
+)
 DELETE_REFUSALS: dict[bytes, type[errors.TidingsError]] = {
     b"IS_CLAIMED": errors.MessageIsClaimed,
     b"NOT_CLAIMED": errors.MessageNotClaimed,
