@@ -96,8 +96,9 @@ def serve(settings: Settings, config: Path | None) -> int:
 
 
 async def _open_and_close(url: str) -> None:
-    """Refuse to serve, in one line, a store that does not answer: each worker would
-    otherwise fail its start-up with the traceback of the driver's error."""
+    """Open the store and close it: one that does not answer raises ``TidingsError``, so that
+    the command says so in one line (each of serve's workers would otherwise fail its
+    start-up with the traceback of the driver's error)."""
     storage = pooled_from_url(url)
     try:
         await storage.open()
@@ -129,8 +130,11 @@ async def collect_garbage(settings: Settings) -> int:
 
 
 async def migrate(settings: Settings) -> int:
-    """Apply the storage's pending schema migrations and name them."""
+    """Apply the storage's pending schema migrations and name them; then open the store once,
+    which makes the schema of a backend that keeps no versioned one (SQLite) and shows that
+    the store answers (Redis, Swift)."""
     applied = await storage_from_url(settings.storage.url).migrate()
+    await _open_and_close(settings.storage.url)
     for name in applied:
         print(f"applied {name}")
     if not applied:

@@ -444,7 +444,7 @@ def test_a_store_that_refuses_the_url_stops_the_server_in_one_line(
 
 
 @pytest.mark.parametrize(
-    "command", [["gc"], ["pool", "list"], ["flavor", "list"], ["pool", "remove", "p"]]
+    "command", [["gc"], ["migrate"], ["pool", "list"], ["flavor", "list"], ["pool", "remove", "p"]]
 )
 def test_a_command_on_a_store_that_does_not_answer_fails_in_one_line(command: list[str]) -> None:
     result = tidings(*command, "--storage", f"redis://127.0.0.1:{free_port()}/0")

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 import subprocess
 import uuid
 from pathlib import Path
@@ -216,8 +218,13 @@ def test_tidings_migrate_against_no_server_fails_clearly() -> None:
     assert done.stdout == ""
 
 
-def test_tidings_migrate_on_sqlite_has_nothing_to_apply(tmp_path: Path) -> None:
-    done = tidings_migrate(f"sqlite:///{tmp_path}/tidings.db")
+def test_tidings_migrate_on_sqlite_makes_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "new" / "tidings.db"
+
+    done = tidings_migrate(f"sqlite:///{database}")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["the schema is up to date"]
+    with contextlib.closing(sqlite3.connect(database)) as made:
+        tables = {row[0] for row in made.execute("SELECT name FROM sqlite_master")}
+    assert {"queues", "messages"} <= tables
