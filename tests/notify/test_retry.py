@@ -176,6 +176,24 @@ async def test_deleted_subscription_gets_no_more_retries(
     assert await harness.bodies("fizbit.dead-notifications") == []
 
 
+async def dead_letter_of_stored(
+    harness: Harness, subscriber: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Store a subscription as given, with no check, post a message and let the worker run
+    for a minute: the one notification dead-lettered, checked to have had a single attempt
+    (no retry can send what cannot be sent)."""
+    options = {"dead_letter_queue": "failed", **options}
+    await harness.storage.subscription_create(
+        PROJECT, "fizbit", subscriber, 3600, options, "", harness.clock()
+    )
+    await post(harness, {"n": 1})
+    await harness.idle(60)
+    (dead,) = await harness.bodies("failed")
+    assert dead["attempts"] == 1
+    assert dead["notification"]["body"] == {"n": 1}
+    return dict(dead)
+
+
 @pytest.mark.parametrize(
     ("subscriber", "options", "error"),
     [
@@ -187,22 +205,11 @@ async def test_deleted_subscription_gets_no_more_retries(
 async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
     harness: Harness, subscriber: str, options: dict[str, str], error: str
 ) -> None:
-    # Given a mail subscription whose address or subject no mail can carry, stored as the API
-    # took it before it checked them (it refuses them now)
-    options = {"dead_letter_queue": "failed", **options}
-    await harness.storage.subscription_create(
-        PROJECT, "fizbit", subscriber, 3600, options, "", harness.clock()
-    )
+    # A mail subscription whose address or subject no mail can carry, stored as the API took
+    # it before it checked them (it refuses them now)
+    dead = await dead_letter_of_stored(harness, subscriber, options)
 
-    # When a message is posted and the worker runs for a while
-    await post(harness, {"n": 1})
-    await harness.idle(60)
-
-    # Then the notification is dead-lettered after one attempt, saying why
-    (dead,) = await harness.bodies("failed")
-    assert dead["attempts"] == 1
     assert dead["error"].startswith(f"the mail cannot be written: {error}")
-    assert dead["notification"]["body"] == {"n": 1}
 
 
 @pytest.mark.parametrize(
@@ -227,21 +234,11 @@ async def test_a_mail_that_cannot_be_written_is_dead_lettered_without_retries(
 async def test_a_request_that_cannot_be_made_is_dead_lettered_without_retries(
     harness: Harness, receiver: Receiver, subscriber: str, headers: dict[str, str], error: str
 ) -> None:
-    # Given a webhook subscription no request can carry, stored as the API took it before it
+    # A webhook subscription no request can carry, stored as the API took it before it
     # checked URLs and headers (it refuses them now)
-    options = {"dead_letter_queue": "failed", "post_headers": headers}
     url = receiver.url if subscriber == "RECEIVER" else subscriber
-    await harness.storage.subscription_create(
-        PROJECT, "fizbit", url, 3600, options, "", harness.clock()
-    )
+    dead = await dead_letter_of_stored(harness, url, {"post_headers": headers})
 
-    # When a message is posted and the worker runs for a while
-    await post(harness, {"n": 1})
-    await harness.idle(60)
-
-    # Then the notification is dead-lettered after one attempt, saying why, and sent nowhere
-    (dead,) = await harness.bodies("failed")
-    assert dead["attempts"] == 1
     assert dead["error"].startswith("the request cannot be made: "), dead["error"]
     assert error in dead["error"]
     assert receiver.hits == []
