@@ -10,26 +10,13 @@ import uuid
 
 import httpx
 
-from tests.servers.keystone import PASSWORD, Keystone, _Admin
+from tests.servers.keystone import PASSWORD, Keystone, register_endpoint
 from tidings.storage import swift_client
 
 
-def register_object_store(url: str, region: str) -> str:
-    """Add a Swift service with a public endpoint in ``region`` to the catalog."""
-    endpoint = f"http://swift-{uuid.uuid4().hex[:8]}.example:8080/v1/AUTH_%(project_id)s"
-    with httpx.Client(base_url=url, timeout=30) as client:
-        admin = _Admin(client)
-        admin.client.post("/regions", json={"region": {"id": region}}).raise_for_status()
-        service = admin.create("service", type="object-store", name="swift")
-        admin.create(
-            "endpoint", service_id=service, interface="public", url=endpoint, region_id=region
-        )
-    return endpoint
-
-
 async def test_a_keystone_token_names_the_projects_object_store(keystone: Keystone) -> None:
-    region = f"swift-{uuid.uuid4().hex[:8]}"
-    endpoint = register_object_store(keystone.url, region)
+    endpoint = f"http://swift-{uuid.uuid4().hex[:8]}.example:8080/v1/AUTH_%(project_id)s"
+    region = register_endpoint(keystone.url, "object-store", endpoint)
     config = swift_client.parse_url(
         f"swift+keystone://a-member:{PASSWORD}@{keystone.url.removeprefix('http://')}"
         f"?project=tidings-a&region={region}"

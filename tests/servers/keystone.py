@@ -328,6 +328,20 @@ class GuardedServer(ServerProcess):
         return httpx.get(f"{self.url}/", timeout=1).status_code == 300
 
 
+def register_endpoint(url: str, service_type: str, endpoint: str) -> str:
+    """Add a service of ``service_type`` to the catalog, with a public ``endpoint`` in a region
+    of its own (so that tests' entries never meet); the region's name."""
+    region = f"{service_type}-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=url, timeout=30) as client:
+        admin = _Admin(client)
+        admin.client.post("/regions", json={"region": {"id": region}}).raise_for_status()
+        service = admin.create("service", type=service_type, name=service_type)
+        admin.create(
+            "endpoint", service_id=service, interface="public", url=endpoint, region_id=region
+        )
+    return region
+
+
 def populate(url: str) -> Keystone:
     """Create the test projects, users and the service user; get each user a token."""
     with httpx.Client(base_url=url, timeout=30) as client:
