@@ -24,19 +24,30 @@ class NewMessage:
     client_id: str
 
 
-class Lived:
-    """A record that lives from ``created`` until ``expires`` (times of the clock)."""
+def lifetime(created: float, expires: float) -> int:
+    """Whole seconds from ``created`` to ``expires``."""
+    return round(expires - created)
+
+
+class Aged:
+    """A record made at ``created`` (a time of the clock)."""
 
     __slots__ = ()
     created: float
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.created))
+
+
+class Lived(Aged):
+    """A record that lives from ``created`` until ``expires``: its TTL is that span."""
+
+    __slots__ = ()
     expires: float
 
     @property
     def ttl(self) -> int:
-        return round(self.expires - self.created)
-
-    def age(self, now: float) -> int:
-        return max(0, int(now - self.created))
+        return lifetime(self.created, self.expires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +80,7 @@ class Claim(Lived):
 
 
 @dataclass(frozen=True, slots=True)
-class Subscription(Lived):
+class Subscription(Aged):
     """A live subscription of ``subscriber`` (a URI) to the queue or topic ``source``."""
 
     id: str
@@ -77,6 +88,9 @@ class Subscription(Lived):
     subscriber: str
     created: float
     expires: float
+    ttl: int
+    """The TTL last given. An update's counts from the update, not from ``created`` (which
+    the age still counts from)."""
     options: dict[str, JSON]
     confirmed: bool
     secret: str

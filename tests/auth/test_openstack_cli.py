@@ -145,7 +145,7 @@ def test_subscriptions_are_created_shown_updated_and_deleted(cloud: Cloud) -> No
     listed = cloud.json("messaging", "subscription", "list", "events")
     cloud.ok("messaging", "subscription", "delete", "events", subscription)
 
-    assert shown["Subscriber"] == "http://127.0.0.1:9/other"
+    assert (shown["Subscriber"], shown["TTL"]) == ("http://127.0.0.1:9/other", 7200)
     assert [entry["ID"] for entry in listed] == [subscription]
     assert cloud.json("messaging", "subscription", "list", "events") == []
 

@@ -61,11 +61,11 @@ async def test_create_returns_the_new_subscription(storage: Storage, clock: Fake
         subscriber=HOOK,
         created=now,
         expires=now + 600,
+        ttl=600,
         options=options,
         confirmed=False,
         secret=SECRET,
     )
-    assert subscription.ttl == 600
     clock.advance(30)
     assert subscription.age(clock()) == 30
 
@@ -230,11 +230,25 @@ async def test_update_of_the_ttl_counts_from_now_and_keeps_the_creation_time(
     made = await subscribe(storage, clock(), ttl=100)
     clock.advance(90)
 
-    changed = await storage.subscription_update(PROJECT, QUEUE, made.id, clock(), ttl=100)
+    changed = await storage.subscription_update(PROJECT, QUEUE, made.id, clock(), ttl=200)
 
     assert changed is not None
-    assert (changed.created, changed.expires) == (made.created, clock() + 100)
+    assert (changed.created, changed.expires, changed.ttl) == (made.created, clock() + 200, 200)
     clock.advance(50)
+    kept = await storage.subscription_get(PROJECT, QUEUE, made.id, clock())
+    assert kept == changed
+    assert kept.age(clock()) == 140
+
+
+async def test_an_update_without_a_ttl_keeps_the_ttl(storage: Storage, clock: FakeClock) -> None:
+    made = await subscribe(storage, clock(), ttl=100)
+    await storage.subscription_update(PROJECT, QUEUE, made.id, clock(), ttl=300)
+    clock.advance(10)
+
+    changed = await storage.subscription_update(PROJECT, QUEUE, made.id, clock(), options={"a": 1})
+
+    assert changed is not None
+    assert (changed.ttl, changed.expires) == (300, made.created + 300)
     assert await storage.subscription_get(PROJECT, QUEUE, made.id, clock()) == changed
 
 

@@ -12,7 +12,7 @@ from tidings.service.retry_policy import RetryPolicy, effective
 
 
 def subscription(subscriber: str = "http://x.example/", **options: object) -> Subscription:
-    return Subscription("sid", "orders", subscriber, 0.0, 60.0, dict(options), False, "s")
+    return Subscription("sid", "orders", subscriber, 0.0, 60.0, 60, dict(options), False, "s")
 
 
 def test_subscription_policy_wins_over_the_queue_policy() -> None:
@@ -55,7 +55,7 @@ def test_retried_job_keeps_its_notification_id_but_not_its_message_id() -> None:
 def test_dead_letter_queue_name() -> None:
     assert dead_letter_queue(subscription()) == "orders.dead-notifications"
     assert dead_letter_queue(subscription(dead_letter_queue="mine")) == "mine"
-    long = Subscription("sid", "x" * 64, "http://x.example/", 0.0, 60.0, {}, False, "s")
+    long = Subscription("sid", "x" * 64, "http://x.example/", 0.0, 60.0, 60, {}, False, "s")
     assert len(dead_letter_queue(long)) == 64
 
 

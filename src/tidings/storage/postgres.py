@@ -438,15 +438,15 @@ SELECT DISTINCT project, queue FROM messages
 WHERE queue LIKE '%#outbox' AND visible_at <= $1 AND claim_expires <= $1 AND expires > $1
 """
 
-SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, options, confirmed, secret"
+SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, ttl, options, confirmed, secret"
 LIVE_SUBSCRIPTION = "id = $3 AND project = $1 AND source = $2 AND expires > $4"
 SUBSCRIPTION_CREATE = f"""
 INSERT INTO subscriptions AS old
-    (id, project, source, subscriber, created, expires, options, secret)
-VALUES ($3, $1, $2, $4, $5, $6, $7, $8)
+    (id, project, source, subscriber, created, expires, ttl, options, secret)
+VALUES ($3, $1, $2, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (project, source, subscriber) DO UPDATE
 SET id = excluded.id, created = excluded.created, expires = excluded.expires,
-    options = excluded.options, confirmed = false, secret = excluded.secret
+    ttl = excluded.ttl, options = excluded.options, confirmed = false, secret = excluded.secret
 WHERE old.expires <= excluded.created
 RETURNING {SUBSCRIPTION_COLUMNS}
 """
@@ -485,7 +485,7 @@ WHERE project = $1 AND source = $2 AND subscriber = $3 AND expires <= $4
 SUBSCRIPTION_UPDATE = f"""
 UPDATE subscriptions
 SET subscriber = coalesce($5::text, subscriber), expires = coalesce($6::float8, expires),
-    options = coalesce($7::json, options)
+    ttl = coalesce($7::integer, ttl), options = coalesce($8::json, options)
 WHERE {LIVE_SUBSCRIPTION}
 RETURNING {SUBSCRIPTION_COLUMNS}
 """
@@ -627,6 +627,7 @@ def _subscription(row: Record) -> Subscription:
         subscriber=row["subscriber"],
         created=row["created"],
         expires=row["expires"],
+        ttl=row["ttl"],
         options=orjson.loads(row["options"]),
         confirmed=row["confirmed"],
         secret=row["secret"],
@@ -1030,7 +1031,7 @@ class PostgresStorage(Storage):
         secret: str,
         now: float,
     ) -> tuple[Subscription, bool]:
-        args = (str(uuid.uuid4()), subscriber, now, now + ttl, _dumps(options), secret)
+        args = (str(uuid.uuid4()), subscriber, now, now + ttl, ttl, _dumps(options), secret)
         for _ in range(ATTEMPTS):  # a live one deleted between the two statements: again
             rows = await self._fetch(SUBSCRIPTION_CREATE, project, source, *args)
             if rows:
@@ -1066,7 +1067,7 @@ class PostgresStorage(Storage):
         if subscriber is not None:  # an expired holder of the subscriber must not block it
             await self._fetch(SUBSCRIPTION_DROP_EXPIRED, project, source, subscriber, now)
         expires = None if ttl is None else now + ttl
-        changes = (subscriber, expires, None if options is None else _dumps(options))
+        changes = (subscriber, expires, ttl, None if options is None else _dumps(options))
         try:
             rows = await self._fetch(
                 SUBSCRIPTION_UPDATE, project, source, subscription_id, now, *changes

@@ -88,6 +88,7 @@ from tidings.models import (
     QueueRecord,
     QueueStats,
     Subscription,
+    lifetime,
 )
 from tidings.storage.base import (
     AOD,
@@ -348,13 +349,14 @@ _queue_keys = functools.lru_cache(maxsize=KEYS_REMEMBERED)(_Keys)
 
 
 def _subscription(source: str, row: Row) -> Subscription:
-    sid, subscriber, created, expires, options, confirmed, secret = row
+    sid, subscriber, created, expires, options, confirmed, secret, ttl = row
     return Subscription(
         id=sid.decode(),
         source=source,
         subscriber=subscriber.decode(),
         created=float(created),
         expires=float(expires),
+        ttl=lifetime(float(created), float(expires)) if ttl is None else int(ttl),
         options=orjson.loads(options),
         confirmed=confirmed == b"1",
         secret=secret.decode(),
@@ -985,7 +987,7 @@ class RedisStorage(Storage):
         await self._call(self._client.sadd(SUBSCRIPTION_SOURCES, member))
         args = (str(uuid.uuid4()), subscriber, _number(now), _number(now + ttl))
         created, row = await self._subscriptions(
-            "sub_create", project, source, now, *args, orjson.dumps(options), secret
+            "sub_create", project, source, now, *args, orjson.dumps(options), secret, str(ttl)
         )
         await self._call(self._client.sadd(SUBSCRIPTION_SOURCES, member))
         return _subscription(source, row), bool(created)
@@ -1017,7 +1019,8 @@ class RedisStorage(Storage):
     ) -> Subscription | None:
         expires = None if ttl is None else _number(now + ttl)
         encoded = None if options is None else orjson.dumps(options)
-        changes = (_given(subscriber), _given(expires), _given(encoded), "")
+        given_ttl = None if ttl is None else str(ttl)
+        changes = (_given(subscriber), _given(expires), _given(encoded), "", _given(given_ttl))
         return await self._update(project, source, subscription_id, now, changes)
 
     async def _update(
@@ -1038,7 +1041,7 @@ class RedisStorage(Storage):
     async def subscription_confirm(
         self, project: str, source: str, subscription_id: str, confirmed: bool, now: float
     ) -> Subscription | None:
-        changes = ("", "", "", _given(_flag(confirmed)))
+        changes = ("", "", "", _given(_flag(confirmed)), "")
         return await self._update(project, source, subscription_id, now, changes)
 
     async def subscription_delete(self, project: str, source: str, subscription_id: str) -> None:

@@ -147,7 +147,15 @@ EXPIRED_MESSAGES = (
     "DELETE FROM messages WHERE seq IN"
     " (SELECT seq FROM messages WHERE expires <= :now LIMIT :limit)"
 )
-SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, options, confirmed, secret"
+SUBSCRIPTION_COLUMNS = "id, source, subscriber, created, expires, ttl, options, confirmed, secret"
+SUBSCRIPTION_TTL = """
+BEGIN;
+ALTER TABLE subscriptions ADD COLUMN ttl INTEGER NOT NULL DEFAULT 0;
+UPDATE subscriptions SET ttl = CAST(round(expires - created) AS INTEGER);
+COMMIT;
+"""
+"""Gives a file made before subscriptions kept their TTL the column, each the TTL it was
+taken for then."""
 LIVE_SUBSCRIPTIONS = "project = ? AND source = ? AND expires > ?"
 
 
@@ -198,6 +206,7 @@ def _subscription(row: sqlite3.Row) -> Subscription:
         subscriber=row["subscriber"],
         created=row["created"],
         expires=row["expires"],
+        ttl=row["ttl"],
         options=orjson.loads(row["options"]),
         confirmed=bool(row["confirmed"]),
         secret=row["secret"],
@@ -219,6 +228,13 @@ def _subscribers(
         (project, source, now),
     )
     return [_subscription(row) for row in rows]
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version to the columns ``SCHEMA`` makes."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(subscriptions)")}
+    if "ttl" not in columns:
+        db.executescript(SUBSCRIPTION_TTL)
 
 
 def _post_context(db: sqlite3.Connection, project: str, queue: str, now: float) -> PostContext:
@@ -330,7 +346,7 @@ class SQLiteStorage(Storage):
         # No memory map: after another process's commit SQLite unmaps the file and maps it again
         # (at every batch, with several workers), which costs more than reading the pages.
         db.execute("PRAGMA mmap_size = 0")
-        set_up_database(db, self.path, SCHEMA)
+        set_up_database(db, self.path, SCHEMA, _add_missing_columns)
         return db
 
     async def open(self) -> None:
@@ -686,7 +702,7 @@ class SQLiteStorage(Storage):
         now: float,
     ) -> tuple[Subscription, bool]:
         new = Subscription(
-            str(uuid.uuid4()), source, subscriber, now, now + ttl, options, False, secret
+            str(uuid.uuid4()), source, subscriber, now, now + ttl, ttl, options, False, secret
         )
 
         def create(db: sqlite3.Connection) -> tuple[Subscription, bool]:
@@ -695,7 +711,7 @@ class SQLiteStorage(Storage):
                 return _subscription(existing), False
             db.execute(
                 f"INSERT INTO subscriptions (project, {SUBSCRIPTION_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     project,
                     new.id,
@@ -703,6 +719,7 @@ class SQLiteStorage(Storage):
                     subscriber,
                     now,
                     new.expires,
+                    ttl,
                     orjson.dumps(options),
                     0,
                     secret,
@@ -754,11 +771,19 @@ class SQLiteStorage(Storage):
                 current,
                 subscriber=current.subscriber if subscriber is None else subscriber,
                 expires=current.expires if ttl is None else now + ttl,
+                ttl=current.ttl if ttl is None else ttl,
                 options=current.options if options is None else options,
             )
             db.execute(
-                "UPDATE subscriptions SET subscriber = ?, expires = ?, options = ? WHERE id = ?",
-                (changed.subscriber, changed.expires, orjson.dumps(changed.options), changed.id),
+                "UPDATE subscriptions SET subscriber = ?, expires = ?, ttl = ?, options = ?"
+                " WHERE id = ?",
+                (
+                    changed.subscriber,
+                    changed.expires,
+                    changed.ttl,
+                    orjson.dumps(changed.options),
+                    changed.id,
+                ),
             )
             return changed
 

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     subscriber TEXT NOT NULL,
     created REAL NOT NULL,
     expires REAL NOT NULL,
+    ttl INTEGER NOT NULL,  -- files made before it had the column get it (SUBSCRIPTION_TTL)
     options BLOB NOT NULL,
     confirmed INTEGER NOT NULL DEFAULT 0,
     secret TEXT NOT NULL

@@ -167,8 +167,14 @@ def writer_lock_path(database: str) -> str:
     return f"{database}-writer"
 
 
-def set_up_database(db: sqlite3.Connection, path: str, schema: str) -> None:
-    """Switch the file to WAL and run ``schema``, one process at a time.
+def set_up_database(
+    db: sqlite3.Connection,
+    path: str,
+    schema: str,
+    upgrade: Callable[[sqlite3.Connection], None] | None = None,
+) -> None:
+    """Switch the file to WAL and run ``schema``, then ``upgrade`` when given, one process at
+    a time.
 
     Processes opening a new file together would each hold SQLite's read lock while wanting its
     write lock; SQLite answers one of them "database is locked" at once, as waiting could never
@@ -179,6 +185,8 @@ def set_up_database(db: sqlite3.Connection, path: str, schema: str) -> None:
         with lock or contextlib.nullcontext():
             db.execute("PRAGMA journal_mode = WAL")
             db.executescript(schema)
+            if upgrade is not None:
+                upgrade(db)
     finally:
         if lock is not None:
             lock.close()

@@ -66,6 +66,7 @@ from tidings.models import (
     QueueRecord,
     QueueStats,
     Subscription,
+    lifetime,
 )
 from tidings.storage.base import AOD, CLAIMS, DURABILITY, OUTBOX_SUFFIX, Storage, sequence_of
 from tidings.storage.swift_client import Doc, SwiftClient, SwiftConfig, parse_url
@@ -213,6 +214,13 @@ def _entry(row: Doc) -> Entry | None:
 
 def _live(doc: Doc | None, now: float) -> TypeGuard[Doc]:
     return doc is not None and doc["expires"] > now
+
+
+def _subscription(doc: Doc) -> Subscription:
+    """A stored subscription; one stored before subscriptions kept their TTL gets the span
+    it was created for."""
+    kept: Doc = {"ttl": lifetime(doc["created"], doc["expires"])}
+    return Subscription(**(kept | doc))
 
 
 def _claimable(doc: Doc, now: float) -> bool:
@@ -829,7 +837,7 @@ class SwiftStorage(Storage):
             and wanted in (None, _params(row.get("content_type", "")).get("u"))
         ]
         docs = await _gather(self._json(container, name) for name in names)
-        subscriptions = [Subscription(**doc) for doc in docs if _live(doc, now)]
+        subscriptions = [_subscription(doc) for doc in docs if _live(doc, now)]
         return sorted(subscriptions, key=lambda each: each.id)
 
     async def _put_subscription(self, project: str, subscription: Subscription, now: float) -> None:
@@ -857,7 +865,7 @@ class SwiftStorage(Storage):
             if existing.subscriber == subscriber:
                 return existing, False
         new = Subscription(
-            str(uuid.uuid4()), source, subscriber, now, now + ttl, options, False, secret
+            str(uuid.uuid4()), source, subscriber, now, now + ttl, ttl, options, False, secret
         )
         await self._put_subscription(project, new, now)
         return new, True
@@ -867,7 +875,7 @@ class SwiftStorage(Storage):
     ) -> Subscription | None:
         container = self._subscriptions(project, source)
         doc = await self._json(container, SUBSCRIPTIONS + quote(subscription_id, safe=""))
-        return Subscription(**doc) if doc is not None and _live(doc, now) else None
+        return _subscription(doc) if doc is not None and _live(doc, now) else None
 
     async def subscription_list(
         self, project: str, source: str, marker: str | None, limit: int, now: float
@@ -898,6 +906,7 @@ class SwiftStorage(Storage):
             current,
             subscriber=current.subscriber if subscriber is None else subscriber,
             expires=current.expires if ttl is None else now + ttl,
+            ttl=current.ttl if ttl is None else ttl,
             options=current.options if options is None else options,
         )
         await self._put_subscription(project, changed, now)

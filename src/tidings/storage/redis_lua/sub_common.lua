@@ -2,15 +2,15 @@
 -- its ids (zset, all scores 0, so sorted by id), their expiry (zset) and subscriber -> id
 -- (hash). ARGV[1] is the source's key prefix and ARGV[2] the caller's clock. A subscription
 -- is the hash P..'s:'..id: subscriber u, created c, expires e, options o (JSON), confirmed f
--- ('0'/'1'), secret k.
+-- ('0'/'1'), secret k, TTL t (absent in those made before it was kept).
 local SUBS, SUBEXP, SUBU = KEYS[1], KEYS[2], KEYS[3]
 local P, NOW_S = ARGV[1], ARGV[2]
 local NOW = tonumber(NOW_S)
-local FIELDS = {'u', 'c', 'e', 'o', 'f', 'k'}
+local FIELDS = {'u', 'c', 'e', 'o', 'f', 'k', 't'}
 
 local function skey(id) return P .. 's:' .. id end
 
--- {id, subscriber, created, expires, options, confirmed, secret}, or nil.
+-- {id, subscriber, created, expires, options, confirmed, secret, ttl or false}, or nil.
 local function record(id)
   local r = redis.call('HMGET', skey(id), unpack(FIELDS))
   if not r[1] then return nil end

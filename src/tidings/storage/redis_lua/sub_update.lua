@@ -1,5 +1,5 @@
 -- Change live subscription ARGV[3]: ARGV[4] subscriber, ARGV[5] expires, ARGV[6] options,
--- ARGV[7] confirmed, each '' (unchanged) or '=' and the new value. Answers the record, nil
+-- ARGV[7] confirmed, ARGV[8] TTL, each '' (unchanged) or '=' and the new value. Answers the record, nil
 -- when absent, or 'CONFLICT' when the new subscriber has another live subscription.
 local id = ARGV[3]
 local current = live(id)
@@ -9,7 +9,7 @@ local function given(value)
   return string.sub(value, 2)
 end
 local subscriber, expires = given(ARGV[4]), given(ARGV[5])
-local options, confirmed = given(ARGV[6]), given(ARGV[7])
+local options, confirmed, ttl = given(ARGV[6]), given(ARGV[7]), given(ARGV[8])
 if subscriber and subscriber ~= current[2] then
   if holder(subscriber) then return 'CONFLICT' end
   redis.call('HDEL', SUBU, current[2])
@@ -20,6 +20,7 @@ if expires then
   redis.call('HSET', skey(id), 'e', expires)
   redis.call('ZADD', SUBEXP, expires, id)
 end
+if ttl then redis.call('HSET', skey(id), 't', ttl) end
 if options then redis.call('HSET', skey(id), 'o', options) end
 if confirmed then redis.call('HSET', skey(id), 'f', confirmed) end
 context_changed(P)
