@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.api.support import assert_error, listed_bodies, other_project, post_bodies
+from tidings.clock import FakeClock
 
 HOOK = "http://receiver.example/hook"
 SOURCES = ("/v2/queues/fizbit", "/v2/topics/news")
@@ -198,6 +199,23 @@ async def test_patch_replaces_options_and_sets_ttl(api: httpx.AsyncClient) -> No
     found = (await api.get(f"/v2/queues/fizbit/subscriptions/{sid}")).json()
     assert found["options"] == {"subject": "c"}
     assert found["ttl"] == 120
+
+
+async def test_a_patched_ttl_reads_back_as_given_and_the_age_goes_on(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    sid = (await subscribe(api))["subscription_id"]
+    clock.advance(100)
+
+    await api.patch(f"/v2/queues/fizbit/subscriptions/{sid}", json={"ttl": 7200})
+    clock.advance(30)
+
+    found = (await api.get(f"/v2/queues/fizbit/subscriptions/{sid}")).json()
+    assert (found["ttl"], found["age"]) == (7200, 130)
+    clock.advance(7200 - 31)
+    assert (await api.get(f"/v2/queues/fizbit/subscriptions/{sid}")).status_code == 200
+    clock.advance(2)
+    assert (await api.get(f"/v2/queues/fizbit/subscriptions/{sid}")).status_code == 404
 
 
 async def test_patch_to_a_taken_subscriber_is_409(api: httpx.AsyncClient) -> None:
