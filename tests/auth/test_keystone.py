@@ -70,6 +70,7 @@ async def test_a_missing_token_is_401_with_the_keystone_uri(
         pytest.param(b"gAAAAAB" + b"x" * 180, id="fernet-lookalike"),
         pytest.param("t\xf8ken".encode("latin-1"), id="not-ascii"),
         pytest.param(b"a" * 10000, id="huge"),
+        pytest.param(b" \t ", id="blank"),
     ],
 )
 async def test_a_malformed_token_is_401(
@@ -78,6 +79,18 @@ async def test_a_malformed_token_is_401(
     response = await api.get("/v2/queues", headers={b"X-Auth-Token": token})
 
     assert_unauthorized(response, keystone)
+
+
+async def test_spaces_around_a_token_are_not_part_of_it(
+    api: httpx.AsyncClient, keystone: Keystone
+) -> None:
+    token = keystone.tokens["a-member"]
+    await api.put("/v2/queues/work")
+
+    for spaced in (f" {token}", f"{token} ", f"\t{token} \t"):
+        assert await queue_names(api, user(keystone, "a-member") | {"X-Auth-Token": spaced}) == [
+            "work"
+        ]
 
 
 async def test_an_unscoped_token_is_401(api: httpx.AsyncClient, keystone: Keystone) -> None:

@@ -17,7 +17,7 @@ from tidings.clock import Clock
 from tidings.config import AuthSettings, Limits, Settings
 from tidings.context import RequestContext
 from tidings.transport import wire
-from tidings.transport.keystone import KeystoneValidator
+from tidings.transport.keystone import Identity, KeystoneValidator
 from tidings.transport.signed_url import SignedUrlVerifier, is_signed
 
 Caller = tuple[str, frozenset[str]]
@@ -61,16 +61,20 @@ class KeystoneAuth:
         self._challenge = f'Keystone uri="{settings.keystone_url}"'
 
     async def identify(self, headers: Mapping[str, str]) -> Caller:
-        token = headers.get("x-auth-token", "")
-        identity = await self._validator.validate(token) if token else None
+        identity = await self._identity(headers)
         if identity is None:
             raise errors.Unauthorized(challenge=self._challenge)
         return identity.project_id, identity.roles
 
     async def expires(self, headers: Mapping[str, str]) -> float | None:
-        token = headers.get("x-auth-token", "")
-        identity = await self._validator.validate(token) if token else None
+        identity = await self._identity(headers)
         return None if identity is None else identity.expires_at
+
+    async def _identity(self, headers: Mapping[str, str]) -> Identity | None:
+        # Whitespace around a field's value is not part of it (RFC 9110, 5.5); Keystone
+        # could not even be sent it.
+        token = headers.get("x-auth-token", "").strip(" \t")
+        return await self._validator.validate(token) if token else None
 
     async def aclose(self) -> None:
         await self._validator.aclose()
