@@ -81,6 +81,20 @@ async def test_a_nul_in_the_project_id_is_refused(api: httpx.AsyncClient) -> Non
     assert_error(response, 400, BAD_HEADER, "X-Project-ID may not hold a NUL character.")
 
 
+async def test_spaces_around_the_caller_headers_are_not_part_of_them(
+    api: httpx.AsyncClient,
+) -> None:
+    project = api.headers["X-Project-ID"]
+    await api.put("/v2/queues/fizbit")
+
+    spaced = {"X-Project-ID": f" {project}\t ", "Client-ID": f"{api.headers['Client-ID']}  "}
+    response = await api.get("/v2/queues", headers=spaced)
+    blank = await api.get("/v2/queues", headers={"X-Project-ID": " \t "})
+
+    assert [queue["name"] for queue in response.json()["queues"]] == ["fizbit"]
+    assert_error(blank, 400, BAD_HEADER, "Empty project header not allowed.")
+
+
 async def test_longest_project_id_is_accepted(api: httpx.AsyncClient) -> None:
     response = await api.put("/v2/queues/fizbit", headers={"X-Project-ID": "p" * 256})
 

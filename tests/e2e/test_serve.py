@@ -204,6 +204,21 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path: Path) -> 
         assert [m["body"] for m in listed.json()["messages"]] == ["sent across a shutdown"]
 
 
+def test_spaces_after_a_header_value_are_not_part_of_it(server: ServerProcess) -> None:
+    # Given a queue made with a project header that ends in spaces and a tab (the server
+    # stack hands those over; Zaqar's WSGI servers drop them)
+    head = raw_request(server.port, "PUT", "/v2/queues/spaced").replace(
+        f"X-Project-ID: {PROJECT}".encode(), f"X-Project-ID: {PROJECT}  \t".encode()
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        assert read_head(sock).startswith(b"HTTP/1.1 201")
+
+    # Then it is the project's queue
+    listed = httpx.get(f"{server.url}/v2/queues", headers=caller_headers(PROJECT), timeout=10)
+    assert [queue["name"] for queue in listed.json()["queues"]] == ["spaced"]
+
+
 def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:
     # Given clients sending a steady burst of posts and reads
     assert server.process is not None

@@ -194,6 +194,15 @@ async def test_a_nul_in_a_header_or_parameter_is_refused(
     assert frame["body"]["error"].endswith("may not hold a NUL character.")
 
 
+async def test_spaces_around_a_header_are_not_part_of_it(ws: Socket) -> None:
+    await ws.call("queue_create", queue_name="q")
+    project = ws.headers["X-Project-ID"]
+
+    frame = await ws.request("queue_list", {}, **{"X-Project-ID": f"\t{project} "})
+
+    assert [queue["name"] for queue in frame["body"]["queues"]] == ["q"]
+
+
 async def test_strings_are_read_like_query_values(ws: Socket) -> None:
     for body in ("a", "b", "c"):
         await ws.call("message_post", queue_name="q", messages=[{"body": body}])

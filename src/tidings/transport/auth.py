@@ -71,9 +71,7 @@ class KeystoneAuth:
         return None if identity is None else identity.expires_at
 
     async def _identity(self, headers: Mapping[str, str]) -> Identity | None:
-        # Whitespace around a field's value is not part of it (RFC 9110, 5.5); Keystone
-        # could not even be sent it.
-        token = headers.get("x-auth-token", "").strip(" \t")
+        token = headers.get("x-auth-token", "")
         return await self._validator.validate(token) if token else None
 
     async def aclose(self) -> None:

@@ -79,10 +79,10 @@ def body(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def headers(payload: dict[str, Any]) -> dict[str, str]:
-    """The request's headers, their names in lower case (as HTTP servers hand them over)."""
+    """The request's headers as HTTP's are read: names in lower case, values trimmed."""
     found = payload.get("headers", {})
     if not isinstance(found, dict) or not all(
         isinstance(key, str) and isinstance(value, str) for key, value in found.items()
     ):
         raise Refused(400, SCHEMA_FAILED)
-    return {key.lower(): value for key, value in found.items()}
+    return {key.lower(): wire.header_value(value) for key, value in found.items()}

@@ -112,7 +112,7 @@ class _HttpCall:
     def of(cls, scope: Scope, receive: Receive) -> _HttpCall:
         headers = {}
         for name, value in reversed(scope["headers"]):
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+            headers[name.decode("latin-1")] = wire.header_value(value.decode("latin-1"))
         raw_query: bytes = scope.get("query_string", b"")
         query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True) if raw_query else []
         return cls(scope, receive, headers, query)

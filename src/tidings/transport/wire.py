@@ -36,6 +36,13 @@ NUL = "\0"
 cannot hold it, and the other stores would keep what PostgreSQL refuses."""
 
 
+def header_value(text: str) -> str:
+    """A header's value without the spaces and tabs around it, which are not part of it (RFC
+    9110, 5.5): the server stack hands trailing ones over, and a WebSocket frame's
+    ``headers`` read as HTTP's."""
+    return text.strip(" \t")
+
+
 def client_id(value: str | None, limits: Limits) -> str:
     if value is None:
         raise errors.MissingHeader('The "Client-ID" header is required.')
