@@ -169,14 +169,17 @@ async def test_the_context_versions_migration_gives_each_existing_context_its_ow
         patch.setattr(postgres, "MIGRATIONS", older)
         async with opened(postgres.from_url(postgres_url)) as driver:
             await driver.queue_create("project-a", "kept", {}, 1.0)
-            for subscriber in ("http://127.0.0.1:1/a", "http://127.0.0.1:1/b"):
-                await driver.subscription_create(
-                    "project-a", "gone", subscriber, 3600, {}, "secret", 1.0
-                )
-
-    # When the later migrations are applied
     connection = await asyncpg.connect(postgres_url)
     try:
+        for subscriber in ("http://127.0.0.1:1/a", "http://127.0.0.1:1/b"):  # as version 6 did
+            await connection.execute(
+                "INSERT INTO subscriptions (id, project, source, subscriber, created, expires,"
+                " options, secret) VALUES ($1, 'project-a', 'gone', $2, 1, 3601, '{}', 's')",
+                str(uuid.uuid4()),
+                subscriber,
+            )
+
+        # When the later migrations are applied
         assert await postgres.from_url(postgres_url).migrate() == ALL[len(older) :]
         rows = await connection.fetch("SELECT queue, version FROM context_versions")
     finally:

@@ -43,9 +43,10 @@ WITH new_queues AS (
     INSERT INTO queues (project, name, metadata, created)
     SELECT 'project-c', 'queue-' || n, '{}', $1 FROM generate_series(1, 5000) AS n
 )
-INSERT INTO subscriptions (id, project, source, subscriber, created, expires, options, secret)
+INSERT INTO subscriptions
+    (id, project, source, subscriber, created, expires, ttl, options, secret)
 SELECT 'subscription-' || n, 'project-c', 'queue-' || n % 500, 'http://127.0.0.1/' || n,
-       $1, $1 + 3600, '{}', 'secret'
+       $1, $1 + 3600, 3600, '{}', 'secret'
 FROM generate_series(1, 5000) AS n
 """
 """Another tenant's queues and subscriptions, as many as make reading them whole costly."""
