@@ -93,6 +93,25 @@ async def test_spaces_around_a_token_are_not_part_of_it(
         ]
 
 
+async def test_the_document_asks_for_no_project_header_when_tokens_name_the_project(
+    api: httpx.AsyncClient,
+) -> None:
+    document = (await api.get("/openapi.json")).json()
+
+    project = document["components"]["parameters"]["ProjectId"]
+    links = [
+        link
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert (project["name"], project["required"]) == ("X-Project-ID", False)
+    assert "minLength" not in project["schema"]
+    assert links
+    assert all("header.X-Project-ID" not in link["parameters"] for link in links)
+
+
 async def test_an_unscoped_token_is_401(api: httpx.AsyncClient, keystone: Keystone) -> None:
     token = await keystone.issue_unscoped("a-member")
 

@@ -38,19 +38,23 @@ status, a JSON pointer into its body). The document links the two, so that a gen
 requests follows them."""
 
 
-def document(operations: Iterable[Operation], limits: Limits) -> dict[str, Any]:
+def document(
+    operations: Iterable[Operation], limits: Limits, project_from_token: bool = False
+) -> dict[str, Any]:
+    """The API as this deployment serves it. ``project_from_token``: a Keystone token names
+    the caller's project, and ``X-Project-ID`` is read only from pre-signed requests."""
     paths: dict[str, dict[str, Any]] = {}
     for operation in operations:
         methods = paths.setdefault(operation.path, {})
         method = operation.method.lower()
         described = _operation(operation, limits)
         methods[method] = _merge(methods[method], described) if method in methods else described
-    _link(paths)
+    _link(paths, project_from_token)
     return {
         "openapi": "3.1.0",
         "info": {"title": "tidings (OpenStack Zaqar v2 API)", "version": __version__},
         "paths": paths,
-        "components": _components(),
+        "components": _components(project_from_token),
         "security": [{}, {"keystone": []}, {"presigned": []}],
     }
 
@@ -74,8 +78,9 @@ def _operation(operation: Operation, limits: Limits) -> dict[str, Any]:
     return described
 
 
-def _link(paths: dict[str, dict[str, Any]]) -> None:
-    """Link each collection's answer to the operations on the id it gives (LINKED_IDS)."""
+def _link(paths: dict[str, dict[str, Any]], project_from_token: bool) -> None:
+    """Link each collection's answer to the operations on the id it gives (LINKED_IDS), in
+    the same project."""
     for path, methods in paths.items():
         collection, _, rest = path.rpartition("/{")
         name, _, _ = rest.partition("}")
@@ -85,7 +90,8 @@ def _link(paths: dict[str, dict[str, Any]]) -> None:
         source = paths[collection][method]["responses"][status]
         parameters = {param: f"$request.path.{param}" for param in PATH_PARAM.findall(collection)}
         parameters[name] = f"$response.body#{pointer}"
-        parameters[f"header.{PROJECT}"] = f"$request.header.{PROJECT}"  # the id's project
+        if not project_from_token:
+            parameters[f"header.{PROJECT}"] = f"$request.header.{PROJECT}"
         links = source.setdefault("links", {})
         for target in methods.values():
             links[target["operationId"]] = {
@@ -128,7 +134,26 @@ def _param(param: Param, limits: Limits) -> dict[str, Any]:
     return described
 
 
-def _components() -> dict[str, Any]:
+def _project_id(project_from_token: bool) -> dict[str, Any]:
+    if project_from_token:
+        return {
+            "name": PROJECT,
+            "in": "header",
+            "required": False,
+            "description": "Not read with X-Auth-Token, whose token names the project; a "
+            "pre-signed request (URL-Signature) names its project here",
+            "schema": {"type": "string"},
+        }
+    return {
+        "name": PROJECT,
+        "in": "header",
+        "required": True,
+        "description": "The tenant (project) making the request",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+    }
+
+
+def _components(project_from_token: bool) -> dict[str, Any]:
     return {
         "securitySchemes": {
             "keystone": {
@@ -153,13 +178,7 @@ def _components() -> dict[str, Any]:
                 "description": "A UUID naming the client instance",
                 "schema": {"type": "string", "format": "uuid"},
             },
-            "ProjectId": {
-                "name": PROJECT,
-                "in": "header",
-                "required": True,
-                "description": "The tenant (project) making the request",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 256},
-            },
+            "ProjectId": _project_id(project_from_token),
         },
         "responses": {
             "Error": {

@@ -330,7 +330,8 @@ def _log_crash(scope: Scope) -> None:
 
 
 def _openapi_endpoint(settings: Settings) -> Any:
-    body = orjson.dumps(openapi.document(api.OPERATIONS.values(), settings.limits))
+    keystone = settings.auth.strategy == "keystone"
+    body = orjson.dumps(openapi.document(api.OPERATIONS.values(), settings.limits, keystone))
 
     async def endpoint(http: HttpRequest) -> Response:
         return Response(body, 200, media_type="application/json")
