@@ -80,7 +80,19 @@ async def fizbit(api: httpx.AsyncClient) -> None:
             "could not be parsed",
         ),
         case("empty", "POST", MESSAGES, b"", None, BAD_BODY, "Request body can not be empty"),
-        case("blank", "POST", MESSAGES, b"  \n", None, BAD_BODY, "Request body can not be empty"),
+        case(
+            "blank", "POST", MESSAGES, b" \t\r\n", None, BAD_BODY, "Request body can not be empty"
+        ),
+        case("vertical-tab", "POST", MESSAGES, b"\x0b", None, BAD_BODY, "could not be parsed"),
+        case(
+            "form-feed",
+            "POST",
+            "/v2/queues/q/purge",
+            b"\x0c",
+            None,
+            BAD_BODY,
+            "could not be parsed",
+        ),
         case(
             "empty-patch",
             "PATCH",

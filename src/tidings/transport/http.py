@@ -35,6 +35,9 @@ from tidings.transport.status import status_of
 log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
+JSON_WHITESPACE = b" \t\n\r"
+"""What JSON takes for whitespace: a body of nothing else is none (a vertical tab or a form
+feed is not whitespace there, but bytes.strip() takes them for it)."""
 ACCEPTABLE = ("*/*", "application/*", "application/json")
 Endpoint = Callable[["_HttpCall"], Awaitable[Reply]]
 
@@ -211,7 +214,7 @@ async def _body(operation: Operation, call: _HttpCall, cap: int) -> tuple[Any, i
     if operation.body is None:
         return None, 0
     raw = await _read_capped(call, cap)
-    if not raw.strip():
+    if not raw.strip(JSON_WHITESPACE):
         if operation.body.required:
             raise errors.InvalidBody("Request body can not be empty.")
         return None, 0
