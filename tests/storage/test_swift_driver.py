@@ -5,7 +5,9 @@ for the same messages, half-written posts, leftover claim locks and an unreachab
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,10 +16,10 @@ import httpx
 import pytest
 
 from tests.messages import PRODUCER, new
-from tests.servers.swift import free_port
+from tests.servers.swift import SwiftServers, free_port
 from tidings import errors
-from tidings.models import MessageFilter
-from tidings.storage import swift
+from tidings.models import MessageFilter, Pool
+from tidings.storage import swift, swift_catalog
 from tidings.storage.base import storage_from_url
 from tidings.storage.swift_client import SwiftClient, SwiftConfig, keystone, parse_url
 
@@ -327,6 +329,119 @@ async def test_a_message_written_again_by_its_own_post_is_kept(
     # Then the message is there
     got = await storage.messages_get(PROJECT, QUEUE, [message.id], now)
     assert [each.body for each in got] == ["a"]
+
+
+class _ProxyCache:
+    """The memcached of the session's Swift proxy, where it keeps what it found of a container."""
+
+    def __init__(self, port: int, container: str) -> None:
+        self.port = port
+        self.key = hashlib.md5(f"container/AUTH_test/{container}".encode()).hexdigest().encode()
+
+    def get(self) -> bytes:
+        """The entry as memcached holds it: its flags, then its value."""
+        reply = self._send(b"get " + self.key + b"\r\n")
+        header, value, _ = reply.split(b"\r\n", 2)
+        flags = header.split()[2]
+        return flags + b" " + value
+
+    def set(self, entry: bytes) -> None:
+        flags, value = entry.split(b" ", 1)
+        command = b"set %s %s 60 %d\r\n%s\r\n" % (self.key, flags, len(value), value)
+        assert self._send(command) == b"STORED\r\n"
+
+    def _send(self, command: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port)) as connection:
+            connection.sendall(command)
+            reply = b""
+            while not reply.endswith((b"END\r\n", b"STORED\r\n")):
+                reply += connection.recv(65536)
+        return reply
+
+
+async def _absence_cached_again_after_creation(
+    client: SwiftClient, servers: SwiftServers, container: str
+) -> None:
+    """Have the proxy cache that ``container`` is missing, and put that back in its cache
+    whenever ``client`` creates it: as a request of another writer that found it missing
+    before the creation does. (Swift caches nothing of a container of an account that has
+    none yet: the account has one beside.)"""
+    await client.create(f"{container}-beside")
+    assert await client.listing(container) is None
+    cache = _ProxyCache(servers.ports["memcached"], container)
+    missing = cache.get()
+    assert missing.split(b" ", 1)[1].startswith(b'{"status": 404')
+    create = client.create
+
+    async def create_then_cache_missing(
+        container: str, headers: dict[str, str] | None = None
+    ) -> bool:
+        created = await create(container, headers)
+        cache.set(missing)
+        return created
+
+    client.create = create_then_cache_missing  # type: ignore[method-assign]
+
+
+async def test_a_post_creating_its_queue_outlasts_the_proxy_caching_its_absence_again(
+    storage: swift.SwiftStorage, swift_server: SwiftServers
+) -> None:
+    # Given a new queue whose container's absence the proxy caches again once it is created
+    container = storage._queue(PROJECT, QUEUE)
+    await _absence_cached_again_after_creation(storage._swift, swift_server, container)
+    # When a post creates the queue
+    batch = new("a", "b")
+    await storage.messages_post(PROJECT, QUEUE, batch, time.time())
+    # Then its messages are there, and so is the queue, with its metadata
+    listed, _ = await storage.messages_list(PROJECT, QUEUE, EVERYTHING, time.time())
+    assert [message.id for message in listed] == [message.id for message in batch]
+    assert await storage.queue_get_metadata(PROJECT, QUEUE) == {}
+
+
+async def test_a_first_subscription_outlasts_the_proxy_caching_its_absence_again(
+    storage: swift.SwiftStorage, swift_server: SwiftServers
+) -> None:
+    container = storage._subscriptions(PROJECT, QUEUE)
+    await _absence_cached_again_after_creation(storage._swift, swift_server, container)
+
+    now = time.time()
+    made, _ = await storage.subscription_create(
+        PROJECT, QUEUE, "http://hooks.example/a", 60, {}, "secret", now
+    )
+
+    listed = await storage.subscription_list(PROJECT, QUEUE, None, 10, now)
+    assert [each.id for each in listed] == [made.id]
+
+
+async def test_a_first_pool_outlasts_the_proxy_caching_its_catalog_absence_again(
+    swift_url: str, swift_server: SwiftServers
+) -> None:
+    catalog = swift_catalog.from_url(swift_url)
+    await catalog.open()
+    try:
+        await _absence_cached_again_after_creation(catalog._swift, swift_server, catalog._container)
+        pool = Pool("pool-1", "sqlite:///tmp/pool-1.db", 10)
+
+        assert await catalog.pool_put(pool)
+
+        assert await catalog.pool_get("pool-1") == pool
+    finally:
+        await catalog.close()
+
+
+async def test_a_write_to_a_container_swift_does_not_have_is_unavailable_storage(
+    raw: SwiftClient,
+) -> None:
+    writes: list[str] = []
+
+    async def write() -> bool:
+        writes.append("PUT")
+        return False
+
+    with pytest.raises(errors.StorageUnavailable, match="vanished"):
+        await raw.until_found(f"gone-{uuid.uuid4().hex}", write)
+
+    assert writes == ["PUT"]  # the HEAD after it found no container: not written again
 
 
 async def test_gc_removes_claim_locks_left_by_a_crash(

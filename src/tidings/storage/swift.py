@@ -258,15 +258,15 @@ async def _awaited(work: Awaitable[T]) -> T:
     return await work
 
 
-async def _each(items: Iterable[T], work: Callable[[T], Awaitable[Any]]) -> None:
-    """``work`` on every item, at most WIDTH at a time."""
+async def _each(items: Iterable[S], work: Callable[[S], Awaitable[T]]) -> list[T]:
+    """``work`` on every item, at most WIDTH at a time; what each gave, in order."""
     gate = asyncio.Semaphore(WIDTH)
 
-    async def one(item: T) -> None:
+    async def one(item: S) -> T:
         async with gate:
-            await work(item)
+            return await work(item)
 
-    await _gather(one(item) for item in items)
+    return await _gather(one(item) for item in items)
 
 
 async def _collect(
@@ -411,32 +411,34 @@ class SwiftStorage(Storage):
         ]
         await _gather(deletes)
 
-    async def _store(self, container: str, name: str, doc: Doc, now: float) -> None:
-        """Write a new message and its index at once. When the id was stored before (a retried
-        post), the new copy is deleted again, unless the first copy's message was never
-        written: then the index is pointed at the new one. An index naming this very object
-        was written by an earlier try of this write (a PUT cancelled after it was sent, when
-        its post found no container, still lands): both stay."""
+    async def _store(self, container: str, name: str, doc: Doc, now: float) -> bool:
+        """Write a new message and its index at once; False when Swift answered that the
+        container is missing. When the id was stored before (a retried post), the new copy is
+        deleted again, unless the first copy's message was never written: then the index is
+        pointed at the new one. An index naming this very object was written by an earlier
+        try of this write (one that found no container, or a PUT cancelled after it was sent,
+        which still lands): both stay."""
         expiry = _delete_after(doc["expires"], now)
         headers = {"Content-Type": EXPIRY_TYPE, "X-Delete-After": expiry, "If-None-Match": "*"}
         index = _index_name(doc["id"])
-        status, _ = await _gather(
+        status, written = await _gather(
             [
                 self._swift.put(container, index, name.encode(), headers),
                 self._write(container, name, doc, now),
             ]
         )
-        if status == 404:
-            raise _NoContainer()
+        if 404 in (status, written):
+            return False
         if status == 412:
             first = await self._swift.get(container, index)
             if first is not None and first.text == name:
-                return
+                return True
             if first is not None and await self._swift.exists(container, first.text):
                 await self._swift.delete(container, name)
             else:
                 del headers["If-None-Match"]
                 await self._swift.put(container, index, name.encode(), headers)
+        return True
 
     # Queues
 
@@ -444,14 +446,17 @@ class SwiftStorage(Storage):
         container = self._queue(project, name)
         if not await self._swift.create(container):
             return False
-        await self._put_meta(container, project, name, metadata)
+        await self._swift.until_found(
+            container, lambda: self._put_meta(container, project, name, metadata)
+        )
         return True
 
     async def _put_meta(
         self, container: str, project: str, name: str, metadata: dict[str, JSON]
-    ) -> int:
+    ) -> bool:
+        """Write the queue's record; False when Swift answered that the container is missing."""
         meta = orjson.dumps({"project": project, "queue": name, "metadata": metadata})
-        return await self._swift.put(container, META, meta, {"Content-Type": JSON_TYPE})
+        return await self._swift.put(container, META, meta, {"Content-Type": JSON_TYPE}) != 404
 
     async def queue_create(
         self, project: str, name: str, metadata: dict[str, JSON], now: float
@@ -466,7 +471,7 @@ class SwiftStorage(Storage):
         container = self._queue(project, name)
         if not await self._swift.exists(container, META):
             raise errors.QueueNotFound()
-        if await self._put_meta(container, project, name, metadata) == 404:
+        if not await self._put_meta(container, project, name, metadata):
             raise errors.QueueNotFound()
 
     async def _queue_names(self, project: str, marker: str | None) -> AsyncGenerator[str, None]:
@@ -535,16 +540,21 @@ class SwiftStorage(Storage):
                 (_message_name(self._next_seq(now), message.id), _new_doc(message, now))
                 for message in batch
             ]
-            try:
-                await self._post(project, target, named, now)
-            except _NoContainer:
+            if not await self._post(project, target, named, now):
                 await self._ensure_queue(project, target, {})
-                await self._post(project, target, named, now)
+                await self._post_found(project, target, named, now)
             self._watchers.posted((project, target))
         return [message.id for message in messages]
 
-    async def _post(self, project: str, queue: str, named: list[Named], now: float) -> None:
-        """Write the messages, all at once. Until they are all written, listings in this
+    async def _post_found(self, project: str, queue: str, named: list[Named], now: float) -> None:
+        """``_post`` to a queue just created."""
+        container = self._queue(project, queue)
+        await self._swift.until_found(container, lambda: self._post(project, queue, named, now))
+
+    async def _post(self, project: str, queue: str, named: list[Named], now: float) -> bool:
+        """Write the messages, all at once; False when Swift answered, for any of them, that
+        the container is missing (the others are written all the same, so that none of them
+        lands after the container is created). Until they are all written, listings in this
         process stop before the first of them: a reader paging with markers never steps over
         a message of the batch that is not written yet."""
         container = self._queue(project, queue)
@@ -552,7 +562,9 @@ class SwiftStorage(Storage):
         first = _seq(named[0][0]) if named else 0
         writing.append(first)
         try:
-            await _each(named, lambda pair: self._store(container, pair[0], pair[1], now))
+            return all(
+                await _each(named, lambda pair: self._store(container, pair[0], pair[1], now))
+            )
         finally:
             writing.remove(first)
             if not writing:
@@ -655,7 +667,7 @@ class SwiftStorage(Storage):
             (_message_name(self._next_seq(now), doc["id"]), _moved(doc, ttl, now))
             for _, doc in found
         ]
-        await self._post(project, target, moved, now)
+        await self._post_found(project, target, moved, now)
         await _each([name for name, _ in found], lambda name: self._remove(source, name))
         if moved:
             self._watchers.posted((project, target))
@@ -846,9 +858,7 @@ class SwiftStorage(Storage):
         headers = {"Content-Type": hint, "X-Delete-After": _delete_after(subscription.expires, now)}
         name = SUBSCRIPTIONS + quote(subscription.id, safe="")
         body = orjson.dumps(dataclasses.asdict(subscription))
-        if await self._swift.put(container, name, body, headers) == 404:
-            await self._swift.create(container)
-            await self._swift.put(container, name, body, headers)
+        await self._swift.put_creating(container, name, body, headers)
 
     async def subscription_create(
         self,
@@ -987,10 +997,6 @@ class SwiftStorage(Storage):
             self._queue(project, queue), prefix=MESSAGES, limit="1", reverse="true"
         )
         return str(rows[0]["name"]) if rows else None
-
-
-class _NoContainer(errors.StorageUnavailable):
-    """The queue's container vanished while messages were written to it."""
 
 
 class _Poll:

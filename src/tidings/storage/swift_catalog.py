@@ -49,9 +49,7 @@ class SwiftCatalog(Catalog):
 
     async def _put(self, name: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         """Write an object, creating the catalog's container at the first write."""
-        if await self._swift.put(self._container, name, body, headers or {}) == 404:
-            await self._swift.create(self._container)
-            await self._swift.put(self._container, name, body, headers or {})
+        await self._swift.put_creating(self._container, name, body, headers or {})
 
     async def close(self) -> None:
         await self._swift.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -41,6 +42,8 @@ READ_PAUSES = (0.05, 0.2)
 own client does: a proxy under load answers 503 when its object servers are slow to answer,
 and the next try usually gets through. Writes are not sent again: one answered with a 5xx
 may have been stored."""
+FOUND_ATTEMPTS = 3
+"""Writes to a container just created, before the answer that it is missing is believed."""
 READS = frozenset({"GET", "HEAD"})
 CONNECTIONS = 64
 PREFIX = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -298,12 +301,38 @@ class SwiftClient:
         path = _path(container, name) if name else _path(container)
         return _expect((await self.request("DELETE", path)).status_code, 204, 404, 409)
 
-    async def head(self, container: str, name: str) -> httpx.Response | None:
+    async def head(self, container: str, name: str | None = None) -> httpx.Response | None:
+        """The object's (or, without a name, the container's) headers; None when absent."""
         response = await self.request("HEAD", _path(container, name))
-        return response if _expect(response.status_code, 200, 404) == 200 else None
+        return response if _expect(response.status_code, 200, 204, 404) != 404 else None
 
-    async def exists(self, container: str, name: str) -> bool:
+    async def exists(self, container: str, name: str | None = None) -> bool:
         return await self.head(container, name) is not None
+
+    async def put_creating(
+        self, container: str, name: str, content: bytes, headers: dict[str, str]
+    ) -> None:
+        """PUT an object, creating its container when Swift answers that it is missing."""
+
+        async def put() -> bool:
+            return await self.put(container, name, content, headers) != 404
+
+        if not await put():
+            await self.create(container)
+            await self.until_found(container, put)
+
+    async def until_found(self, container: str, write: Callable[[], Awaitable[bool]]) -> None:
+        """``write`` (False: Swift answered that the container is missing) to a container
+        just created, again after a HEAD of the container while that finds it. Swift's proxy
+        keeps a container's absence in memcached for a while, and a request of another writer
+        that found it missing before the creation can put that back just after; a HEAD asks
+        the container servers and puts what they say in the proxy's cache."""
+        for _ in range(FOUND_ATTEMPTS):
+            if await write():
+                return
+            if not await self.exists(container):
+                break
+        raise errors.StorageUnavailable("The container vanished while it was written to.")
 
 
 def _path(container: str, name: str | None = None) -> str:
