@@ -24,6 +24,12 @@ class InvalidRequest(TidingsError):
     title = "Invalid API request"
 
 
+class MalformedRequest(InvalidRequest):
+    """The request is not well-formed HTTP/1.1."""
+
+    title = "Malformed request"
+
+
 class InvalidBody(TidingsError):
     """Request body could not be parsed."""
 

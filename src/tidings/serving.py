@@ -1,5 +1,6 @@
 """The server stack that ``tidings serve`` and the bench's reference server both run on:
-uvicorn (which picks httptools and uvloop itself), one listening socket per worker process."""
+uvicorn on httptools (and uvloop, which it picks itself), one listening socket per worker
+process."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
+
+from tidings import errors
+from tidings.observability.asgi import REQUEST_ID_HEADER, new_request_id
+from tidings.transport.status import status_of
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,7 @@ def run_server(app: str, host: str, port: int, workers: int, factory: bool = Fal
         "timeout_graceful_shutdown": 30,
         "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
         "access_log": False,
+        "http": HttpProtocol,
         "ws": WEBSOCKETS,
     }
     if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
@@ -47,6 +55,26 @@ def run_server(app: str, host: str, port: int, workers: int, factory: bool = Fal
         sys.exit(STARTUP_FAILURE)
     with contextlib.suppress(KeyboardInterrupt):
         Multiprocess(uvicorn.Config(app, **options), sockets=[listener]).run()
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol on httptools, whose answer to a request it cannot parse (a
+    control character in a header, a length that is no number, a bad chunk) is a JSON error
+    with a request id, as every other answer is, rather than uvicorn's plain text."""
+
+    def send_400_response(self, msg: str) -> None:
+        error = errors.MalformedRequest()
+        body = orjson.dumps({"title": error.title, "description": error.description})
+        headers = [
+            *self.server_state.default_headers,
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            (REQUEST_ID_HEADER.encode(), new_request_id().encode()),
+            (b"connection", b"close"),
+        ]
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(STATUS_LINE[status_of(error)] + head + b"\r\n" + body)
+        self.transport.close()
 
 
 class _WorkersListener(socket.socket):

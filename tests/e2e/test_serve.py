@@ -219,6 +219,44 @@ def test_spaces_after_a_header_value_are_not_part_of_it(server: ServerProcess) -
     assert [queue["name"] for queue in listed.json()["queues"]] == ["spaced"]
 
 
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    ("spoiled", "spoiler"),
+    [
+        (f"X-Project-ID: {PROJECT}", f"X-Project-ID: {PROJECT}\x01"),
+        ("Content-Length: 0", "Content-Length: zero"),
+        ("Content-Length: 0", "Transfer-Encoding: chunked\r\n\r\nnot a chunk size"),
+        ("PUT /v2/queues/malformed HTTP/1.1", "PUT /v2/queues/malformed HTTP/1.1 more"),
+    ],
+    ids=["control-character-in-a-header", "content-length", "chunk", "request-line"],
+)
+def test_a_request_that_is_not_http_gets_a_json_error_with_a_request_id(
+    server: ServerProcess, spoiled: str, spoiler: str
+) -> None:
+    request = raw_request(server.port, "PUT", "/v2/queues/malformed")
+    assert spoiled.encode() in request
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request.replace(spoiled.encode(), spoiler.encode()))
+        head, _, body = read_all(sock).partition(b"\r\n\r\n")
+
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert lines[0] == "HTTP/1.1 400 Bad Request"
+    assert headers["content-type"] == "application/json"
+    assert headers["x-openstack-request-id"].startswith("req-")
+    assert headers["connection"] == "close"
+    assert json.loads(body) == {
+        "title": "Malformed request",
+        "description": "The request is not well-formed HTTP/1.1.",
+    }
+
+
 def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:
     # Given clients sending a steady burst of posts and reads
     assert server.process is not None

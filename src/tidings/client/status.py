@@ -13,6 +13,7 @@ from tidings import errors
 FAMILIES: dict[int, tuple[type[errors.TidingsError], ...]] = {
     400: (
         errors.InvalidRequest,
+        errors.MalformedRequest,
         errors.InvalidBody,
         errors.InvalidParameter,
         errors.InvalidQueueName,
