@@ -5,20 +5,25 @@ process."""
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import logging
 import socket
 import sys
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.supervisors import Multiprocess
+from websockets.datastructures import Headers
+from websockets.http11 import Response
 
 from tidings import errors
-from tidings.observability.asgi import REQUEST_ID_HEADER, new_request_id
+from tidings.observability.asgi import REQUEST_ID_HEADER, REQUEST_ID_HEADER_NAME, new_request_id
 from tidings.transport.status import status_of
 
 log = logging.getLogger(__name__)
@@ -26,10 +31,6 @@ log = logging.getLogger(__name__)
 WORKER_STARTUP_SECONDS = 30
 """How long a worker may take to start (or answer its supervisor) before uvicorn replaces it:
 its default of 5 s kills workers that a busy machine is still starting."""
-
-WEBSOCKETS = "websockets-sansio"
-"""uvicorn's WebSocket implementation on the current websockets API (``auto`` picks the
-deprecated legacy one)."""
 
 
 def run_server(app: str, host: str, port: int, workers: int, factory: bool = False) -> None:
@@ -43,7 +44,7 @@ def run_server(app: str, host: str, port: int, workers: int, factory: bool = Fal
         "timeout_worker_healthcheck": WORKER_STARTUP_SECONDS,
         "access_log": False,
         "http": HttpProtocol,
-        "ws": WEBSOCKETS,
+        "ws": WebSocketProtocol,
     }
     if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(app, **options)
@@ -69,12 +70,37 @@ class HttpProtocol(HttpToolsProtocol):
             *self.server_state.default_headers,
             (b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(body)),
-            (REQUEST_ID_HEADER.encode(), new_request_id().encode()),
+            (REQUEST_ID_HEADER_NAME, new_request_id().encode()),
             (b"connection", b"close"),
         ]
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.transport.write(STATUS_LINE[status_of(error)] + head + b"\r\n" + body)
         self.transport.close()
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol on the current websockets API (``auto`` picks the
+    deprecated legacy one), whose refusal of a handshake (a missing or bad key, an endpoint
+    that is not there) is a JSON error with a request id rather than plain text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn.reject = _refusal  # type: ignore[method-assign]
+
+
+def _refusal(status: int, text: str) -> Response:
+    phrase = HTTPStatus(status).phrase
+    body = orjson.dumps({"title": phrase, "description": text.strip() or phrase})
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", "application/json"),
+            (REQUEST_ID_HEADER, new_request_id()),
+        ]
+    )
+    return Response(status, phrase, headers, body)
 
 
 class _WorkersListener(socket.socket):

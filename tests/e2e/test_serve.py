@@ -257,6 +257,50 @@ def test_a_request_that_is_not_http_gets_a_json_error_with_a_request_id(
     }
 
 
+HANDSHAKE = (
+    "GET /v2/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("handshake", "status", "description"),
+    [
+        (
+            HANDSHAKE + "\r\n",
+            "400 Bad Request",
+            "Failed to open a WebSocket connection: missing Sec-WebSocket-Key header.",
+        ),
+        (
+            HANDSHAKE + "Sec-WebSocket-Key: not base64\r\n\r\n",
+            "400 Bad Request",
+            "Failed to open a WebSocket connection: invalid Sec-WebSocket-Key header: not "
+            "base64; Only base64 data is allowed.",
+        ),
+        (
+            HANDSHAKE.replace("/v2/ws", "/v2/nowhere")
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            "403 Forbidden",
+            "Forbidden",
+        ),
+    ],
+    ids=["no-key", "bad-key", "no-such-endpoint"],
+)
+def test_a_refused_websocket_handshake_gets_a_json_error_with_a_request_id(
+    server: ServerProcess, handshake: str, status: str, description: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(handshake.encode())
+        head, _, body = read_all(sock).partition(b"\r\n\r\n")
+
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert lines[0] == f"HTTP/1.1 {status}"
+    assert headers["content-type"] == "application/json"
+    assert headers["x-openstack-request-id"].startswith("req-")
+    assert json.loads(body) == {"title": status.split(" ", 1)[1], "description": description}
+
+
 def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:
     # Given clients sending a steady burst of posts and reads
     assert server.process is not None

@@ -18,7 +18,7 @@ from tests.conftest import caller_headers, free_port
 from tidings.clock import Clock
 from tidings.config import Settings
 from tidings.observability import Instruments
-from tidings.serving import WEBSOCKETS
+from tidings.serving import WebSocketProtocol
 
 SECOND = 10.0
 """Seconds an answer or a push may take before a test gives up on it."""
@@ -47,7 +47,9 @@ async def serving(
 
     port = free_port()
     app = build_app(settings, clock, instruments)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws=WEBSOCKETS)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws=WebSocketProtocol
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -16,6 +16,7 @@ from tests.websocket.support import Socket
 pytestmark = pytest.mark.parametrize("served", ["sqlite"], indirect=True)
 """The binding does not depend on the backend: one is enough."""
 
+REQUEST_ID = r"req-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
 NO_REQUEST: dict[str, Any] = {"action": None, "body": {}, "headers": None, "api": "v2"}
 
 
@@ -48,8 +49,17 @@ async def test_every_answer_carries_a_request_id_of_its_own(ws: Socket) -> None:
 
     ids = [answer["headers"]["X-OpenStack-Request-Id"] for answer in answers]
     assert [answer["headers"]["status"] for answer in answers] == [201, 404, 400, 400]
-    assert all(re.fullmatch(r"req-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", id_) for id_ in ids)
+    assert all(re.fullmatch(REQUEST_ID, id_) for id_ in ids)
     assert len(set(ids)) == len(ids)
+
+
+async def test_the_handshake_answer_carries_a_request_id_of_its_own(ws: Socket) -> None:
+    assert ws.connection.response is not None
+    handshake = ws.connection.response.headers["X-OpenStack-Request-Id"]
+    answer = await ws.request("queue_list", {})
+
+    assert re.fullmatch(REQUEST_ID, handshake)
+    assert handshake != answer["headers"]["X-OpenStack-Request-Id"]
 
 
 async def test_text_frames_are_answered_in_text(ws: Socket) -> None:

@@ -23,7 +23,7 @@ REQUEST_ID = "tidings.request_id"
 OPERATION = "tidings.operation"
 PROJECT = "tidings.project"
 REQUEST_ID_HEADER = "X-OpenStack-Request-Id"
-_HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
+REQUEST_ID_HEADER_NAME = REQUEST_ID_HEADER.lower().encode()
 UNROUTED = "other"
 """The ``operation`` of requests that reached no operation (unknown paths, /metrics)."""
 
@@ -53,7 +53,7 @@ class RequestMiddleware:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
         request_id = new_request_id()
         scope[REQUEST_ID] = request_id
-        header = (_HEADER_NAME, request_id.encode())
+        header = (REQUEST_ID_HEADER_NAME, request_id.encode())
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -36,7 +36,7 @@ from tidings.config import Settings
 from tidings.context import RequestContext, anonymous
 from tidings.models import JSON, Message
 from tidings.observability import Instruments
-from tidings.observability.asgi import new_request_id
+from tidings.observability.asgi import REQUEST_ID_HEADER_NAME, new_request_id
 from tidings.service import Service, validate
 from tidings.transport import actions, frames
 from tidings.transport.actions import Actions
@@ -122,7 +122,7 @@ class Socket:
     async def serve(self) -> None:
         """Receive, answer and send in three tasks, so that a closed socket is seen at once,
         even while a long poll is answered (which then stops waiting)."""
-        await self.websocket.accept()
+        await self.websocket.accept(headers=[(REQUEST_ID_HEADER_NAME, new_request_id().encode())])
         tasks = [
             asyncio.create_task(work()) for work in (self._read, self._answer_all, self._write)
         ]
