@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.messages import PRODUCER, new
-from tests.servers.swift import SwiftServers, free_port
+from tests.servers.swift import HOST, USER, SwiftServers, free_port
 from tidings import errors
 from tidings.models import MessageFilter, Pool
 from tidings.storage import swift, swift_catalog
@@ -336,7 +336,8 @@ class _ProxyCache:
 
     def __init__(self, port: int, container: str) -> None:
         self.port = port
-        self.key = hashlib.md5(f"container/AUTH_test/{container}".encode()).hexdigest().encode()
+        account = "AUTH_" + USER.split(":")[0]  # tempauth's account of the session's user
+        self.key = hashlib.md5(f"container/{account}/{container}".encode()).hexdigest().encode()
 
     def get(self) -> bytes:
         """The entry as memcached holds it: its flags, then its value."""
@@ -351,7 +352,7 @@ class _ProxyCache:
         assert self._send(command) == b"STORED\r\n"
 
     def _send(self, command: bytes) -> bytes:
-        with socket.create_connection(("127.0.0.1", self.port)) as connection:
+        with socket.create_connection((HOST, self.port)) as connection:
             connection.sendall(command)
             reply = b""
             while not reply.endswith((b"END\r\n", b"STORED\r\n")):
