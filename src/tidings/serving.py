@@ -24,7 +24,7 @@ from websockets.http11 import Response
 
 from tidings import errors
 from tidings.observability.asgi import REQUEST_ID_HEADER, REQUEST_ID_HEADER_NAME, new_request_id
-from tidings.transport.status import status_of
+from tidings.transport.status import error_document, status_of
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         error = errors.MalformedRequest()
-        body = orjson.dumps({"title": error.title, "description": error.description})
+        body = orjson.dumps(error_document(error))
         headers = [
             *self.server_state.default_headers,
             (b"content-type", b"application/json"),

@@ -280,8 +280,8 @@ HANDSHAKE = (
         (
             HANDSHAKE.replace("/v2/ws", "/v2/nowhere")
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-            "403 Forbidden",
-            "Forbidden",
+            "404 Not Found",
+            "The resource could not be found.",
         ),
     ],
     ids=["no-key", "bad-key", "no-such-endpoint"],
@@ -298,7 +298,8 @@ def test_a_refused_websocket_handshake_gets_a_json_error_with_a_request_id(
     assert lines[0] == f"HTTP/1.1 {status}"
     assert headers["content-type"] == "application/json"
     assert headers["x-openstack-request-id"].startswith("req-")
-    assert json.loads(body) == {"title": status.split(" ", 1)[1], "description": description}
+    title = "Not found" if status.startswith("404") else "Bad Request"
+    assert json.loads(body) == {"title": title, "description": description}
 
 
 def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:

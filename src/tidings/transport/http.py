@@ -30,7 +30,7 @@ from tidings.service import Service
 from tidings.transport import websocket, wire
 from tidings.transport.auth import Authenticator
 from tidings.transport.dispatch import Dispatch, OperationRoute
-from tidings.transport.status import status_of
+from tidings.transport.status import error_document, status_of
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +297,7 @@ def _error_reply(exc: errors.TidingsError) -> Reply:
 def _failure(
     status: int, error: errors.TidingsError, headers: Mapping[str, str] | None = None
 ) -> Reply:
-    body = {"title": error.title, "description": error.description}
-    return Reply(status, body, headers=headers or {})
+    return Reply(status, error_document(error), headers=headers or {})
 
 
 CRASH = Reply(

@@ -23,6 +23,11 @@ STATUS: dict[type[errors.TidingsError], int] = {
 }
 
 
+def error_document(error: errors.TidingsError) -> dict[str, str]:
+    """The body of an HTTP answer that reports ``error``."""
+    return {"title": error.title, "description": error.description}
+
+
 def status_of(error: errors.TidingsError) -> int:
     """The status of the nearest listed ancestor of the error's class; 500 if none."""
     for kind in type(error).__mro__:

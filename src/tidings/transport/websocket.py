@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -36,7 +37,7 @@ from tidings.config import Settings
 from tidings.context import RequestContext, anonymous
 from tidings.models import JSON, Message
 from tidings.observability import Instruments
-from tidings.observability.asgi import REQUEST_ID_HEADER_NAME, new_request_id
+from tidings.observability.asgi import REQUEST_ID_HEADER, REQUEST_ID_HEADER_NAME, new_request_id
 from tidings.service import Service, validate
 from tidings.transport import actions, frames
 from tidings.transport.actions import Actions
@@ -44,7 +45,7 @@ from tidings.transport.auth import Authenticator
 from tidings.transport.frames import SCHEMA_FAILED, Frame, Refused
 from tidings.transport.push import PushHub
 from tidings.transport.signed_url import is_signed
-from tidings.transport.status import status_of
+from tidings.transport.status import error_document, status_of
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,18 @@ def routes(
     async def endpoint(websocket: WebSocket) -> None:
         await Socket(binding, websocket).serve()
 
-    return [WebSocketRoute(path, endpoint) for path in PATHS]
+    return [
+        *(WebSocketRoute(path, endpoint) for path in PATHS),
+        WebSocketRoute("/{path:path}", _no_endpoint),
+    ]
+
+
+async def _no_endpoint(websocket: WebSocket) -> None:
+    """A handshake to a path with no WebSocket endpoint: 404, as over HTTP."""
+    error = errors.NotFound()
+    headers = {REQUEST_ID_HEADER: new_request_id()}
+    refusal = JSONResponse(error_document(error), status_of(error), headers)
+    await websocket.send_denial_response(refusal)
 
 
 @dataclass
