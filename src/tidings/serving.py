@@ -80,8 +80,8 @@ class HttpProtocol(HttpToolsProtocol):
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol on the current websockets API (``auto`` picks the
-    deprecated legacy one), whose refusal of a handshake (a missing or bad key, an endpoint
-    that is not there) is a JSON error with a request id rather than plain text."""
+    deprecated legacy one), whose refusal of a handshake (a missing or bad key, an app that
+    fails before it accepts) is a JSON error with a request id rather than plain text."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
