@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -219,11 +220,20 @@ def test_spaces_after_a_header_value_are_not_part_of_it(server: ServerProcess) -
     assert [queue["name"] for queue in listed.json()["queues"]] == ["spaced"]
 
 
-def read_all(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    return data
+def refusal(port: int, request: bytes) -> tuple[str, dict[str, Any]]:
+    """The status line and the JSON body of the answer the server sends, then closing the
+    connection; the answer is checked to be JSON with a request id."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    assert headers["content-type"] == "application/json"
+    assert headers["x-openstack-request-id"].startswith("req-")
+    return status, json.loads(body)
 
 
 @pytest.mark.parametrize(
@@ -241,17 +251,11 @@ def test_a_request_that_is_not_http_gets_a_json_error_with_a_request_id(
 ) -> None:
     request = raw_request(server.port, "PUT", "/v2/queues/malformed")
     assert spoiled.encode() in request
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request.replace(spoiled.encode(), spoiler.encode()))
-        head, _, body = read_all(sock).partition(b"\r\n\r\n")
 
-    lines = head.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    assert lines[0] == "HTTP/1.1 400 Bad Request"
-    assert headers["content-type"] == "application/json"
-    assert headers["x-openstack-request-id"].startswith("req-")
-    assert headers["connection"] == "close"
-    assert json.loads(body) == {
+    status, body = refusal(server.port, request.replace(spoiled.encode(), spoiler.encode()))
+
+    assert status == "HTTP/1.1 400 Bad Request"
+    assert body == {
         "title": "Malformed request",
         "description": "The request is not well-formed HTTP/1.1.",
     }
@@ -264,16 +268,18 @@ HANDSHAKE = (
 
 
 @pytest.mark.parametrize(
-    ("handshake", "status", "description"),
+    ("handshake", "status", "title", "description"),
     [
         (
             HANDSHAKE + "\r\n",
             "400 Bad Request",
+            "Bad Request",
             "Failed to open a WebSocket connection: missing Sec-WebSocket-Key header.",
         ),
         (
             HANDSHAKE + "Sec-WebSocket-Key: not base64\r\n\r\n",
             "400 Bad Request",
+            "Bad Request",
             "Failed to open a WebSocket connection: invalid Sec-WebSocket-Key header: not "
             "base64; Only base64 data is allowed.",
         ),
@@ -281,25 +287,18 @@ HANDSHAKE = (
             HANDSHAKE.replace("/v2/ws", "/v2/nowhere")
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
             "404 Not Found",
+            "Not found",
             "The resource could not be found.",
         ),
     ],
     ids=["no-key", "bad-key", "no-such-endpoint"],
 )
 def test_a_refused_websocket_handshake_gets_a_json_error_with_a_request_id(
-    server: ServerProcess, handshake: str, status: str, description: str
+    server: ServerProcess, handshake: str, status: str, title: str, description: str
 ) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(handshake.encode())
-        head, _, body = read_all(sock).partition(b"\r\n\r\n")
+    answer = refusal(server.port, handshake.encode())
 
-    lines = head.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    assert lines[0] == f"HTTP/1.1 {status}"
-    assert headers["content-type"] == "application/json"
-    assert headers["x-openstack-request-id"].startswith("req-")
-    title = "Not found" if status.startswith("404") else "Bad Request"
-    assert json.loads(body) == {"title": title, "description": description}
+    assert answer == (f"HTTP/1.1 {status}", {"title": title, "description": description})
 
 
 def test_sigterm_during_a_burst_gives_no_server_errors(server: ServerProcess) -> None:
